@@ -1,0 +1,130 @@
+"""Message templates: Jinja2 in a sandbox, strict about unknown variables, escaping HTML bodies."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+# The parts of a template and whether each is HTML (autoescaped).
+PARTS: dict[str, bool] = {"subject": False, "body": False, "html": True}
+VARIABLES = frozenset({"contact", "event"})
+# Bounds that keep a marketer's template from building huge strings or numbers.
+MAX_REPEAT = 10_000
+MAX_EXPONENT = 100
+
+
+class TemplateError(ValueError):
+    """A template could not be rendered; the message says why in the marketer's terms."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered message: optional subject, text body and optional HTML body."""
+
+    subject: str | None
+    body: str
+    html: str | None = None
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The Jinja2 sandbox, with '*' and '**' bounded so a template cannot exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        """Apply '*' or '**' after checking the result stays small."""
+        if operator_name == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+            return operator.pow(left, right)
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, str | list | tuple) and isinstance(count, int) and count > MAX_REPEAT:
+                raise SecurityError(f"repeating a value {count} times is more than {MAX_REPEAT}")
+        return operator.mul(left, right)
+
+
+_TEXT = _Sandbox(undefined=StrictUndefined, autoescape=False)
+_HTML = _Sandbox(undefined=StrictUndefined, autoescape=True)
+
+
+def validate_template(template: Mapping[str, Any]) -> list[str]:
+    """Return the problems of an inline template (syntax errors, unknown variables); empty means valid."""
+    if not isinstance(template, Mapping):
+        return ["a template must be an object with 'body' and optional 'subject' and 'html'"]
+    problems = [f"unknown template part {key!r}" for key in template if key not in PARTS]
+    if not isinstance(template.get("body"), str):
+        problems.append("a template needs a 'body' string")
+    for part, is_html in PARTS.items():
+        source = template.get(part)
+        if source is None or (part != "body" and not isinstance(source, str)):
+            if source is not None:
+                problems.append(f"{part}: must be a string")
+            continue
+        if not isinstance(source, str):
+            continue
+        env = _HTML if is_html else _TEXT
+        try:
+            tree = env.parse(source)
+        except TemplateSyntaxError as exc:
+            problems.append(f"{part}: syntax error on line {exc.lineno}: {exc.message}")
+            continue
+        for name in sorted(meta.find_undeclared_variables(tree) - VARIABLES):
+            problems.append(f"{part}: unknown variable {name!r}; use 'contact' or 'event'")
+    return problems
+
+
+def render(template: Mapping[str, Any], variables: Mapping[str, Any]) -> Rendered:
+    """Render an inline template with `contact` and `event`; raise TemplateError on any failure."""
+    problems = validate_template(template)
+    if problems:
+        raise TemplateError("; ".join(problems))
+    context = {
+        "contact": merged_contact(variables.get("contact") or {}),
+        "event": variables.get("event") or {},
+    }
+    out = {
+        part: _render_part(part, template[part], context) for part in PARTS if template.get(part) is not None
+    }
+    return Rendered(subject=out.get("subject"), body=out["body"], html=out.get("html"))
+
+
+def preview(
+    template: Mapping[str, Any],
+    sample_contact: Mapping[str, Any],
+    sample_event: Mapping[str, Any] | None = None,
+) -> Rendered:
+    """Render a template for a sample contact and event, as the marketer's preview shows it."""
+    return render(template, {"contact": sample_contact, "event": sample_event or {}})
+
+
+def merged_contact(contact: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the contact with its `attributes` lifted to the top, so `contact.tier` works.
+
+    Record fields win over attributes of the same name: an attribute called 'email' must
+    not change the address a template shows. The attributes stay reachable as
+    `contact.attributes`.
+    """
+    attributes = contact.get("attributes")
+    merged = dict(attributes) if isinstance(attributes, Mapping) else {}
+    merged.update(contact)
+    return merged
+
+
+def _render_part(part: str, source: str, context: Mapping[str, Any]) -> str:
+    env = _HTML if PARTS[part] else _TEXT
+    try:
+        return env.from_string(source).render(context)
+    except SecurityError as exc:
+        raise TemplateError(f"{part}: not allowed in a template: {exc}") from exc
+    except UndefinedError as exc:
+        if "attribute '_" in (exc.message or ""):  # private attributes are how sandbox escapes begin
+            raise TemplateError(f"{part}: not allowed in a template: {exc.message}") from exc
+        raise TemplateError(f"{part}: unknown variable: {exc.message}") from exc
+    except (TemplateRuntimeError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        raise TemplateError(f"{part}: could not render: {exc}") from exc
