@@ -1,0 +1,244 @@
+"""The dispatch gate's decision: one pure function over one contact's state.
+
+The rules run in a fixed order and the first that objects decides:
+expiry, suppression, consent, quiet hours, frequency caps and the marketing gap.
+The caller holds the contact's lock and writes the decision together with the touch it
+reserves, so the counts seen here are the counts that hold (invariant 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from services.channels.domain.model import (
+    CapScope,
+    Category,
+    ConsentStatus,
+    ContactPolicyState,
+    Decision,
+    FrequencyCap,
+    OutboundMessage,
+    Outcome,
+    PolicyRules,
+    Suppression,
+    SuppressionScope,
+    Touch,
+)
+from services.channels.domain.quiet_hours import SEARCH_HORIZON, next_window_start, resolve_time_zone
+
+MIN_GAP_RULE_ID = "min_gap"
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_SCOPE_RANK = {SuppressionScope.GLOBAL: 0, SuppressionScope.CHANNEL: 1, SuppressionScope.TOPIC: 2}
+
+
+def _utc(moment: datetime) -> datetime:
+    # Aware datetimes sharing a tzinfo compare and subtract by wall clock, ignoring DST;
+    # all arithmetic here is done in UTC to count real elapsed time.
+    return moment.astimezone(UTC)
+
+
+def _minus(moment: datetime, span: timedelta) -> datetime:
+    try:
+        return _utc(moment) - span
+    except OverflowError:
+        return _EARLIEST
+
+
+def _plus(moment: datetime, span: timedelta) -> datetime:
+    try:
+        return _utc(moment) + span
+    except OverflowError:
+        return _LATEST
+
+
+def _describe(span: timedelta) -> str:
+    for unit, size in (
+        ("day", timedelta(days=1)),
+        ("hour", timedelta(hours=1)),
+        ("minute", timedelta(minutes=1)),
+    ):
+        if span >= size and span % size == timedelta(0):
+            count = span // size
+            return f"{count} {unit}" + ("" if count == 1 else "s")
+    return str(span)
+
+
+def suppression_blocks(suppression: Suppression, message: OutboundMessage, now: datetime) -> bool:
+    """True when ``suppression`` is active at ``now`` and forbids sending ``message``."""
+    if not suppression.is_active(now):
+        return False
+    if suppression.scope is SuppressionScope.TOPIC:
+        # A product hold or topic opt-out only silences offers about that topic.
+        return (
+            message.category is Category.MARKETING
+            and message.topic is not None
+            and suppression.value == message.topic
+        )
+    if suppression.scope is SuppressionScope.CHANNEL and suppression.value != message.channel:
+        return False
+    return message.category is not Category.TRANSACTIONAL or suppression.reason.is_hard
+
+
+def blocking_suppression(
+    message: OutboundMessage, suppressions: Iterable[Suppression], now: datetime
+) -> Suppression | None:
+    """The suppression that stops ``message`` at ``now`` (broadest and hardest first), if any."""
+    blocking = [s for s in suppressions if suppression_blocks(s, message, now)]
+    if not blocking:
+        return None
+    return min(blocking, key=lambda s: (_SCOPE_RANK[s.scope], not s.reason.is_hard, s.id))
+
+
+def cap_applies(cap: FrequencyCap, message: OutboundMessage) -> bool:
+    """True when ``message`` is subject to ``cap``; transactional messages never are."""
+    if message.category is Category.TRANSACTIONAL:
+        return False
+    if cap.scope is CapScope.CHANNEL:
+        return message.channel == cap.scope_value
+    if cap.scope is CapScope.CATEGORY:
+        return message.category == cap.scope_value
+    if cap.scope is CapScope.CAMPAIGN:
+        return message.campaign_id == cap.scope_value
+    return True
+
+
+def _touch_in_scope(cap: FrequencyCap, touch: Touch) -> bool:
+    # Transactional touches bypass every cap, so they never count against one either;
+    # otherwise a receipt could push a contact "over" a cap it was never subject to.
+    if touch.category is Category.TRANSACTIONAL:
+        return False
+    if cap.scope is CapScope.CHANNEL:
+        return touch.channel == cap.scope_value
+    if cap.scope is CapScope.CATEGORY:
+        return touch.category == cap.scope_value
+    if cap.scope is CapScope.CAMPAIGN:
+        return touch.campaign_id == cap.scope_value
+    return True
+
+
+def touches_in_scope(cap: FrequencyCap, touches: Iterable[Touch], now: datetime) -> list[Touch]:
+    """The touches counting against ``cap`` at ``now``: non-transactional, in scope, at > now - window."""
+    since = _minus(now, cap.window)
+    return [t for t in touches if _touch_in_scope(cap, t) and _utc(t.at) > since]
+
+
+def _cap_noun(cap: FrequencyCap) -> str:
+    if cap.scope in (CapScope.CHANNEL, CapScope.CATEGORY):
+        return f"{cap.scope_value} touches"
+    if cap.scope is CapScope.CAMPAIGN:
+        return f"touches of campaign {cap.scope_value}"
+    return "touches"
+
+
+def _check_expiry(message: OutboundMessage, now: datetime) -> Decision | None:
+    if message.expires_at is not None and _utc(message.expires_at) <= now:
+        return Decision(
+            Outcome.EXPIRE, "expired", detail=f"expired at {_utc(message.expires_at).isoformat()}"
+        )
+    return None
+
+
+def _check_suppression(message: OutboundMessage, state: ContactPolicyState, now: datetime) -> Decision | None:
+    suppression = blocking_suppression(message, state.suppressions, now)
+    if suppression is None:
+        return None
+    where = "" if suppression.scope is SuppressionScope.GLOBAL else f" for {suppression.value}"
+    return Decision(
+        Outcome.SUPPRESS,
+        f"suppressed:{suppression.scope.value}:{suppression.reason.value}",
+        rule_id=suppression.id,
+        detail=f"contact is suppressed ({suppression.scope.value}{where}): {suppression.reason.value}",
+    )
+
+
+def _check_consent(
+    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules
+) -> Decision | None:
+    if message.category is not Category.MARKETING:
+        return None
+    consent = state.consent_for(message.channel)
+    if message.channel in rules.opt_in_channels and consent is not ConsentStatus.GRANTED:
+        return Decision(
+            Outcome.SUPPRESS,
+            "consent_missing",
+            detail=f"marketing on {message.channel} needs opt-in consent; consent is {consent.value}",
+        )
+    if consent is ConsentStatus.DENIED:
+        # On opt-out channels silence is consent, but a recorded refusal still stops marketing.
+        return Decision(
+            Outcome.SUPPRESS, "consent_denied", detail=f"contact refused marketing on {message.channel}"
+        )
+    return None
+
+
+def _check_quiet_hours(
+    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
+) -> Decision | None:
+    if message.category is Category.TRANSACTIONAL:
+        return None
+    windows = rules.quiet_hours.for_channel(message.channel)
+    tz = resolve_time_zone(state.time_zone)
+    opens = next_window_start(windows, tz, now)
+    if opens == now:
+        return None
+    if opens is None:
+        # Unreachable with real zones; come back later rather than drop the message.
+        opens = _plus(now, SEARCH_HORIZON)
+        next_text = f"no window opens within {_describe(SEARCH_HORIZON)}"
+    else:
+        next_text = f"the next opens {opens.astimezone(tz):%a %Y-%m-%d %H:%M %Z}"
+    outside = f"{now.astimezone(tz):%a %H:%M %Z} is outside the {message.channel} send windows"
+    if message.expires_at is not None and _utc(message.expires_at) <= opens:
+        return Decision(
+            Outcome.EXPIRE,
+            "expired:quiet_hours",
+            detail=f"{outside} and the message expires before {next_text}",
+        )
+    return Decision(Outcome.DEFER, "quiet_hours", defer_until=opens, detail=f"{outside}; {next_text}")
+
+
+def _check_caps(
+    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
+) -> Decision | None:
+    for cap in rules.caps:
+        if not cap_applies(cap, message):
+            continue
+        used = len(touches_in_scope(cap, state.touches, now))
+        if used >= cap.limit:
+            return Decision(
+                Outcome.CAP,
+                f"cap:{cap.id}",
+                rule_id=cap.id,
+                detail=f"{used} of {cap.limit} {_cap_noun(cap)} in {_describe(cap.window)} already used",
+            )
+    gap = rules.min_marketing_gap
+    if message.category is Category.MARKETING and gap:
+        marketing = [_utc(t.at) for t in state.touches if t.category is Category.MARKETING]
+        if marketing and now < _plus(max(marketing), gap):
+            return Decision(
+                Outcome.CAP,
+                MIN_GAP_RULE_ID,
+                rule_id=MIN_GAP_RULE_ID,
+                detail=f"last marketing touch at {max(marketing).isoformat()}, less than {_describe(gap)} ago",
+            )
+    return None
+
+
+def decide(
+    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
+) -> Decision:
+    """Decide whether ``message`` may be sent to the contact at ``now`` (an aware datetime)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    now = _utc(now)
+    return (
+        _check_expiry(message, now)
+        or _check_suppression(message, state, now)
+        or _check_consent(message, state, rules)
+        or _check_quiet_hours(message, state, rules, now)
+        or _check_caps(message, state, rules, now)
+        or Decision(Outcome.SEND, "send", detail="passed every rule")
+    )
