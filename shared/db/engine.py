@@ -1,0 +1,59 @@
+"""Engines and database creation."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+
+def make_engine(url: str, pool_size: int = 10, **kwargs: object) -> Engine:
+    """Create an engine with pre-ping, so a restarted PostgreSQL costs one retry, not a 500."""
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, future=True, **kwargs)
+
+
+def _libpq_params(url: str, database: str | None = None) -> dict[str, object]:
+    parsed = make_url(url)
+    return {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "dbname": database or parsed.database,
+    }
+
+
+def create_database_if_missing(url: str) -> bool:
+    """Create the database named in `url` when it does not exist; return whether it was created."""
+    name = make_url(url).database
+    params = {k: v for k, v in _libpq_params(url, "postgres").items() if v is not None}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        conn.execute(f'CREATE DATABASE "{name}"')  # name comes from our own config, quoted
+        return True
+
+
+def drop_database(url: str) -> None:
+    """Drop the database named in `url` (tests only), closing its other connections first."""
+    name = make_url(url).database
+    params = {k: v for k, v in _libpq_params(url, "postgres").items() if v is not None}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for_database(engine: Engine, timeout: float = 30.0) -> None:
+    """Block until the database answers, or raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

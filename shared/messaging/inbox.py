@@ -1,0 +1,46 @@
+"""The inbox: which message ids a consumer has already processed, so redeliveries take effect once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    func,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    """Define the inbox table on a service's metadata."""
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(128), nullable=False),
+        Column("message_id", String(128), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "message_id", name="pk_inbox"),
+    )
+
+
+def claim(conn: Connection, inbox: Table, consumer: str, message_id: str) -> bool:
+    """Record that `consumer` processes `message_id` in this transaction; False if it already did."""
+    result = conn.execute(
+        pg_insert(inbox).values(consumer=consumer, message_id=message_id)
+        .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
+        .returning(inbox.c.message_id)
+    )
+    return result.first() is not None
+
+
+def purge(conn: Connection, inbox: Table, older_than: timedelta = timedelta(days=14)) -> int:
+    """Forget processed ids older than the longest possible redelivery delay."""
+    cutoff = datetime.now(UTC) - older_than
+    return conn.execute(delete(inbox).where(inbox.c.processed_at < cutoff)).rowcount

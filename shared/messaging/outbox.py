@@ -1,0 +1,209 @@
+"""The transactional outbox and its relay.
+
+A handler that changes the database and announces it writes the announcement into the `outbox`
+table in the same transaction (`UnitOfWork.publish`). The relay reads committed rows in id order,
+publishes them with confirms, and deletes them. A crash between publish and delete republishes
+the batch: consumers deduplicate by message id (see inbox.py), so nothing is lost and nothing
+takes effect twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+from prometheus_client import Counter, Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+
+from shared.messaging.envelope import CONTENT_TYPE, Message
+from shared.messaging.inbox import inbox_table
+from shared.messaging.publisher import ConfirmingPublisher
+
+log = logging.getLogger(__name__)
+
+RELAYED = Counter("touchpoint_outbox_relayed_total", "Outbox messages confirmed by the broker", ["service"])
+RELAY_ERRORS = Counter("touchpoint_outbox_relay_errors_total", "Failed outbox relay batches", ["service"])
+BACKLOG = Gauge("touchpoint_outbox_backlog", "Outbox rows seen waiting at the last relay pass", ["service"])
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """Define the outbox table on a service's metadata."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("message_id", String(64), nullable=False, unique=True),
+        Column("routing_key", String(255), nullable=False),
+        Column("partition_key", String(128)),
+        Column("message_type", String(255), nullable=False),
+        Column("version", BigInteger, nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index("ix_outbox_created_at", "created_at"),
+    )
+
+
+class MessagingTables:
+    """The outbox and inbox tables of one service's database."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox = outbox_table(metadata)
+        self.inbox = inbox_table(metadata)
+
+
+class UnitOfWork:
+    """One database transaction plus the messages it will announce once committed."""
+
+    def __init__(self, conn: Connection, tables: MessagingTables, source: str) -> None:
+        self.conn = conn
+        self.tables = tables
+        self.source = source
+        self.published: list[Message] = []
+
+    def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None,
+                version: int = 1, message_id: str | None = None) -> Message:
+        """Write a message to the outbox; it leaves for the broker only if this transaction commits."""
+        fields: dict[str, Any] = {"type": message_type, "payload": payload, "version": version, "key": key,
+                                  "source": self.source}
+        if message_id:
+            fields["id"] = message_id
+        message = Message(**fields)
+        self.published.append(message)
+        return message
+
+    def flush(self) -> None:
+        """Insert the messages published so far into the outbox table (in one statement)."""
+        if not self.published:
+            return
+        self.conn.execute(insert(self.tables.outbox), [
+            {"message_id": m.id, "routing_key": m.routing_key, "partition_key": m.key,
+             "message_type": m.type, "version": m.version, "body": m.to_body()}
+            for m in self.published
+        ])
+        self.published.clear()
+
+
+class UnitOfWorkFactory:
+    """Opens units of work on one engine: `with uow_factory() as uow: ...` commits on success."""
+
+    def __init__(self, engine: Engine, tables: MessagingTables, source: str) -> None:
+        self.engine = engine
+        self.tables = tables
+        self.source = source
+
+    @contextmanager
+    def __call__(self) -> Iterator[UnitOfWork]:
+        """Begin a transaction; flush the outbox and commit when the block ends without error."""
+        with self.engine.begin() as conn:
+            uow = UnitOfWork(conn, self.tables, self.source)
+            yield uow
+            uow.flush()
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the broker in confirmed batches."""
+
+    def __init__(self, engine: Engine, tables: MessagingTables, amqp_url: str, exchange: str,
+                 service: str, batch_size: int = 500, idle_sleep: float = 0.05) -> None:
+        self.engine = engine
+        self.outbox = tables.outbox
+        self.publisher = ConfirmingPublisher(amqp_url, exchange, client_name=f"{service}-outbox-relay")
+        self.exchange = exchange
+        self.service = service
+        self.batch_size = batch_size
+        self.idle_sleep = idle_sleep
+        self._stop = threading.Event()
+
+    def relay_once(self) -> int:
+        """Publish one batch of committed rows and delete them; return how many were relayed."""
+        with self.engine.begin() as conn:
+            # SKIP LOCKED lets several relays (replicas) share the table without waiting on each other.
+            rows = conn.execute(
+                select(self.outbox.c.id, self.outbox.c.message_id, self.outbox.c.routing_key,
+                       self.outbox.c.partition_key, self.outbox.c.message_type, self.outbox.c.version,
+                       self.outbox.c.body)
+                .order_by(self.outbox.c.id)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                BACKLOG.labels(self.service).set(0)
+                return 0
+            BACKLOG.labels(self.service).set(len(rows))
+            items = []
+            for row in rows:
+                headers: dict[str, Any] = {"version": row.version}
+                if row.partition_key is not None:
+                    headers["key"] = row.partition_key
+                props = pika.BasicProperties(content_type=CONTENT_TYPE, delivery_mode=pika.DeliveryMode.Persistent,
+                                             message_id=row.message_id, type=row.message_type, headers=headers)
+                items.append((self.exchange, row.routing_key, bytes(row.body), props))
+            self.publisher.publish_raw(items)
+            conn.execute(delete(self.outbox).where(self.outbox.c.id.in_([r.id for r in rows])))
+        RELAYED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    def run(self) -> None:
+        """Relay until stopped; back off while the broker or database is unreachable."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                count = self.relay_once()
+                backoff = 0.5
+            except Exception as exc:  # the relay must outlive broker and database outages
+                RELAY_ERRORS.labels(self.service).inc()
+                log.warning("outbox relay batch failed; will retry", extra={"error": str(exc), "retry_in": backoff})
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if count < self.batch_size:
+                self._stop.wait(self.idle_sleep)
+        self.publisher.close()
+
+    def start_thread(self) -> threading.Thread:
+        """Run the relay in a daemon thread of this process."""
+        thread = threading.Thread(target=self.run, name=f"{self.service}-outbox-relay", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Ask the relay loop to finish its batch and stop."""
+        self._stop.set()
+
+
+def purge_published_before(conn: Connection, outbox: Table, before: datetime | None = None) -> int:
+    """Delete outbox rows older than `before` (operators' escape hatch; the relay deletes as it goes)."""
+    before = before or datetime.now(UTC)
+    return conn.execute(delete(outbox).where(outbox.c.created_at < before)).rowcount
+
+
+def wait_until_drained(engine: Engine, outbox: Table, timeout: float = 10.0) -> bool:
+    """Wait until the outbox is empty (tests and graceful shutdown)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0:
+                return True
+        time.sleep(0.05)
+    return False

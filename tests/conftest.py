@@ -1,0 +1,66 @@
+"""Fixtures shared by every test: the real broker and database, fail loudly when absent."""
+
+from __future__ import annotations
+
+import pika
+import psycopg
+import pytest
+
+from shared.auth.keys import MIGRATIONS_DIR as AUTH_MIGRATIONS
+from shared.auth.keys import ApiKeyStore
+from shared.db.engine import make_engine
+from shared.messaging.connection import connect
+from shared.messaging.topology import Topology
+from tests.support import AMQP_URL, PG_ROOT, fresh_database, unique_namespace
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The broker URL, after checking the broker answers."""
+    try:
+        connect(AMQP_URL, client_name="pytest-probe", timeout=10).close()
+    except Exception as exc:  # a missing broker must stop the run with a clear message
+        pytest.fail(f"RabbitMQ at {AMQP_URL} is not reachable ({exc}); run .ci/run or start it", pytrace=False)
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def pg_root() -> str:
+    """The PostgreSQL server URL (without database), after checking it answers."""
+    try:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", connect_timeout=10):
+            pass
+    except Exception as exc:  # a missing database must stop the run with a clear message
+        pytest.fail(f"PostgreSQL at {PG_ROOT} is not reachable ({exc}); run .ci/run or start it", pytrace=False)
+    return PG_ROOT
+
+
+@pytest.fixture
+def topology(amqp_url: str):
+    """A throwaway broker namespace, deleted after the test."""
+    topo = Topology(unique_namespace())
+    yield topo
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        topo.teardown(connection.channel())
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def auth_database_url(pg_root: str) -> str:
+    """A migrated auth database for this run."""
+    return fresh_database("auth", AUTH_MIGRATIONS)
+
+
+@pytest.fixture(scope="session")
+def key_store(auth_database_url: str) -> ApiKeyStore:
+    """The API key store of the test auth database."""
+    return ApiKeyStore(make_engine(auth_database_url, pool_size=2), cache_seconds=0)
+
+
+@pytest.fixture(scope="session")
+def api_keys(key_store: ApiKeyStore) -> dict[str, str]:
+    """One key text per role."""
+    return {role: key_store.create(f"test-{role}", role)[1]
+            for role in ("marketer", "channel_owner", "agent", "operator", "ingest")}

@@ -1,0 +1,150 @@
+"""The consumer loop on the real broker and database: once-only effects, retries, dead letters, restarts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pika
+import pytest
+from marshmallow import Schema, fields
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from shared.messaging import ConsumerRunner, Message, QueueSpec, Subscription, contract
+from shared.messaging.publisher import ConfirmingPublisher
+from tests.integration.shared.conftest import TABLES, widgets
+from tests.support import drain_queue, queue_depth, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@contract("widget.counted")
+class WidgetCounted(Schema):
+    """Test contract."""
+
+    id = fields.String(required=True)
+    fail = fields.Boolean(load_default=False)
+
+
+def count_widget(uow, message: Message) -> None:
+    """Handler under test: bump a counter; raise when asked to."""
+    if message.payload["fail"]:
+        raise ValueError(f"widget {message.payload['id']} refuses")
+    uow.conn.execute(pg_insert(widgets).values(id=message.payload["id"], count=1).on_conflict_do_update(
+        index_elements=["id"], set_={"count": widgets.c.count + 1}))
+
+
+def counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {row.id: row.count for row in conn.execute(select(widgets))}
+
+
+def make_runner(engine, topology, amqp_url, spec, **kwargs):
+    return ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                          [Subscription(spec, handler=count_widget, **kwargs)])
+
+
+def publish(amqp_url, topology, messages):
+    publisher = ConfirmingPublisher(amqp_url, topology.events_exchange)
+    try:
+        publisher.publish_batch(messages)
+    finally:
+        publisher.close()
+
+
+def test_redelivered_messages_take_effect_once(engine, topology, amqp_url):
+    spec = QueueSpec("widgets", ("widget.counted",))
+    runner = make_runner(engine, topology, amqp_url, spec)
+    thread = runner.start_thread()
+    assert runner.connected.wait(10)
+    message = Message(type="widget.counted", payload={"id": "a"})
+    publish(amqp_url, topology, [message, message, Message(type="widget.counted", payload={"id": "b"})])
+    wait_for(lambda: counts(engine) == {"a": 1, "b": 1}, message="each widget counted once")
+    time.sleep(0.3)
+    assert counts(engine) == {"a": 1, "b": 1}
+    runner.stop()
+    thread.join(10)
+
+
+def test_failing_handler_retries_then_dead_letters_with_reason(engine, topology, amqp_url):
+    spec = QueueSpec("widgets", ("widget.counted",), retry_delays_ms=(50, 100))
+    runner = make_runner(engine, topology, amqp_url, spec)
+    thread = runner.start_thread()
+    assert runner.connected.wait(10)
+    publish(amqp_url, topology, [Message(type="widget.counted", payload={"id": "bad", "fail": True}),
+                                 Message(type="widget.counted", payload={"id": "good"})])
+    dead = topology.dead_queue_name(topology.queue_name(spec))
+    wait_for(lambda: queue_depth(dead) == 1, message="the poison message in the dead-letter queue")
+    runner.stop()
+    thread.join(10)
+    [(props, body)] = drain_queue(dead)
+    assert json.loads(body)["payload"]["id"] == "bad"
+    assert "widget bad refuses" in props.headers["x-error"]
+    assert props.headers["x-attempts"] == 2
+    assert counts(engine) == {"good": 1}
+
+
+def test_malformed_messages_go_straight_to_dead_letters(engine, topology, amqp_url):
+    spec = QueueSpec("widgets", ("widget.#",), retry_delays_ms=(50,))
+    runner = make_runner(engine, topology, amqp_url, spec)
+    thread = runner.start_thread()
+    assert runner.connected.wait(10)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    for body in (b"not json", b"[1,2]", json.dumps({"id": "x"}).encode(),
+                 Message(type="widget.counted", payload={"wrong": 1}).to_body(),
+                 Message(type="widget.unknown", payload={}).to_body()):
+        channel.basic_publish(topology.events_exchange, "widget.counted", body)
+    connection.close()
+    dead = topology.dead_queue_name(topology.queue_name(spec))
+    wait_for(lambda: queue_depth(dead) == 5, message="five malformed messages dead-lettered")
+    runner.stop()
+    thread.join(10)
+    reasons = [props.headers["x-error"] for props, _ in drain_queue(dead)]
+    assert "body is not JSON" in reasons[0]
+    assert "must be a JSON object" in reasons[1]
+    assert "envelope invalid" in reasons[2]
+    assert "id" in reasons[3] and "wrong" in reasons[3]
+    assert "no contract for widget.unknown" in reasons[4]
+
+
+def test_consumer_survives_a_broker_restart(engine, topology, amqp_url):
+    spec = QueueSpec("widgets", ("widget.counted",))
+    runner = make_runner(engine, topology, amqp_url, spec)
+    thread = runner.start_thread()
+    assert runner.connected.wait(10)
+    publish(amqp_url, topology, [Message(type="widget.counted", payload={"id": "before"})])
+    wait_for(lambda: counts(engine).get("before") == 1, message="the first message")
+    subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=120)
+    subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
+    wait_for(lambda: not runner.connected.is_set() or True, message="")
+    wait_for(runner.connected.is_set, timeout=60, message="the consumer to reconnect")
+    publish(amqp_url, topology, [Message(type="widget.counted", payload={"id": "after"})])
+    wait_for(lambda: counts(engine).get("after") == 1, timeout=30, message="a message after the restart")
+    runner.stop()
+    thread.join(10)
+
+
+def test_batch_handler_isolates_the_poison_message(engine, topology, amqp_url):
+    seen_batches: list[int] = []
+
+    def count_batch(uow, messages):
+        seen_batches.append(len(messages))
+        for message in messages:
+            count_widget(uow, message)
+
+    spec = QueueSpec("widgets", ("widget.counted",), retry_delays_ms=())
+    runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                            [Subscription(spec, batch_handler=count_batch, batch_size=50, linger_seconds=0.2)])
+    messages = [Message(type="widget.counted", payload={"id": f"w{i}", "fail": i == 7}) for i in range(20)]
+    with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+        topology.declare(connection.channel(), spec)
+    publish(amqp_url, topology, messages)
+    thread = runner.start_thread()
+    dead = topology.dead_queue_name(topology.queue_name(spec))
+    wait_for(lambda: queue_depth(dead) == 1 and len(counts(engine)) == 19, message="19 counted, 1 dead")
+    runner.stop()
+    thread.join(10)
+    assert max(seen_batches) > 1  # batches really were batched
