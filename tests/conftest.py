@@ -64,3 +64,31 @@ def api_keys(key_store: ApiKeyStore) -> dict[str, str]:
     """One key text per role."""
     return {role: key_store.create(f"test-{role}", role)[1]
             for role in ("marketer", "channel_owner", "agent", "operator", "ingest")}
+
+
+@pytest.fixture(scope="session")
+def broker_namespace(amqp_url: str):
+    """One broker namespace for the service-level tests of this run; deleted at the end."""
+    from tests.support import unique_namespace as make
+
+    topo = Topology(make("tpsvc"))
+    yield topo.namespace
+    _delete_namespace(amqp_url, topo.namespace)
+
+
+def _delete_namespace(amqp_url: str, namespace: str) -> None:
+    """Delete the queues and exchanges of a namespace (names are listed by rabbitmqctl)."""
+    import subprocess
+
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True,
+                            timeout=60)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        for name in listed.stdout.split():
+            if name.startswith(namespace + "."):
+                channel.queue_delete(name)
+        for suffix in ("events", "dead"):
+            channel.exchange_delete(f"{namespace}.{suffix}")
+    finally:
+        connection.close()
