@@ -1,0 +1,134 @@
+"""Run every Touchpoint service locally as processes: `./scripts/up` calls this.
+
+Creates and migrates the databases, creates the first operator key (kept in .run/, never in git),
+starts an API (gunicorn) and a worker per service, waits for their health checks, optionally seeds
+a demo, and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from shared.cli import DEFAULT_URLS, REPO, _key_store, setup_databases
+
+RUN_DIR = REPO / ".run"
+
+
+def _state() -> dict:
+    path = RUN_DIR / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_state(state: dict) -> None:
+    RUN_DIR.mkdir(exist_ok=True)
+    path = RUN_DIR / "state.json"
+    path.write_text(json.dumps(state, indent=2))
+    path.chmod(0o600)
+
+
+def ensure_credentials() -> dict:
+    """Create the operator key, the campaigns→contacts key and the webhook secret once."""
+    state = _state()
+    store = _key_store()
+    if "operator_key" not in state or store.verify(state["operator_key"]) is None:
+        state["operator_key"] = store.create("local operator", "operator")[1]
+    if "campaigns_key" not in state or store.verify(state["campaigns_key"]) is None:
+        state["campaigns_key"] = store.create("campaigns service → contacts", "marketer")[1]
+    state.setdefault("webhook_secret", secrets.token_hex(32))
+    _save_state(state)
+    return state
+
+
+def _services() -> list[str]:
+    return [name for name in DEFAULT_URLS if (REPO / "services" / name / "__init__.py").exists()
+            and (REPO / "services" / name / "service.py").exists()]
+
+
+def main() -> int:
+    """Start everything and supervise it."""
+    parser = argparse.ArgumentParser(prog="scripts/up")
+    parser.add_argument("--no-seed", action="store_true", help="do not seed the demo data")
+    args = parser.parse_args()
+    print("==> migrating databases", flush=True)
+    setup_databases()
+    state = ensure_credentials()
+    env = dict(os.environ)
+    env.update({"WEBHOOK_SECRET": state["webhook_secret"], "CAMPAIGNS_CONTACTS_URL": DEFAULT_URLS["contacts"],
+                "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "PYTHONPATH": str(REPO)})
+    logs = RUN_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    for name in _services():
+        port = DEFAULT_URLS[name].rsplit(":", 1)[1]
+        commands = {
+            "api": [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind",
+                    f"127.0.0.1:{port}", "--graceful-timeout", "10", f"services.{name}:create_app()"],
+            "worker": [sys.executable, "-m", f"services.{name}", "worker"],
+        }
+        for role, command in commands.items():
+            log = open(logs / f"{name}-{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
+            procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    _wait_healthy(_services())
+    if not args.no_seed:
+        try:
+            from shared.demo import seed
+
+            seed(state["operator_key"])
+        except Exception as exc:  # the demo is a convenience; the system runs without it
+            print(f"demo seed skipped: {exc}", flush=True)
+    print("\nTouchpoint is running:")
+    for name in _services():
+        print(f"  {name:<10} {DEFAULT_URLS[name]}  (OpenAPI: {DEFAULT_URLS[name]}/openapi.json)")
+    print(f"  operator key: {state['operator_key']}   (also in .run/state.json)")
+    print(f"  logs: {logs}/   Ctrl-C stops everything.\n", flush=True)
+    while not stopping:
+        for proc in procs:
+            if proc.poll() is not None:
+                print(f"process {' '.join(proc.args[-2:])} exited with {proc.returncode}; see {logs}", flush=True)
+                stopping = True
+        time.sleep(0.5)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return 0
+
+
+def _wait_healthy(names: list[str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            try:
+                if requests.get(f"{DEFAULT_URLS[name]}/healthz", timeout=2).status_code == 200:
+                    pending.discard(name)
+            except requests.RequestException:
+                pass
+        time.sleep(0.5)
+    if pending:
+        print(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))} (see .run/logs)", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
