@@ -82,12 +82,15 @@ class UnitOfWork:
         self.published: list[Message] = []
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None,
-                version: int = 1, message_id: str | None = None) -> Message:
+                version: int = 1, message_id: str | None = None,
+                occurred_at: datetime | None = None) -> Message:
         """Write a message to the outbox; it leaves for the broker only if this transaction commits."""
         fields: dict[str, Any] = {"type": message_type, "payload": payload, "version": version, "key": key,
                                   "source": self.source}
         if message_id:
             fields["id"] = message_id
+        if occurred_at is not None:  # a service with an injectable clock stamps its own time
+            fields["occurred_at"] = occurred_at
         message = Message(**fields)
         self.published.append(message)
         return message
