@@ -63,3 +63,16 @@ ensure_rabbitmq() {
   done
   die "RabbitMQ does not accept AMQP connections"
 }
+
+# docker-compose (Debian's package) validates docker-compose.yml without a Docker engine; the tests use it.
+ensure_compose_validator() {
+  command -v docker-compose >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing docker-compose (to validate docker-compose.yml)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } ||
+      die "could not install docker-compose"
+  else
+    die "docker-compose is missing (apt-get install docker-compose)"
+  fi
+}
