@@ -1,0 +1,195 @@
+"""HTTP layer of the scheduler (operators): parse with a schema, call a handler, dump with a schema."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.scheduler import handlers
+from services.scheduler import repository as repo
+from services.scheduler.domain.clock import Clock
+from services.scheduler.leadership import current_leader
+from services.scheduler.schemas import (
+    EntriesQuery,
+    EntryPageSchema,
+    PageQuery,
+    PauseBody,
+    PauseResultSchema,
+    SchedulePageSchema,
+    SchedulesQuery,
+    StatsSchema,
+    TriggeredSchema,
+)
+from shared.http import Problem, ServiceContext, roles_required
+from shared.messaging import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+blp = Blueprint("scheduler", __name__, description="Due entries, broadcast schedules, pause/resume, stats")
+
+
+def _context() -> ServiceContext:
+    return current_app.extensions["touchpoint"]
+
+
+def _clock() -> Clock:
+    return _context().extra["clock"]
+
+
+def _uow() -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(_context().engine, repo.TABLES, _context().settings.service)
+
+
+def _encode(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _decode_entry_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if cursor is None:
+        return None
+    try:
+        due, ident = base64.urlsafe_b64decode(cursor.encode()).decode().rsplit("|", 1)
+        return datetime.fromisoformat(due), int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
+                      errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+
+
+def _entry_page(rows: list[Any], limit: int) -> dict[str, Any]:
+    last = rows[-1] if len(rows) == limit else None
+    return {"items": [dict(r._mapping) for r in rows],
+            "next_cursor": _encode(f"{last.due_at.isoformat()}|{last.id}") if last is not None else None}
+
+
+@blp.route("/entries")
+class Entries(MethodView):
+    """Due entries."""
+
+    @roles_required("operator")
+    @blp.arguments(EntriesQuery, location="query")
+    @blp.response(200, EntryPageSchema)
+    def get(self, query: dict[str, Any]):
+        """List entries in due order (default: pending), filtered by due time and owner."""
+        with _context().engine.connect() as conn:
+            rows = repo.list_entries(conn, state=query["state"], due_before=query["due_before"], owner=query["owner"],
+                                     after=_decode_entry_cursor(query["cursor"]), limit=query["limit"])
+        return _entry_page(rows, query["limit"])
+
+
+@blp.route("/entries/overdue")
+class OverdueEntries(MethodView):
+    """Entries whose time has passed but which are not published yet."""
+
+    @roles_required("operator")
+    @blp.arguments(PageQuery, location="query")
+    @blp.response(200, EntryPageSchema)
+    def get(self, query: dict[str, Any]):
+        """List overdue, unpaused, pending entries, oldest first."""
+        with _context().engine.connect() as conn:
+            rows = repo.list_entries(conn, state="pending", due_before=_clock().now(), owner=None,
+                                     after=_decode_entry_cursor(query["cursor"]), limit=query["limit"],
+                                     unpaused_only=True)
+        return _entry_page(rows, query["limit"])
+
+
+@blp.route("/schedules")
+class Schedules(MethodView):
+    """Broadcast schedules."""
+
+    @roles_required("operator")
+    @blp.arguments(SchedulesQuery, location="query")
+    @blp.response(200, SchedulePageSchema)
+    def get(self, query: dict[str, Any]):
+        """List broadcast schedules with their next fire time."""
+        after = None
+        if query["cursor"] is not None:
+            try:
+                after = base64.urlsafe_b64decode(query["cursor"].encode()).decode()
+            except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+                raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
+                              errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+        with _context().engine.connect() as conn:
+            rows = repo.list_schedules(conn, owner=query["owner"], after=after, limit=query["limit"])
+        last = rows[-1] if len(rows) == query["limit"] else None
+        return {"items": [dict(r._mapping) for r in rows],
+                "next_cursor": _encode(last.schedule_id) if last is not None else None}
+
+
+@blp.route("/schedules/<string:schedule_id>/trigger")
+class TriggerSchedule(MethodView):
+    """Fire a broadcast now."""
+
+    @roles_required("operator")
+    @blp.response(202, TriggeredSchema)
+    def post(self, schedule_id: str):
+        """Publish broadcast.due for this schedule immediately (fire_time = now); its timing is unchanged."""
+        try:
+            with _uow()() as uow:
+                return handlers.trigger_schedule(uow, schedule_id, _clock().now())
+        except handlers.ScheduleNotFound as exc:
+            raise Problem(404, "Not Found", f"no schedule {schedule_id}", kind="not-found") from exc
+        except handlers.SchedulePaused as exc:
+            raise Problem(409, "Conflict", f"schedule {schedule_id} is paused; resume its owner first",
+                          kind="paused") from exc
+
+
+def _pause(owner: str, body: dict[str, Any], paused: bool) -> dict[str, Any]:
+    if not 1 <= len(owner) <= 128:
+        raise Problem(422, "Validation failed", "invalid field(s): owner", errors={"owner": ["1 to 128 characters"]},
+                      kind="validation")
+    with _uow()() as uow:
+        result = handlers.pause_owner(uow, owner, paused, _clock().now())
+    log.info("owner paused" if paused else "owner resumed", extra={**result, "reason": body.get("reason")})
+    return result
+
+
+@blp.route("/owners/<string:owner>/pause")
+class PauseOwner(MethodView):
+    """Pause a campaign's entries and schedules."""
+
+    @roles_required("operator")
+    @blp.arguments(PauseBody)
+    @blp.response(200, PauseResultSchema)
+    def post(self, body: dict[str, Any], owner: str):
+        """Keep the owner's entries and schedules but fire none of them until resumed."""
+        return _pause(owner, body, True)
+
+
+@blp.route("/owners/<string:owner>/resume")
+class ResumeOwner(MethodView):
+    """Resume a paused campaign."""
+
+    @roles_required("operator")
+    @blp.arguments(PauseBody)
+    @blp.response(200, PauseResultSchema)
+    def post(self, body: dict[str, Any], owner: str):
+        """Fire the owner's entries again; overdue ones are caught up in due order."""
+        return _pause(owner, body, False)
+
+
+@blp.route("/stats")
+class Stats(MethodView):
+    """Backlog and leadership."""
+
+    @roles_required("operator")
+    @blp.response(200, StatsSchema)
+    def get(self):
+        """Pending and overdue counts, the oldest overdue age, and which replica leads."""
+        now = _clock().now()
+        with _context().engine.connect() as conn:
+            figures = repo.stats(conn, now)
+            leader = current_leader(conn)
+        oldest = figures.pop("oldest_overdue_due_at")
+        return {**figures, "now": now, "leader": leader,
+                "oldest_overdue_age_seconds": (now - oldest).total_seconds() if oldest is not None else None}
+
+
+def blueprints() -> list[Blueprint]:
+    """The service's blueprints."""
+    return [blp]
