@@ -4,8 +4,8 @@ The next-fire computation is APScheduler's `CronTrigger`, evaluated against an i
 in (never its own clock), so DST transitions are testable with a fixed "now". Across DST the
 trigger keeps wall-clock time: `0 9 * * *` in Europe/Berlin is 09:00 local on both sides of the
 change (07:00 UTC in summer, 08:00 UTC in winter). A local time that does not exist (02:30 on the
-spring-forward day) fires at the instant the gap ends plus the missing offset (03:30 local);
-one that exists twice (02:30 on the fall-back day) fires once, at its first occurrence.
+spring-forward day) fires as if the clock had not jumped (01:30 UTC, 03:30 local); one that
+exists twice (02:30 on the fall-back day) fires once, at its first occurrence.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 
 _TICK = timedelta(microseconds=1)
+_MINUTE = timedelta(minutes=1)
 
 
 class InvalidSchedule(ValueError):
@@ -60,9 +61,39 @@ class Recurrence:
             trigger(self.cron, self.timezone)
 
 
+def _repeated_wall_time(moment: datetime, tz: ZoneInfo) -> bool:
+    """Whether `moment` is the second pass of a local time that occurs twice (fall-back fold)."""
+    local = moment.astimezone(tz)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
+
+
+def _past_fold(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The first whole minute after `moment` whose local time is not a repeated one."""
+    probe = moment.replace(second=0, microsecond=0) + _MINUTE
+    for _ in range(24 * 60):  # a fold lasts an hour (30 minutes in a few zones)
+        if not _repeated_wall_time(probe, tz):
+            return probe
+        probe += _MINUTE
+    return probe
+
+
 def cron_fire_at_or_after(cron: str, timezone: str, instant: datetime) -> datetime | None:
-    """The first fire time of `cron` in `timezone` at or after `instant` (aware); None if it never fires."""
-    return trigger(cron, timezone).get_next_fire_time(None, instant)
+    """The first fire time of `cron` in `timezone` at or after `instant` (aware); None if it never fires.
+
+    APScheduler 3 (with zoneinfo) returns the second pass of a repeated local time on a fall-back
+    day, and asked again from just after it returns that same, already past, instant. We skip the
+    repeated hour instead: every local time fires once, and time always moves forward.
+    """
+    trig, tz = trigger(cron, timezone), zone(timezone)
+    probe = instant
+    for _ in range(64):
+        candidate = trig.get_next_fire_time(None, probe)
+        if candidate is None:
+            return None
+        if candidate >= instant and not _repeated_wall_time(candidate, tz):
+            return candidate
+        probe = _past_fold(max(candidate, probe), tz)
+    raise InvalidSchedule(f"cron {cron!r} in {timezone} does not advance")
 
 
 def next_fire(recurrence: Recurrence, now: datetime, last_fired_at: datetime | None) -> datetime | None:
