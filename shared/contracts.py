@@ -20,6 +20,7 @@ Changing a payload incompatibly means a new version registered beside the old on
 | schedule.recurring.removed     | campaigns | a broadcast schedule is gone |
 | step.due                       | scheduler | a drip step's wait is over |
 | broadcast.due                  | scheduler | a broadcast schedule fired |
+| campaign.broadcast.page        | campaigns | campaigns to itself: enroll the next page of a broadcast's segment |
 """
 
 from __future__ import annotations
@@ -233,3 +234,14 @@ class BroadcastDue(Schema):
 
     schedule_id = _id(required=True)
     fire_time = fields.AwareDateTime(required=True)
+
+
+@contract("campaign.broadcast.page")
+class BroadcastPage(_Strict):
+    """The next page of a running broadcast: one message per page keeps each transaction short."""
+
+    campaign_id = _id(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    occurrence = _id(required=True)
+    segment_id = _id(required=True)
+    after = _id(required=True)
