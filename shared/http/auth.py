@@ -19,6 +19,17 @@ from shared.http.problems import Problem
 
 PUBLIC_ENDPOINTS = {"health.livez", "health.healthz", "static"}
 ROLES_ATTR = "_touchpoint_roles"
+# A view marked with this attribute authenticates the request itself (a webhook checking an HMAC
+# signature instead of an API key); it must still declare roles, so endpoints_without_roles sees it.
+SELF_AUTHENTICATED_ATTR = "_touchpoint_self_authenticated"
+
+
+def _self_authenticated(app: Flask, endpoint: str) -> bool:
+    view = app.view_functions.get(endpoint)
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        view = getattr(view_class, request.method.lower(), None)
+    return bool(getattr(view, SELF_AUTHENTICATED_ATTR, False))
 
 
 def current_key() -> ApiKey:
@@ -67,6 +78,8 @@ def install_authentication(app: Flask, store: ApiKeyStore) -> None:
     @app.before_request
     def authenticate() -> None:
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return
+        if _self_authenticated(current_app, request.endpoint):
             return
         text = _presented_key()
         key = current_app.extensions["touchpoint_keys"].verify(text) if text else None
