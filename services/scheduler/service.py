@@ -2,7 +2,8 @@
 
 Tuning through the environment (`settings.extra`): SCHEDULER_POLL_INTERVAL_S (0.25),
 SCHEDULER_BATCH_SIZE (1000), SCHEDULER_MAX_BATCHES_PER_TICK (2), SCHEDULER_LEADER_IDLE_TIMEOUT_S (10),
-SCHEDULER_RETENTION_DAYS (7), SCHEDULER_RETRY_DELAYS_MS (the shared defaults).
+SCHEDULER_RETENTION_DAYS (7), SCHEDULER_RETRY_DELAYS_MS (the shared defaults),
+SCHEDULER_REPLICA_ID (host:pid; shown as the leader's identity).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ def poller(settings: Settings, engine: Engine, clock: Clock) -> DuePoller:
     """The poll job of one replica, configured from the settings."""
     extra = settings.extra
     return DuePoller(
-        engine, clock, LeaderLock(settings.database_url, idle_timeout_s=float(extra.get("leader_idle_timeout_s", 10))),
+        engine, clock,
+        LeaderLock(settings.database_url, identity=extra.get("replica_id"),
+                   idle_timeout_s=float(extra.get("leader_idle_timeout_s", 10))),
         source=settings.service,
         interval_s=float(extra.get("poll_interval_s", 0.25)),
         batch_size=int(extra.get("batch_size", 1000)),
