@@ -13,9 +13,21 @@ from shared.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the contacts HTTP app."""
+    import shared.contracts  # noqa: F401  (fills the contract registry)
     from services.contacts.api import blueprints
+    from services.contacts.errors import ContactsError
+    from services.contacts.schemas import EventSchema
     from shared.http import create_service_app
+    from shared.http.problems import problem_response
 
     settings = settings or Settings.from_env("contacts")
-    return create_service_app(settings, "Touchpoint contacts", blueprints(),
-                              description="Contacts, consent, suppressions, events, segments, timeline")
+    app = create_service_app(settings, "Touchpoint contacts", blueprints(),
+                             description="Contacts, consent, suppressions, events, segments, timeline")
+    # POST /events takes one Event or a list of them; the schema is named so the doc can refer to it.
+    app.extensions["touchpoint_api"].spec.components.schema("Event", schema=EventSchema)
+
+    @app.errorhandler(ContactsError)
+    def on_contacts_error(exc: ContactsError):
+        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.kind)
+
+    return app

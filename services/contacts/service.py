@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.contacts import create_app
 from services.contacts.consumers import subscriptions
+from services.contacts.importer import ImportRunner
 from services.contacts.repository import TABLES
 from shared.runtime import ServiceDefinition
 
@@ -15,5 +16,6 @@ DEFINITION = ServiceDefinition(
     tables=TABLES,
     create_app=create_app,
     subscriptions=subscriptions,
+    background=lambda settings, engine: [ImportRunner(settings, engine)],
     default_port=8001,
 )

@@ -1,0 +1,86 @@
+"""Segments: dynamic sets of contacts defined in the filter language."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.contacts import schemas as s
+from services.contacts.api import READERS, reading
+from services.contacts.handlers import segments as handlers
+from shared.http import roles_required
+
+blp = Blueprint("segments", __name__, url_prefix="/segments", description="Segments")
+
+
+@blp.route("")
+class Segments(MethodView):
+    """Create and list segments."""
+
+    @roles_required("marketer")
+    @blp.arguments(s.SegmentWriteSchema)
+    @blp.response(201, s.SegmentSchema)
+    def post(self, body):
+        """Create a segment; an invalid definition is a 422 naming `definition` and the position."""
+        with reading() as conn, conn.begin():
+            return handlers.create_segment(conn, body)
+
+    @roles_required(*READERS)
+    @blp.arguments(s.PageQuerySchema, location="query")
+    @blp.response(200, s.SegmentPageSchema)
+    def get(self, query):
+        """List segments."""
+        with reading() as conn:
+            return handlers.list_segments(conn, query["limit"], query.get("cursor"))
+
+
+@blp.route("/<string:segment_id>")
+class SegmentItem(MethodView):
+    """One segment."""
+
+    @roles_required(*READERS)
+    @blp.response(200, s.SegmentSchema)
+    def get(self, segment_id):
+        """Read a segment."""
+        with reading() as conn:
+            return handlers.get_segment(conn, segment_id)
+
+    @roles_required("marketer")
+    @blp.arguments(s.SegmentUpdateSchema)
+    @blp.response(200, s.SegmentSchema)
+    def patch(self, body, segment_id):
+        """Change a segment's name, description or definition."""
+        with reading() as conn, conn.begin():
+            return handlers.update_segment(conn, segment_id, body)
+
+    @roles_required("marketer")
+    @blp.response(204)
+    def delete(self, segment_id):
+        """Delete a segment."""
+        with reading() as conn, conn.begin():
+            handlers.delete_segment(conn, segment_id)
+
+
+@blp.route("/<string:segment_id>/count")
+class SegmentCount(MethodView):
+    """Size of a segment."""
+
+    @roles_required(*READERS)
+    @blp.response(200, s.SegmentCountSchema)
+    def get(self, segment_id):
+        """How many live contacts match now."""
+        with reading() as conn:
+            return {"segment_id": segment_id, "count": handlers.count_members(conn, segment_id)}
+
+
+@blp.route("/<string:segment_id>/members")
+class SegmentMembers(MethodView):
+    """Members of a segment, streamed by keyset pages."""
+
+    @roles_required(*READERS)
+    @blp.arguments(s.MembersQuerySchema, location="query")
+    @blp.response(200, s.MembersPageSchema)
+    def get(self, query, segment_id):
+        """Members with contact_id > `after`, in contact_id order, up to `limit` (1,000)."""
+        with reading() as conn:
+            return handlers.members_page(conn, segment_id, query.get("after"), query["limit"])

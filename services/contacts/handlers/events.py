@@ -1,0 +1,154 @@
+"""Behavioural events, interactions and message outcomes onto the timeline; reading the timeline."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.contacts.domain.ids import is_uuid
+from services.contacts.errors import Invalid
+from services.contacts.handlers.common import decode_cursor, encode_cursor, iso, load_contact
+from services.contacts.handlers.preferences import add_suppression
+from services.contacts.repository import contacts, events, timeline
+from shared.contracts import SUPPRESSION_REASONS, SUPPRESSION_SCOPES
+from shared.messaging import Message, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+# Fields of a message outcome worth keeping on the timeline; the original request (recipient
+# details, content) is left out so the timeline holds no copy of PII or message bodies.
+OUTCOME_FIELDS = ("request_id", "channel", "outcome", "reason", "rule_id", "detail", "campaign_id",
+                  "campaign_version", "step_id", "occurrence", "category", "defer_until")
+
+
+class UnknownContact(LookupError):
+    """A message names a contact this service does not know (retried, then dead-lettered)."""
+
+
+def _resolve(conn: Connection, items: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    ids = {i["contact_id"] for i in items if i.get("contact_id") and is_uuid(i["contact_id"])}
+    external = {i["external_id"] for i in items if i.get("external_id")}
+    if not ids and not external:
+        return {}, {}
+    rows = conn.execute(select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
+        or_(contacts.c.id.in_(ids), contacts.c.external_id.in_(external)))).all()
+    return {r.id: r for r in rows}, {r.external_id: r for r in rows if r.external_id}
+
+
+def _store(uow: UnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert events (new event_ids only), put them on the timeline and announce them; return the stored ids."""
+    if not rows:
+        return set()
+    stored = set(uow.conn.execute(pg_insert(events).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
+                                  .returning(events.c.event_id)).scalars())
+    fresh = [r for r in rows if r["event_id"] in stored]
+    if fresh:
+        uow.conn.execute(timeline.insert(), [
+            {"contact_id": r["contact_id"], "kind": "event", "type": r["type"], "occurred_at": r["occurred_at"],
+             "ref": r["event_id"], "data": r["data"]} for r in fresh])
+    for r in fresh:
+        uow.publish(f"contact.event.{r['type']}", {
+            "event_id": r["event_id"], "contact_id": r["contact_id"], "type": r["type"],
+            "occurred_at": iso(r["occurred_at"]), "data": r["data"]}, key=r["contact_id"])
+    return stored
+
+
+def record_events(uow: UnitOfWork, items: Sequence[dict[str, Any]], source: str = "api") -> list[dict[str, Any]]:
+    """Store a batch of validated events; per item: accepted, duplicate, or rejected with its reason."""
+    by_id, by_external = _resolve(uow.conn, items)
+    results: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in items:
+        result = {"event_id": item["event_id"], "status": "accepted"}
+        results.append(result)
+        contact = by_id.get(item.get("contact_id")) or by_external.get(item.get("external_id"))
+        if item.get("contact_id") and item.get("external_id") and contact is not None \
+                and contact.external_id != item["external_id"]:
+            result.update(status="rejected", reason="contact_id and external_id name different contacts")
+        elif contact is None:
+            result.update(status="rejected", reason="unknown contact")
+        elif contact.erased_at is not None:
+            result.update(status="rejected", reason="the contact was erased")
+        elif item["event_id"] in seen:
+            result["status"] = "duplicate"
+        else:
+            seen.add(item["event_id"])
+            result["contact_id"] = contact.id
+            rows.append({"event_id": item["event_id"], "contact_id": contact.id, "type": item["type"],
+                         "occurred_at": item["occurred_at"], "data": item.get("data") or {}, "source": source})
+    stored = _store(uow, rows)
+    for result in results:
+        if result["status"] == "accepted" and result["event_id"] not in stored:
+            result["status"] = "duplicate"
+    return results
+
+
+def on_interaction(uow: UnitOfWork, message: Message) -> None:
+    """`interaction.recorded`: a suppression request becomes a suppression, anything else an event."""
+    payload = message.payload
+    contact_id = payload["contact_id"]
+    row = uow.conn.execute(select(contacts.c.erased_at).where(contacts.c.id == contact_id)).first() \
+        if is_uuid(contact_id) else None
+    if row is None:
+        raise UnknownContact(f"interaction {payload['interaction_id']} names unknown contact {contact_id}")
+    if payload["type"] == "suppression_requested":
+        data = payload["data"]
+        if data.get("scope") not in SUPPRESSION_SCOPES or data.get("reason") not in SUPPRESSION_REASONS \
+                or not isinstance(data.get("value"), str | None):
+            raise ValueError(f"suppression_requested needs data.scope in {SUPPRESSION_SCOPES}, "
+                             f"data.reason in {SUPPRESSION_REASONS} and a string data.value")
+        add_suppression(uow, contact_id, {"scope": data.get("scope"), "value": data.get("value"),
+                                          "reason": data.get("reason"), "source": f"interaction:{message.source}"},
+                        source_ref=payload["interaction_id"], allow_erased=True)
+        return
+    if row.erased_at is not None:
+        log.info("interaction for an erased contact not stored", extra={"contact_id": contact_id})
+        return
+    _store(uow, [{"event_id": payload["interaction_id"], "contact_id": contact_id, "type": payload["type"],
+                  "occurred_at": payload["occurred_at"], "data": payload["data"], "source": "interaction"}])
+
+
+def on_message_outcome(uow: UnitOfWork, message: Message) -> None:
+    """`message.<outcome>` from channels: a touch or a decision on the contact's timeline."""
+    if message.type == "message.requested":
+        return  # requests are the campaigns' business; only outcomes belong on the timeline
+    payload = message.payload
+    contact_id = payload["contact_id"]
+    live = uow.conn.execute(select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.erased_at.is_(None))
+                            ).first() if is_uuid(contact_id) else None
+    if live is None:
+        log.info("outcome for an unknown or erased contact not stored",
+                 extra={"contact_id": contact_id, "message_id": message.id})
+        return
+    data = {name: payload.get(name) for name in OUTCOME_FIELDS if payload.get(name) is not None}
+    data = {k: iso(v) if isinstance(v, datetime) else v for k, v in data.items()}
+    uow.conn.execute(timeline.insert().values(contact_id=contact_id, kind="message", type=payload["outcome"],
+                                              occurred_at=payload["decided_at"], ref=payload["request_id"], data=data))
+
+
+def timeline_page(conn: Connection, contact_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The contact's timeline, newest first, one page."""
+    load_contact(conn, contact_id)
+    query = select(timeline).where(timeline.c.contact_id == contact_id)
+    position = decode_cursor(cursor, ("at", "id"))
+    if position:
+        try:
+            at = datetime.fromisoformat(str(position["at"]))
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None or not isinstance(position["id"], int):
+            raise Invalid("cursor is not a cursor this service issued", {"cursor": ["invalid cursor"]})
+        query = query.where(tuple_(timeline.c.occurred_at, timeline.c.id) < tuple_(at, position["id"]))
+    rows = conn.execute(query.order_by(timeline.c.occurred_at.desc(), timeline.c.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"kind": r.kind, "type": r.type, "occurred_at": r.occurred_at, "ref": r.ref, "data": r.data}
+             for r in rows]
+    next_cursor = encode_cursor({"at": iso(rows[-1].occurred_at), "id": rows[-1].id}) if more else None
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,246 @@
+"""The bulk import worker: claims queued jobs (SKIP LOCKED) and upserts their rows in chunks.
+
+Each chunk of ~1,000 rows is one transaction: look up the chunk's keys once, plan the upsert in
+plain Python (domain/importing.py), write contacts with one executemany INSERT .. ON CONFLICT,
+the chunk's `contact.upserted` outbox rows and rejections in batches, and advance the job's
+progress. A worker that dies leaves the job `running` with an old heartbeat; another worker
+takes it over and resumes after the last committed chunk, so no row is applied twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine, Row, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from services.contacts.domain.contact import CONTACT_FIELDS
+from services.contacts.domain.ids import new_id
+from services.contacts.domain.importing import (
+    MAX_ROW_BYTES,
+    ContactIndex,
+    ImportRow,
+    KnownContact,
+    RowRejected,
+    check_csv_header,
+    plan_chunk,
+    row_from_csv,
+    row_from_json_line,
+)
+from services.contacts.handlers.common import now, upserted_payload
+from services.contacts.repository import TABLES, contacts, import_jobs, import_rejections
+from shared.config import Settings
+from shared.messaging import UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+Item = tuple[int, ImportRow | None, str | None]  # row number, the row or None, the rejection reason
+
+
+class ImportFailed(Exception):
+    """The file as a whole cannot be imported (no header, not UTF-8); the job fails with this reason."""
+
+
+class Superseded(Exception):
+    """Another worker took the job over (this one was presumed dead); stop without touching it."""
+
+
+def iter_rows(raw: BinaryIO, fmt: str, phone_region: str | None) -> Iterator[Item]:
+    """Rows of a CSV or JSON-lines file, one at a time, numbered from 1 (CSV: after the header)."""
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    try:
+        yield from (_csv_rows(text, phone_region) if fmt == "csv" else _json_rows(text, phone_region))
+    except UnicodeDecodeError:
+        raise ImportFailed(f"the file is not UTF-8 text (near byte {raw.tell()})") from None
+
+
+def _csv_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Item]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ImportFailed(f"unreadable CSV header: {exc}") from None
+    if not header:
+        raise ImportFailed("the file is empty; a CSV import needs a header row")
+    try:
+        names = check_csv_header(header)
+    except ValueError as exc:
+        raise ImportFailed(str(exc)) from None
+    number = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            number += 1
+            yield number, None, f"unreadable CSV: {exc}"
+            continue
+        if not record or not any(cell.strip() for cell in record):
+            continue  # blank lines are not rows
+        number += 1
+        try:
+            yield number, row_from_csv(number, names, record, phone_region), None
+        except RowRejected as exc:
+            yield number, None, str(exc)
+
+
+def _json_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Item]:
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_ROW_BYTES:
+            yield number, None, f"a line may be at most {MAX_ROW_BYTES} characters"
+            continue
+        try:
+            yield number, row_from_json_line(number, line, phone_region), None
+        except RowRejected as exc:
+            yield number, None, str(exc)
+
+
+def _upsert_statement() -> Any:
+    statement = pg_insert(contacts)
+    keep = {name: func.coalesce(statement.excluded[name], contacts.c[name]) for name in CONTACT_FIELDS}
+    return statement.on_conflict_do_update(
+        index_elements=[contacts.c.id],
+        set_={**keep, "attributes": contacts.c.attributes.op("||")(statement.excluded.attributes),
+              "updated_at": statement.excluded.updated_at},
+    ).returning(*contacts.c)
+
+
+UPSERT = _upsert_statement()
+
+
+def apply_chunk(uow: UnitOfWork, job: Row, items: list[Item], bytes_read: int) -> Row:
+    """Upsert one chunk's rows, record its rejections, announce every contact, advance the job."""
+    conn = uow.conn
+    rows = [row for _, row, _ in items if row is not None]
+    keys = {key: [r.values[key] for r in rows if r.values.get(key)] for key in ("external_id", "email", "phone")}
+    known = conn.execute(select(contacts.c.id, contacts.c.external_id, contacts.c.email, contacts.c.phone).where(
+        or_(contacts.c.external_id.in_(keys["external_id"]), contacts.c.email.in_(keys["email"]),
+            contacts.c.phone.in_(keys["phone"]))).order_by(contacts.c.id)).all() if rows else []
+    plan = plan_chunk(rows, ContactIndex(KnownContact(*k) for k in known), new_id)
+    stamp = now()
+    if plan.upserts:
+        params = [{"id": cid, **dict.fromkeys(CONTACT_FIELDS), **values, "attributes": values.get("attributes", {}),
+                   "created_at": stamp, "updated_at": stamp} for cid, values in plan.upserts.items()]
+        for row in conn.execute(UPSERT, params):
+            uow.publish("contact.upserted", upserted_payload(row), key=row.id)
+    rejections = [{"job_id": job.id, "row_number": n, "reason": reason[:1000]} for n, row, reason in items if row is None]
+    if rejections:
+        conn.execute(pg_insert(import_rejections).on_conflict_do_nothing(), rejections)
+    moved = conn.execute(update(import_jobs).where(
+        import_jobs.c.id == job.id, import_jobs.c.rows_processed == job.rows_processed, import_jobs.c.status == "running",
+    ).values(rows_processed=items[-1][0], created=import_jobs.c.created + plan.created,
+             updated=import_jobs.c.updated + plan.updated, rejected=import_jobs.c.rejected + len(rejections),
+             bytes_processed=bytes_read, heartbeat_at=stamp).returning(*import_jobs.c)).first()
+    if moved is None:
+        raise Superseded(job.id)
+    return moved
+
+
+class ImportRunner:
+    """Background task of the worker: runs queued import jobs one at a time."""
+
+    def __init__(self, settings: Settings, engine: Engine, chunk_size: int = 1000, poll_seconds: float = 0.5,
+                 stale_after: timedelta = timedelta(minutes=2)) -> None:
+        self.engine = engine
+        self.uow_factory = UnitOfWorkFactory(engine, TABLES, settings.service)
+        self.chunk_size = int(settings.extra.get("import_chunk_size") or chunk_size)
+        self.poll_seconds = poll_seconds
+        self.stale_after = stale_after
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Claim and run jobs until stopped."""
+        while not self._stop.is_set():
+            try:
+                job = self.claim()
+                if job is None:
+                    self._stop.wait(self.poll_seconds)
+                    continue
+                self.process(job)
+            except Exception:  # the loop must survive a database outage; the job is resumed later
+                log.exception("import runner pass failed")
+                self._stop.wait(2.0)
+
+    def stop(self) -> None:
+        """Finish the chunk in hand and stop."""
+        self._stop.set()
+
+    def claim(self) -> Row | None:
+        """Take the oldest queued job, or one whose worker stopped beating; None when there is none."""
+        with self.engine.begin() as conn:
+            stale = now() - self.stale_after
+            job = conn.execute(select(import_jobs).where(or_(
+                import_jobs.c.status == "queued",
+                (import_jobs.c.status == "running") & (import_jobs.c.heartbeat_at < stale),
+            )).order_by(import_jobs.c.created_at).limit(1).with_for_update(skip_locked=True)).first()
+            if job is None:
+                return None
+            stamp = now()
+            return conn.execute(update(import_jobs).where(import_jobs.c.id == job.id).values(
+                status="running", started_at=func.coalesce(import_jobs.c.started_at, stamp), heartbeat_at=stamp,
+            ).returning(*import_jobs.c)).first()
+
+    def process(self, job: Row) -> None:
+        """Run one claimed job to the end (or until stopped, when it goes back to the queue)."""
+        log.info("import started", extra={"job_id": job.id, "resume_after_row": job.rows_processed})
+        try:
+            with open(job.file_path, "rb") as raw:
+                chunk: list[Item] = []
+                for item in iter_rows(raw, job.format, job.phone_region):
+                    if item[0] <= job.rows_processed:
+                        continue  # applied before a takeover
+                    chunk.append(item)
+                    if len(chunk) >= self.chunk_size:
+                        job = self._apply(job, chunk, raw.tell())
+                        chunk = []
+                        if self._stop.is_set():
+                            self._finish(job, "queued")
+                            return
+                if chunk:
+                    job = self._apply(job, chunk, raw.tell())
+        except Superseded:
+            log.warning("import taken over by another worker", extra={"job_id": job.id})
+            return
+        except (ImportFailed, OSError) as exc:
+            self._finish(job, "failed", str(exc))
+            return
+        except OperationalError:
+            raise  # the database is away: the job stays claimed and is resumed once it is back
+        except Exception as exc:  # a bug or bad data we did not foresee must fail the job, not loop on it
+            log.exception("import failed", extra={"job_id": job.id})
+            self._finish(job, "failed", f"{exc.__class__.__name__}: {exc}"[:2000])
+            return
+        self._finish(job, "done")
+
+    def _apply(self, job: Row, chunk: list[Item], bytes_read: int) -> Row:
+        for attempt in (1, 2):
+            try:
+                with self.uow_factory() as uow:
+                    return apply_chunk(uow, job, chunk, bytes_read)
+            except IntegrityError:
+                # A contact created through the API between our lookup and our insert took a key:
+                # one retry re-reads the keys and updates that contact instead.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _finish(self, job: Row, status: str, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(import_jobs).where(import_jobs.c.id == job.id).values(
+                status=status, error=error, heartbeat_at=now(),
+                finished_at=now() if status in ("done", "failed") else None,
+                bytes_processed=import_jobs.c.bytes if status == "done" else import_jobs.c.bytes_processed))
+        if status in ("done", "failed"):
+            Path(job.file_path).unlink(missing_ok=True)
+        log.info("import finished", extra={"job_id": job.id, "status": status, "error": error})
