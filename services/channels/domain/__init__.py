@@ -25,6 +25,7 @@ from services.channels.domain.policy import (
     blocking_suppression,
     cap_applies,
     decide,
+    still_deliverable,
     suppression_blocks,
     touches_in_scope,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "is_within_quiet_window",
     "next_window_start",
     "resolve_time_zone",
+    "still_deliverable",
     "suppression_blocks",
     "touches_in_scope",
 ]

@@ -227,6 +227,15 @@ def _check_caps(
     return None
 
 
+def still_deliverable(
+    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
+) -> Decision | None:
+    """Re-check right before an adapter call: the suppression or consent refusal that arrived since the
+    decision, if any (caps and quiet hours were settled by the gate and hold for the reserved touch)."""
+    now = _utc(now)
+    return _check_suppression(message, state, now) or _check_consent(message, state, rules)
+
+
 def decide(
     message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
 ) -> Decision:

@@ -1,0 +1,25 @@
+"""The channels service: the dispatch gate (contact policy), the touch ledger, adapters, delivery status,
+the call-center task queue and web offers.
+
+`create_app()` is the app factory; nothing else runs at import time.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from shared.config import Settings
+
+
+def create_app(settings: Settings | None = None, clock=None) -> Flask:
+    """Build the channels HTTP app (`clock` lets tests fix the time the dry-run decides at)."""
+    from services.channels.api import blueprints
+    from services.channels.gate import utc_now
+    from shared.http import create_service_app
+
+    settings = settings or Settings.from_env("channels")
+    app = create_service_app(settings, "Touchpoint channels", blueprints(),
+                             description="Dispatch gate, decisions, deliveries, call-center tasks, web offers, "
+                                         "provider webhooks")
+    app.extensions["touchpoint"].extra["clock"] = clock or utc_now
+    return app

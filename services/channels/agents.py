@@ -1,0 +1,131 @@
+"""HTTP endpoints for people and the website: the call-center queue (agents) and web offers."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.channels.api import context
+from services.channels.repository import TABLES
+from services.channels.schemas import OfferSchema, TaskCompleteSchema, TaskQuerySchema, TaskSchema
+from services.channels.tasks import (
+    claim_task,
+    complete_task,
+    get_task,
+    list_offers,
+    list_tasks,
+    respond_to_offer,
+)
+from shared.http import Problem, current_key, roles_required
+from shared.messaging import UnitOfWorkFactory
+
+tasks_blp = Blueprint("tasks", __name__, description="The call-center task queue")
+offers_blp = Blueprint("offers", __name__, description="Offers on contacts' personal web pages")
+
+
+def _uow() -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(context().engine, TABLES, "channels")
+
+
+def _missing_or_conflict(task_id: int, doing: str) -> Problem:
+    with context().engine.connect() as conn:
+        task = get_task(conn, task_id)
+    if task is None:
+        return Problem(404, "Not Found", f"no task {task_id}", kind="not-found")
+    return Problem(409, "Conflict", f"task {task_id} is {task.status}; cannot {doing} it", kind="conflict")
+
+
+@tasks_blp.route("/tasks")
+class Tasks(MethodView):
+    """The queue."""
+
+    @roles_required("agent")
+    @tasks_blp.arguments(TaskQuerySchema, location="query")
+    @tasks_blp.response(200, TaskSchema(many=True))
+    def get(self, query):
+        """Tasks by status, highest priority first."""
+        with context().engine.connect() as conn:
+            return [row._mapping for row in list_tasks(conn, query["status"], query["limit"])]
+
+
+@tasks_blp.route("/tasks/<int:task_id>/claim")
+class ClaimTask(MethodView):
+    """Take a task."""
+
+    @roles_required("agent")
+    @tasks_blp.response(200, TaskSchema)
+    def post(self, task_id: int):
+        """Claim an open task; of two agents racing, one wins and the other gets 409."""
+        with _uow()() as uow:
+            row = claim_task(uow, task_id, current_key().key_id)
+        if row is None:
+            raise _missing_or_conflict(task_id, "claim")
+        return row._mapping
+
+
+@tasks_blp.route("/tasks/<int:task_id>/complete")
+class CompleteTask(MethodView):
+    """Report a call."""
+
+    @roles_required("agent")
+    @tasks_blp.arguments(TaskCompleteSchema)
+    @tasks_blp.response(200, TaskSchema)
+    def post(self, body, task_id: int):
+        """Complete a task you claimed; the outcome flows back as `interaction.recorded` (call_completed)."""
+        key = current_key()
+        with _uow()() as uow:
+            row = complete_task(uow, task_id, None if key.role == "operator" else key.key_id, body["outcome"],
+                                body.get("notes"))
+        if row is None:
+            raise _missing_or_conflict(task_id, "complete")
+        return row._mapping
+
+
+@offers_blp.route("/contacts/<string:contact_id>/offers")
+class ContactOffers(MethodView):
+    """What the website shows a contact."""
+
+    @roles_required("channel_owner", "agent")
+    @offers_blp.response(200, OfferSchema(many=True))
+    def get(self, contact_id: str):
+        """Current offers, highest priority first."""
+        if not 1 <= len(contact_id) <= 128:
+            raise Problem(422, "Validation failed", "contact_id is 1..128 characters",
+                          errors={"contact_id": ["length 1..128"]}, kind="validation")
+        with context().engine.connect() as conn:
+            return [row._mapping for row in list_offers(conn, contact_id)]
+
+
+def _respond(offer_id: int, action: str):
+    with _uow()() as uow:
+        row = respond_to_offer(uow, offer_id, action)
+    if row is None:
+        raise Problem(409, "Conflict", f"offer {offer_id} is not active (or does not exist)", kind="conflict")
+    return row._mapping
+
+
+@offers_blp.route("/offers/<int:offer_id>/accept")
+class AcceptOffer(MethodView):
+    """The contact took the offer."""
+
+    @roles_required("channel_owner", "agent")
+    @offers_blp.response(200, OfferSchema)
+    def post(self, offer_id: int):
+        """Accept; flows back as `interaction.recorded` (offer_accepted)."""
+        return _respond(offer_id, "accept")
+
+
+@offers_blp.route("/offers/<int:offer_id>/dismiss")
+class DismissOffer(MethodView):
+    """The contact waved the offer away."""
+
+    @roles_required("channel_owner", "agent")
+    @offers_blp.response(200, OfferSchema)
+    def post(self, offer_id: int):
+        """Dismiss; flows back as `interaction.recorded` (offer_dismissed)."""
+        return _respond(offer_id, "dismiss")
+
+
+def blueprints() -> list[Blueprint]:
+    """Blueprints of this module."""
+    return [tasks_blp, offers_blp]

@@ -1,0 +1,43 @@
+"""Which queue feeds which handler in the channels service (wiring only).
+
+`channels.dispatch` is sharded: a consistent-hash exchange routes `message.requested` on its `key`
+header (the contact id) to one of CHANNELS_DISPATCH_SHARDS queues (default 8), so one contact's
+messages meet one worker. A process consumes the shards listed in CHANNELS_DISPATCH_CONSUME
+("0,1,2,3"; default all), which is how replicas split the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+import shared.contracts  # noqa: F401  (fills the contract registry)
+from services.channels.contact_copy import HANDLERS, handle_contact_facts
+from services.channels.gate import Clock, DispatchGate, utc_now
+from shared.config import Settings
+from shared.messaging import QueueSpec, Subscription
+
+DEFAULT_SHARDS = 8
+
+
+def dispatch_spec(settings: Settings) -> QueueSpec:
+    """The sharded queue of the dispatch gate."""
+    return QueueSpec("channels.dispatch", ("message.requested",),
+                     shards=int(settings.extra.get("dispatch_shards") or DEFAULT_SHARDS))
+
+
+def consumed_shards(settings: Settings) -> list[int] | None:
+    """The shards this process consumes (None: all)."""
+    text = (settings.extra.get("dispatch_consume") or "").strip()
+    return [int(part) for part in text.split(",") if part.strip()] if text else None
+
+
+def subscriptions(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Sequence[Subscription]:
+    """The channels service's consumers."""
+    return [
+        Subscription(dispatch_spec(settings), batch_handler=DispatchGate(clock), batch_size=200, prefetch=400,
+                     linger_seconds=0.02, shards=consumed_shards(settings)),
+        Subscription(QueueSpec("channels.contacts", tuple(HANDLERS)), batch_handler=handle_contact_facts,
+                     batch_size=200, prefetch=400, linger_seconds=0.01),
+    ]

@@ -1,0 +1,210 @@
+"""Marshmallow schemas of the channels service's HTTP bodies (unknown fields are rejected)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.channels.domain import CapScope
+from shared.contracts import CATEGORIES
+
+CHANNEL = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="a channel name: lowercase letters, digits, _")
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="a time as HH:MM")
+ID = validate.Length(min=1, max=128)
+
+
+class CapSchema(Schema):
+    """A frequency cap: `limit` touches per rolling `window_seconds`, counting the touches in scope."""
+
+    id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$"))
+    limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000))
+    window_seconds = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=366 * 86_400))
+    scope = fields.String(load_default="all", validate=validate.OneOf([s.value for s in CapScope]))
+    scope_value = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=128))
+
+
+class WindowSchema(Schema):
+    """A send window in the contact's local time: weekdays (0=Monday) and HH:MM start/end."""
+
+    weekdays = fields.List(fields.Integer(strict=True, validate=validate.Range(min=0, max=6)), required=True,
+                           validate=validate.Length(min=1, max=7))
+    start = fields.String(required=True, validate=HHMM)
+    end = fields.String(required=True, validate=HHMM)
+
+
+class PolicySchema(Schema):
+    """The whole rule set of the gate."""
+
+    caps = fields.List(fields.Nested(CapSchema), load_default=list, validate=validate.Length(max=100))
+    min_marketing_gap_seconds = fields.Integer(strict=True, allow_none=True, load_default=None,
+                                               validate=validate.Range(min=0, max=366 * 86_400))
+    quiet_hours = fields.Dict(keys=fields.String(validate=CHANNEL),
+                              values=fields.List(fields.Nested(WindowSchema), validate=validate.Length(max=20)),
+                              load_default=dict)
+    opt_in_channels = fields.List(fields.String(validate=CHANNEL), load_default=list)
+    version = fields.Integer(dump_only=True)
+
+
+class DecisionQuerySchema(Schema):
+    """Filters of `GET /decisions`; at least one of contact_id, request_id, campaign_id."""
+
+    contact_id = fields.String(validate=ID)
+    request_id = fields.String(validate=ID)
+    campaign_id = fields.String(validate=ID)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @validates_schema
+    def _one_filter(self, data, **kwargs) -> None:
+        if not any(data.get(k) for k in ("contact_id", "request_id", "campaign_id")):
+            raise ValidationError("give contact_id, request_id or campaign_id", "contact_id")
+
+
+class DeliveryStatusSchema(Schema):
+    """Where a send decision's delivery stands."""
+
+    state = fields.String()
+    attempts = fields.Integer()
+    provider_id = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+    updated_at = fields.DateTime()
+
+
+class DecisionSchema(Schema):
+    """One decision of the gate: why a contact got, or did not get, a message."""
+
+    request_id = fields.String()
+    attempt = fields.Integer()
+    contact_id = fields.String()
+    channel = fields.String()
+    category = fields.String()
+    campaign_id = fields.String(allow_none=True)
+    step_id = fields.String(allow_none=True)
+    occurrence = fields.String(allow_none=True)
+    outcome = fields.String()
+    reason = fields.String()
+    rule_id = fields.String(allow_none=True)
+    detail = fields.String()
+    defer_until = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime()
+    delivery = fields.Nested(DeliveryStatusSchema, allow_none=True)
+
+
+class DryRunSchema(Schema):
+    """A would-be message to evaluate against the policy without reserving anything."""
+
+    contact_id = fields.String(required=True, validate=ID)
+    channel = fields.String(required=True, validate=CHANNEL)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    campaign_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    topic = fields.String(allow_none=True, load_default=None, validate=ID)
+    priority = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=100))
+    expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    at = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+class DryRunResultSchema(Schema):
+    """What the gate would decide."""
+
+    outcome = fields.String()
+    reason = fields.String()
+    rule_id = fields.String(allow_none=True)
+    detail = fields.String()
+    defer_until = fields.DateTime(allow_none=True)
+    evaluated_at = fields.DateTime()
+
+
+class DeliveryQuerySchema(Schema):
+    """Filters of `GET /deliveries` (operators inspect dead letters here)."""
+
+    state = fields.String(validate=validate.OneOf(("pending", "sending", "sent", "failed", "dead", "cancelled")))
+    channel = fields.String(validate=CHANNEL)
+    contact_id = fields.String(validate=ID)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class DeliverySchema(DeliveryStatusSchema):
+    """A send job."""
+
+    id = fields.Integer()
+    request_id = fields.String()
+    contact_id = fields.String()
+    channel = fields.String()
+    category = fields.String()
+    next_attempt_at = fields.DateTime()
+    created_at = fields.DateTime()
+
+
+class TaskQuerySchema(Schema):
+    """Filters of `GET /tasks`."""
+
+    status = fields.String(load_default="open", validate=validate.OneOf(("open", "claimed", "completed", "expired")))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class TaskSchema(Schema):
+    """A call-center task."""
+
+    id = fields.Integer()
+    request_id = fields.String()
+    contact_id = fields.String()
+    campaign_id = fields.String(allow_none=True)
+    priority = fields.Integer()
+    status = fields.String()
+    script = fields.Dict(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+    claimed_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+    expires_at = fields.DateTime()
+    created_at = fields.DateTime()
+
+
+class TaskCompleteSchema(Schema):
+    """How the call went."""
+
+    outcome = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    notes = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=4000))
+
+
+class OfferSchema(Schema):
+    """A web offer on a contact's page."""
+
+    id = fields.Integer()
+    request_id = fields.String()
+    contact_id = fields.String()
+    campaign_id = fields.String(allow_none=True)
+    priority = fields.Integer()
+    status = fields.String()
+    content = fields.Dict(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class EmailEventSchema(Schema):
+    """A bounce or complaint reported by the email provider; names the request, the address or the contact."""
+
+    type = fields.String(required=True, validate=validate.OneOf(("bounce", "complaint")))
+    request_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    email = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=3, max=320))
+    contact_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    detail = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _who(self, data, **kwargs) -> None:
+        if not any(data.get(k) for k in ("request_id", "email", "contact_id")):
+            raise ValidationError("give request_id, email or contact_id", "request_id")
+
+
+class SmsReceiptSchema(Schema):
+    """A delivery receipt from the SMS gateway (`id` is the gateway's message id)."""
+
+    id = fields.String(required=True, validate=ID)
+    status = fields.String(required=True, validate=validate.OneOf(("delivered", "failed", "undelivered")))
+    detail = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+
+class SmsInboundSchema(Schema):
+    """A message a contact sent to our number."""
+
+    sender = fields.String(required=True, data_key="from", validate=validate.Length(min=3, max=32))
+    text = fields.String(required=True, validate=validate.Length(max=2000))

@@ -1,0 +1,47 @@
+"""How the channels service runs: its app, consumers, background tasks and migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from services.channels import create_app
+from services.channels.adapters.base import AdapterContext
+from services.channels.adapters.registry import build_adapters, parse_config
+from services.channels.consumers import subscriptions
+from services.channels.delivery import DeliveryWorker
+from services.channels.gate import Clock, utc_now
+from services.channels.repository import TABLES
+from services.channels.tasks import CallTaskExpiry
+from shared.config import Settings
+from shared.runtime import BackgroundTask, ServiceDefinition
+
+
+def background(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Sequence[BackgroundTask]:
+    """Delivery workers (CHANNELS_DELIVERY_WORKERS per channel, default 1) and the call-task expiry."""
+    config = parse_config(settings.extra.get("adapters"))
+    context = AdapterContext(settings, engine, clock)
+    per_channel = int(settings.extra.get("delivery_workers") or 1)
+    tasks: list[BackgroundTask] = []
+    for _ in range(per_channel):  # each worker its own adapter instances (own connections)
+        tasks.extend(DeliveryWorker(engine, adapter) for adapter in build_adapters(config, context).values())
+    tasks.append(CallTaskExpiry(engine))
+    return tasks
+
+
+def build_definition(clock: Clock = utc_now) -> ServiceDefinition:
+    """The service definition; tests pass a clock to decide at a chosen time."""
+    return ServiceDefinition(
+        name="channels",
+        migrations_dir=Path(__file__).parent / "migrations",
+        tables=TABLES,
+        create_app=lambda settings: create_app(settings, clock),
+        subscriptions=lambda settings, engine: subscriptions(settings, engine, clock),
+        background=lambda settings, engine: background(settings, engine, clock),
+        default_port=8003,
+    )
+
+
+DEFINITION = build_definition()
