@@ -50,7 +50,7 @@ class EnrollmentState:
     current_step: str | None = None
     waiting_until: datetime | None = None
     step_outcomes: Mapping[str, str] = field(default_factory=dict)
-    occurrence: int = 1
+    occurrence: int | str = 1  # which run of the trigger: an event id, a broadcast's fire time
     timezone: str = "UTC"
 
 
@@ -63,7 +63,7 @@ class SendMessage:
     template: str | Mapping[str, str]
     priority: int
     expires_at: datetime | None
-    occurrence: int
+    occurrence: int | str
     key: str
     category: str
     topic: str | None
@@ -165,9 +165,19 @@ def may_reenter(
     return False
 
 
-def message_key(campaign_id: str, version: int, step_id: str, contact_id: str, occurrence: int) -> str:
-    """The idempotency key of one send: the same inputs always give the same key."""
-    return f"cmp:{campaign_id}:v{version}:{step_id}:{contact_id}:{occurrence}"
+MAX_KEY_LENGTH = 128  # request ids travel in contracts that cap ids at this length
+
+
+def message_key(campaign_id: str, version: int, step_id: str, contact_id: str, occurrence: int | str) -> str:
+    """The idempotency key of one send: the same inputs always give the same key.
+
+    A key that would exceed MAX_KEY_LENGTH (long contact or event ids) becomes the sha256 of
+    the readable form, which is just as stable and distinct.
+    """
+    key = f"cmp:{campaign_id}:v{version}:{step_id}:{contact_id}:{occurrence}"
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return "cmp:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def assign_variant(campaign_id: str, step_id: str, contact_id: str, variants: Sequence[SplitVariant]) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -79,9 +80,25 @@ def validate_template(template: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+@lru_cache(maxsize=1024)
+def _problems_of(parts: tuple[tuple[str, Any], ...]) -> tuple[str, ...]:
+    # A broadcast renders the same few templates for every contact: check each once.
+    return tuple(validate_template(dict(parts)))
+
+
+@lru_cache(maxsize=1024)
+def _compiled(part: str, source: str) -> Template:
+    return (_HTML if PARTS[part] else _TEXT).from_string(source)
+
+
 def render(template: Mapping[str, Any], variables: Mapping[str, Any]) -> Rendered:
     """Render an inline template with `contact` and `event`; raise TemplateError on any failure."""
-    problems = validate_template(template)
+    try:
+        problems: list[str] | tuple[str, ...] = (
+            _problems_of(tuple(template.items())) if isinstance(template, Mapping) else validate_template(template)
+        )
+    except TypeError:  # an unhashable part cannot be valid; let validation say why
+        problems = validate_template(template)
     if problems:
         raise TemplateError("; ".join(problems))
     context = {
@@ -117,9 +134,8 @@ def merged_contact(contact: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _render_part(part: str, source: str, context: Mapping[str, Any]) -> str:
-    env = _HTML if PARTS[part] else _TEXT
     try:
-        return env.from_string(source).render(context)
+        return _compiled(part, source).render(context)
     except SecurityError as exc:
         raise TemplateError(f"{part}: not allowed in a template: {exc}") from exc
     except UndefinedError as exc:

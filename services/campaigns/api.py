@@ -1,0 +1,189 @@
+"""HTTP layer of the campaigns service: parse with a schema, call a handler, dump with a schema."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.campaigns import schemas as s
+from services.campaigns.domain.definition import DEFAULT_CHANNELS
+from services.campaigns.handlers import definitions, reports
+from services.campaigns.handlers import templates as tpl
+from services.campaigns.repository import TABLES
+from shared.http import ServiceContext, roles_required
+from shared.messaging import UnitOfWorkFactory
+
+campaigns_blp = Blueprint("campaigns", __name__, url_prefix="/campaigns",
+                          description="Campaign definitions, lifecycle, previews and reports")
+templates_blp = Blueprint("templates", __name__, url_prefix="/templates", description="Message templates")
+ACTIONS = "any(activate, pause, resume, archive)"
+
+
+def _context() -> ServiceContext:
+    return current_app.extensions["touchpoint"]
+
+
+def _uow():
+    ctx = _context()
+    return UnitOfWorkFactory(ctx.engine, TABLES, "campaigns")()
+
+
+def known_channels() -> set[str]:
+    """Channels a send step may name: CAMPAIGNS_CHANNELS (comma-separated), else the four built in."""
+    configured = _context().settings.extra.get("channels", "")
+    return {c.strip() for c in configured.split(",") if c.strip()} or set(DEFAULT_CHANNELS)
+
+
+@campaigns_blp.route("")
+class Campaigns(MethodView):
+    """List and create campaigns."""
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.CampaignListQuery, location="query")
+    @campaigns_blp.response(200, s.CampaignSchema(many=True))
+    def get(self, query):
+        """List campaigns in id order (`after` = the last id of the previous page)."""
+        with _context().engine.connect() as conn:
+            return definitions.list_campaigns(conn, query.get("status"), query.get("after"), query["limit"])
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.DefinitionSchema)
+    @campaigns_blp.response(201, s.CampaignSchema)
+    def post(self, body):
+        """Save a new draft campaign."""
+        with _uow() as uow:
+            return definitions.create_campaign(uow, body, known_channels())
+
+
+@campaigns_blp.route("/<string:campaign_id>")
+class CampaignItem(MethodView):
+    """One campaign."""
+
+    @roles_required("marketer")
+    @campaigns_blp.response(200, s.CampaignSchema)
+    def get(self, campaign_id):
+        """A campaign with its versions."""
+        with _context().engine.connect() as conn:
+            return definitions.get_campaign(conn, campaign_id)
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.DefinitionSchema)
+    @campaigns_blp.response(200, s.CampaignSchema)
+    def put(self, body, campaign_id):
+        """Replace the definition (a new version if the campaign has run)."""
+        with _uow() as uow:
+            return definitions.update_campaign(uow, campaign_id, body, known_channels())
+
+    @roles_required("marketer")
+    @campaigns_blp.response(204)
+    def delete(self, campaign_id):
+        """Delete a draft that never ran."""
+        with _uow() as uow:
+            definitions.delete_campaign(uow, campaign_id)
+
+
+@campaigns_blp.route(f"/<string:campaign_id>/<{ACTIONS}:action>")
+class CampaignLifecycle(MethodView):
+    """activate | pause | resume | archive."""
+
+    @roles_required("marketer")
+    @campaigns_blp.response(200, s.CampaignSchema)
+    def post(self, campaign_id, action):
+        """Move the campaign along draft -> active -> paused -> archived."""
+        with _uow() as uow:
+            return definitions.transition(uow, campaign_id, action, known_channels())
+
+
+@campaigns_blp.route("/<string:campaign_id>/preview")
+class CampaignPreview(MethodView):
+    """Render a campaign's messages."""
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.PreviewSchema)
+    @campaigns_blp.response(200, s.CampaignPreviewSchema)
+    def post(self, body, campaign_id):
+        """Render every send step (or `step_id`) for the sample `contact` and `event`."""
+        with _context().engine.connect() as conn:
+            campaign = definitions.get_campaign(conn, campaign_id)
+            return {"steps": tpl.preview_campaign(conn, campaign["definition"], body["contact"], body["event"],
+                                                  body.get("step_id"))}
+
+
+@campaigns_blp.route("/<string:campaign_id>/report")
+class CampaignReport(MethodView):
+    """Counts of a campaign."""
+
+    @roles_required("marketer")
+    @campaigns_blp.response(200, s.ReportSchema)
+    def get(self, campaign_id):
+        """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
+        with _context().engine.connect() as conn:
+            definitions.get_campaign(conn, campaign_id)
+            return reports.campaign_report(conn, campaign_id)
+
+
+@templates_blp.route("")
+class Templates(MethodView):
+    """List and create templates."""
+
+    @roles_required("marketer")
+    @templates_blp.arguments(s.TemplateListQuery, location="query")
+    @templates_blp.response(200, s.TemplateSchema(many=True))
+    def get(self, query):
+        """List templates, optionally of one channel."""
+        with _context().engine.connect() as conn:
+            return tpl.list_templates(conn, query.get("channel"))
+
+    @roles_required("marketer")
+    @templates_blp.arguments(s.TemplateInSchema)
+    @templates_blp.response(201, s.TemplateSchema)
+    def post(self, body):
+        """Create a template; it must compile and use only `contact` and `event`."""
+        with _uow() as uow:
+            return tpl.save_template(uow, body)
+
+
+@templates_blp.route("/<string:template_id>")
+class TemplateItem(MethodView):
+    """One template."""
+
+    @roles_required("marketer")
+    @templates_blp.response(200, s.TemplateSchema)
+    def get(self, template_id):
+        """A template."""
+        with _context().engine.connect() as conn:
+            return tpl.get_template(conn, template_id)
+
+    @roles_required("marketer")
+    @templates_blp.arguments(s.TemplateInSchema)
+    @templates_blp.response(200, s.TemplateSchema)
+    def put(self, body, template_id):
+        """Replace a template."""
+        with _uow() as uow:
+            return tpl.save_template(uow, body, template_id)
+
+    @roles_required("marketer")
+    @templates_blp.response(204)
+    def delete(self, template_id):
+        """Delete a template no campaign uses."""
+        with _uow() as uow:
+            tpl.delete_template(uow, template_id)
+
+
+@templates_blp.route("/<string:template_id>/preview")
+class TemplatePreview(MethodView):
+    """Render a template."""
+
+    @roles_required("marketer")
+    @templates_blp.arguments(s.TemplatePreviewSchema)
+    @templates_blp.response(200, s.TemplatePreviewOut)
+    def post(self, body, template_id):
+        """Render for the sample `contact` and `event`."""
+        with _context().engine.connect() as conn:
+            return tpl.preview_template(conn, template_id, body["contact"], body["event"])
+
+
+def blueprints() -> list[Blueprint]:
+    """The service's blueprints."""
+    return [campaigns_blp, templates_blp]

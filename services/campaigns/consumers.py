@@ -1,0 +1,75 @@
+"""Which queue feeds which handler in the campaigns service (wiring only).
+
+- `campaigns.contacts`: every contact fact in one queue, so one contact's upsert, consent change
+  and events are handled in the order contacts published them.
+- `campaigns.steps`: due waits.
+- `campaigns.outcomes`: the gate's decisions and delivery outcomes. Bound per outcome rather than
+  `message.#`, so our own `message.requested` never comes back to us.
+- `campaigns.broadcasts`: broadcast starts and pages, one at a time (each is a page of inserts).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+import shared.contracts  # noqa: F401 - fills the contract registry
+from services.campaigns.domain.definition import DEFAULT_CHANNELS
+from services.campaigns.handlers import broadcasts, events, projections
+from services.campaigns.handlers.context import CampaignCatalog
+from services.campaigns.segments import SegmentSource, SegmentUnavailable, source_from_settings
+from shared.config import Settings
+from shared.contracts import OUTCOMES
+from shared.messaging import Message, QueueSpec, Subscription, UnitOfWork
+
+CONTACT_HANDLERS = {
+    "contact.upserted": projections.handle_contact_upserted,
+    "contact.erased": projections.handle_contact_erased,
+    "contact.consent.changed": projections.handle_consent_changed,
+    "contact.suppression.changed": projections.handle_suppression_changed,
+}
+
+
+class _NoSegmentSource:
+    """Stands in when CAMPAIGNS_CONTACTS_URL is unset: broadcasts fail loudly into the dead letters."""
+
+    def page(self, segment_id: str, after: str | None, limit: int = 1000):
+        """Always refuses."""
+        raise SegmentUnavailable("CAMPAIGNS_CONTACTS_URL is not configured")
+
+
+def engine_for(settings: Settings) -> events.Engine:
+    """The shared enrollment machinery: known channels and the campaign cache."""
+    configured = {c.strip() for c in settings.extra.get("channels", "").split(",") if c.strip()}
+    return events.Engine(CampaignCatalog(configured or DEFAULT_CHANNELS))
+
+
+def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | None = None,
+                  machinery: events.Engine | None = None) -> Sequence[Subscription]:
+    """The campaigns service's consumers; `source` replaces the HTTP segment reader (tests, bench)."""
+    machinery = machinery or engine_for(settings)
+    source = source or source_from_settings(settings.extra) or _NoSegmentSource()
+
+    def on_contact(uow: UnitOfWork, message: Message) -> None:
+        if message.type.startswith("contact.event."):
+            events.handle_contact_event(uow, message, machinery)
+        else:
+            CONTACT_HANDLERS[message.type](uow, message)
+
+    def on_broadcast(uow: UnitOfWork, message: Message) -> None:
+        if message.type == "broadcast.due":
+            broadcasts.handle_broadcast_due(uow, message, machinery, source)
+        else:
+            broadcasts.handle_broadcast_page(uow, message, machinery, source)
+
+    return [
+        Subscription(QueueSpec("campaigns.contacts", (*CONTACT_HANDLERS, "contact.event.#")), handler=on_contact),
+        Subscription(QueueSpec("campaigns.steps", ("step.due",)),
+                     handler=functools.partial(events.handle_step_due, engine=machinery)),
+        Subscription(QueueSpec("campaigns.outcomes", tuple(f"message.{o}" for o in OUTCOMES)),
+                     handler=events.handle_message_outcome),
+        Subscription(QueueSpec("campaigns.broadcasts", ("broadcast.due", "campaign.broadcast.page")),
+                     handler=on_broadcast, batch_size=1, prefetch=2),
+    ]

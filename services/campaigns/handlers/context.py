@@ -1,0 +1,142 @@
+"""What conditions and templates see of a contact: the local projection, loaded lazily.
+
+Consents, suppressions and event history are read only when a condition asks for them, so a
+broadcast to a segment whose campaign has no such condition costs no per-contact query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from services.campaigns.domain.definition import DEFAULT_CHANNELS, Campaign, parse_definition
+from services.campaigns.repository import (
+    campaign_versions,
+    consents,
+    contact_events,
+    contacts,
+    suppressions,
+)
+from shared.filters import MappingContext
+
+HISTORY_WINDOW = timedelta(days=400)  # the longest `within=` a condition may usefully ask about
+HISTORY_LIMIT = 500  # newest events per contact that did()/count() look at
+
+CONTACT_FIELDS = ("contact_id", "external_id", "email", "phone", "first_name", "last_name", "locale",
+                  "time_zone", "attributes")
+
+
+def contact_view(row: Mapping[str, Any] | None, contact_id: str) -> dict[str, Any]:
+    """A contact as conditions and templates read it (`contact.tier` falls back to attributes)."""
+    if row is None:
+        return {"contact_id": contact_id, "id": contact_id, "attributes": {}}
+    view = {name: row.get(name) for name in CONTACT_FIELDS}
+    view["attributes"] = dict(view.get("attributes") or {})
+    view["id"] = view["contact_id"]
+    return view
+
+
+def event_view(event_id: str, event_type: str, occurred_at: datetime | str, data: Mapping[str, Any]) -> dict:
+    """An event as conditions and templates read it: its data lifted to the top (`event.amount`)."""
+    when = occurred_at.isoformat() if isinstance(occurred_at, datetime) else occurred_at
+    return {**data, "event_id": event_id, "type": event_type, "occurred_at": when, "data": dict(data)}
+
+
+def load_contact(conn: Connection, contact_id: str) -> dict[str, Any]:
+    """The projected contact (a bare one when contacts has not told us about it yet)."""
+    row = conn.execute(select(contacts).where(contacts.c.contact_id == contact_id)).mappings().first()
+    return contact_view(row, contact_id)
+
+
+class ContactContext:
+    """The filter-language context of one contact and (optionally) one event, reading facts lazily."""
+
+    def __init__(self, conn: Connection, contact: Mapping[str, Any], event: Mapping[str, Any] | None,
+                 now: datetime) -> None:
+        self.conn = conn
+        self.contact = contact
+        self.event = event
+        self.now_at = now
+        self._plain = MappingContext(contact=contact, event=event, now_at=now)
+        self._full: MappingContext | None = None
+
+    def _facts(self) -> MappingContext:
+        if self._full is None:
+            cid = self.contact["contact_id"]
+            consent_rows = self.conn.execute(select(consents.c.channel, consents.c.status)
+                                             .where(consents.c.contact_id == cid)).all()
+            suppression_rows = self.conn.execute(
+                select(suppressions.c.scope, suppressions.c.value, suppressions.c.expires_at)
+                .where(suppressions.c.contact_id == cid, suppressions.c.active.is_(True))).mappings().all()
+            history_rows = self.conn.execute(
+                select(contact_events.c.type, contact_events.c.occurred_at, contact_events.c.data)
+                .where(contact_events.c.contact_id == cid,
+                       contact_events.c.occurred_at >= self.now_at - HISTORY_WINDOW)
+                .order_by(contact_events.c.occurred_at.desc()).limit(HISTORY_LIMIT)).mappings().all()
+            self._full = MappingContext(
+                contact=self.contact, event=self.event, now_at=self.now_at,
+                consents={r.channel: r.status for r in consent_rows},
+                suppressions=[dict(r) for r in suppression_rows],
+                history=[dict(r) for r in history_rows],
+            )
+        return self._full
+
+    def resolve(self, path: tuple[str, ...]) -> Any:
+        """Contact and event fields from memory; `consent.<channel>` from the projection."""
+        if path[0] == "consent":
+            return self._facts().resolve(path)
+        return self._plain.resolve(path)
+
+    def has_consent(self, channel: str) -> bool:
+        """Whether consent on the channel is granted."""
+        return self._facts().has_consent(channel)
+
+    def is_suppressed(self, channel: str | None, topic: str | None) -> bool:
+        """Whether an active suppression applies."""
+        return self._facts().is_suppressed(channel, topic)
+
+    def events(self, event_type: str, since: datetime | None) -> Iterable[Mapping[str, Any]]:
+        """The contact's recent events of a type."""
+        return self._facts().events(event_type, since)
+
+    def now(self) -> datetime:
+        """The evaluation time."""
+        return self.now_at
+
+
+class CampaignCatalog:
+    """Parsed campaign versions, cached: a version never changes once written."""
+
+    def __init__(self, known_channels: Iterable[str] = DEFAULT_CHANNELS, size: int = 512) -> None:
+        self.known_channels = frozenset(known_channels)
+        self.size = size
+        self._cache: OrderedDict[tuple[str, int], Campaign] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, campaign_id: str, version: int) -> Campaign | None:
+        """The parsed version, or None if it does not exist."""
+        key = (campaign_id, version)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        raw = conn.execute(select(campaign_versions.c.definition).where(
+            campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.version == version)).scalar()
+        if raw is None:
+            return None
+        # A stored version passed validation when it was saved; channels only ever get added.
+        campaign = parse_definition(raw, self.known_channels | _send_channels(raw))
+        with self._lock:
+            self._cache[key] = campaign
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return campaign
+
+
+def _send_channels(raw: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(s.get("channel") for s in raw.get("steps", []) if isinstance(s, Mapping) and s.get("channel"))

@@ -1,0 +1,203 @@
+"""Campaign definitions and their lifecycle: draft -> active -> paused -> archived, versioned once active.
+
+Every save is checked for shape (schemas.py) and meaning (domain.validate_definition, plus that
+stored templates exist for the step's channel). A campaign that has been activated is versioned:
+each later edit writes a new `campaign_versions` row; new enrollments enter with the newest
+version and running ones keep theirs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from services.campaigns.domain.validation import validate_definition
+from services.campaigns.handlers.broadcasts import schedule_id
+from services.campaigns.handlers.enrollment import wake_entry_id
+from services.campaigns.repository import campaign_versions, campaigns, enrollments, templates
+from shared.http import Problem
+from shared.messaging import UnitOfWork
+
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "activate": (frozenset({"draft"}), "active"),
+    "pause": (frozenset({"active"}), "paused"),
+    "resume": (frozenset({"paused"}), "active"),
+    "archive": (frozenset({"draft", "active", "paused"}), "archived"),
+}
+RESCHEDULE_BATCH = 1000
+
+
+def check_definition(conn: Connection, raw: Mapping[str, Any], known_channels: set[str]) -> None:
+    """Raise a 422 problem naming every meaning error by its path (e.g. `steps[2].next`)."""
+    errors: dict[str, list[str]] = {}
+    for error in validate_definition(raw, known_channels):
+        errors.setdefault(error.path or "_schema", []).append(error.message)
+    for index, step in enumerate(raw.get("steps", [])):
+        if step.get("type") == "send" and isinstance(step.get("template"), str):
+            row = conn.execute(select(templates.c.channel).where(
+                templates.c.template_id == step["template"])).first()
+            if row is None:
+                errors.setdefault(f"steps[{index}].template", []).append(f"no template {step['template']!r}")
+            elif row.channel != step.get("channel"):
+                errors.setdefault(f"steps[{index}].template", []).append(
+                    f"template {step['template']!r} is for channel {row.channel!r}, not {step.get('channel')!r}")
+    if errors:
+        raise Problem(422, "Invalid campaign definition", f"invalid: {', '.join(errors)}", errors, "validation")
+
+
+def _row(conn: Connection, campaign_id: str, lock: bool = False) -> dict[str, Any]:
+    stmt = select(campaigns).where(campaigns.c.campaign_id == campaign_id)
+    row = conn.execute(stmt.with_for_update() if lock else stmt).mappings().first()
+    if row is None:
+        raise Problem(404, "Not Found", f"no campaign {campaign_id}", kind="not-found")
+    return dict(row)
+
+
+def get_campaign(conn: Connection, campaign_id: str) -> dict[str, Any]:
+    """A campaign with the list of its versions."""
+    row = _row(conn, campaign_id)
+    row["versions"] = [dict(v) for v in conn.execute(
+        select(campaign_versions.c.version, campaign_versions.c.created_at)
+        .where(campaign_versions.c.campaign_id == campaign_id).order_by(campaign_versions.c.version)).mappings()]
+    return row
+
+
+def list_campaigns(conn: Connection, status: str | None, after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Campaigns in id order, optionally of one status, after a cursor."""
+    stmt = select(campaigns).order_by(campaigns.c.campaign_id).limit(limit)
+    if status:
+        stmt = stmt.where(campaigns.c.status == status)
+    if after:
+        stmt = stmt.where(campaigns.c.campaign_id > after)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _entry_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
+    entry = raw["entry"]
+    return {"entry_type": entry["type"], "event_type": entry.get("event_type") if entry["type"] == "event" else None}
+
+
+def create_campaign(uow: UnitOfWork, raw: Mapping[str, Any], known_channels: set[str]) -> dict[str, Any]:
+    """Save a new draft."""
+    check_definition(uow.conn, raw, known_channels)
+    campaign_id = str(uuid.uuid4())
+    uow.conn.execute(insert(campaigns).values(campaign_id=campaign_id, name=raw["name"], status="draft",
+                                              definition=dict(raw), **_entry_columns(raw)))
+    return get_campaign(uow.conn, campaign_id)
+
+
+def update_campaign(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any],
+                    known_channels: set[str]) -> dict[str, Any]:
+    """Replace the definition; once versioned, this writes a new version."""
+    row = _row(uow.conn, campaign_id, lock=True)
+    if row["status"] == "archived":
+        raise Problem(409, "Conflict", "an archived campaign cannot be changed", kind="conflict")
+    check_definition(uow.conn, raw, known_channels)
+    values: dict[str, Any] = {"name": raw["name"], "definition": dict(raw), "updated_at": func.now(),
+                              **_entry_columns(raw)}
+    if row["version"] is not None:
+        values["version"] = _new_version(uow, campaign_id, raw)
+    uow.conn.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(**values))
+    if row["status"] == "active":
+        _publish_schedule(uow, campaign_id, raw, previous=row["definition"])
+    return get_campaign(uow.conn, campaign_id)
+
+
+def delete_campaign(uow: UnitOfWork, campaign_id: str) -> None:
+    """Delete a draft that never ran; anything else is archived instead."""
+    row = _row(uow.conn, campaign_id, lock=True)
+    if row["status"] != "draft" or row["version"] is not None:
+        raise Problem(409, "Conflict", "only a draft that never ran can be deleted; archive it", kind="conflict")
+    uow.conn.execute(delete(campaigns).where(campaigns.c.campaign_id == campaign_id))
+
+
+def transition(uow: UnitOfWork, campaign_id: str, action: str, known_channels: set[str]) -> dict[str, Any]:
+    """Move a campaign along its lifecycle and tell the scheduler what changed."""
+    row = _row(uow.conn, campaign_id, lock=True)
+    sources, target = TRANSITIONS[action]
+    if row["status"] not in sources:
+        raise Problem(409, "Conflict", f"cannot {action} a campaign that is {row['status']}", kind="conflict")
+    values: dict[str, Any] = {"status": target, "updated_at": func.now()}
+    definition = row["definition"]
+    if action == "activate":
+        check_definition(uow.conn, definition, known_channels)  # templates may have changed since the save
+        values["version"] = _new_version(uow, campaign_id, definition)
+    uow.conn.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(**values))
+    if target == "active":
+        _publish_schedule(uow, campaign_id, definition)
+        if action == "resume":
+            _reschedule_waits(uow, campaign_id)
+    else:
+        _stop_schedules(uow, campaign_id, definition)
+        if target == "archived":
+            uow.conn.execute(update(enrollments).where(
+                enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active").values(
+                status="exited", reason="campaign archived", ended_at=datetime.now(UTC), current_step=None,
+                waiting_until=None))
+    return get_campaign(uow.conn, campaign_id)
+
+
+def _new_version(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> int:
+    latest = uow.conn.execute(select(func.max(campaign_versions.c.version)).where(
+        campaign_versions.c.campaign_id == campaign_id)).scalar() or 0
+    if latest:
+        same = uow.conn.execute(select(campaign_versions.c.definition).where(
+            campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.version == latest)).scalar()
+        if same == dict(raw):
+            return latest  # re-activating an unchanged definition is not a new version
+    uow.conn.execute(insert(campaign_versions).values(campaign_id=campaign_id, version=latest + 1,
+                                                      definition=dict(raw)))
+    return latest + 1
+
+
+def _publish_schedule(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any],
+                      previous: Mapping[str, Any] | None = None) -> None:
+    entry = raw["entry"]
+    if entry["type"] != "segment":
+        if previous is not None and previous.get("entry", {}).get("type") == "segment":
+            uow.publish("schedule.recurring.removed", {"schedule_id": schedule_id(campaign_id)}, key=campaign_id)
+        return
+    schedule = entry["schedule"]
+    payload: dict[str, Any] = {"schedule_id": schedule_id(campaign_id), "owner": campaign_id,
+                               "timezone": schedule.get("timezone", "UTC"), "message_type": "broadcast.due",
+                               "payload": {"campaign_id": campaign_id}}
+    if "at" in schedule:
+        payload["at"] = schedule["at"]
+    else:
+        payload["cron"] = schedule["cron"]
+    uow.publish("schedule.recurring.upserted", payload, key=campaign_id)
+
+
+def _stop_schedules(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> None:
+    if raw["entry"]["type"] == "segment":
+        uow.publish("schedule.recurring.removed", {"schedule_id": schedule_id(campaign_id)}, key=campaign_id)
+    # Pending wakes are dropped; enrollments stay parked, and resume asks for their wakes again.
+    uow.publish("schedule.cancelled", {"owner": campaign_id}, key=campaign_id)
+
+
+def _reschedule_waits(uow: UnitOfWork, campaign_id: str) -> None:
+    now = datetime.now(UTC)
+    after = ""
+    while True:  # keyset batches: at most one batch of enrollments and messages in memory
+        parked = uow.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.contact_id,
+                                         enrollments.c.current_step, enrollments.c.occurrence,
+                                         enrollments.c.waiting_until).where(
+            enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active",
+            enrollments.c.waiting_until.is_not(None), enrollments.c.enrollment_id > after)
+            .order_by(enrollments.c.enrollment_id).limit(RESCHEDULE_BATCH)).all()
+        for row in parked:
+            uow.publish("schedule.requested", {
+                "entry_id": wake_entry_id(row.enrollment_id, row.current_step, row.occurrence),
+                "due_at": max(row.waiting_until, now).isoformat(), "message_type": "step.due",
+                "key": row.contact_id, "owner": campaign_id,
+                "payload": {"enrollment_id": row.enrollment_id, "step_id": row.current_step,
+                            "campaign_id": campaign_id, "occurrence": row.occurrence}}, key=row.contact_id)
+        uow.flush()
+        if len(parked) < RESCHEDULE_BATCH:
+            return
+        after = parked[-1].enrollment_id

@@ -1,0 +1,121 @@
+"""Message templates per channel, and previews of templates and campaigns against a sample contact."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from services.campaigns.domain.templates import PARTS, TemplateError, preview, validate_template
+from services.campaigns.handlers.context import event_view
+from services.campaigns.handlers.enrollment import TemplateLookup
+from services.campaigns.repository import campaigns, templates
+from shared.http import Problem
+from shared.messaging import UnitOfWork
+
+
+def _parts(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {part: body.get(part) for part in PARTS if body.get(part) is not None}
+
+
+def check_template(body: Mapping[str, Any]) -> None:
+    """Raise a 422 problem naming the part (subject, body, html) that does not compile."""
+    errors: dict[str, list[str]] = {}
+    for problem in validate_template(_parts(body)):
+        part, _, text = problem.partition(": ")
+        key = part if part in PARTS else "_schema"
+        errors.setdefault(key, []).append(text if key != "_schema" else problem)
+    if errors:
+        raise Problem(422, "Invalid template", f"invalid: {', '.join(errors)}", errors, "validation")
+
+
+def get_template(conn: Connection, template_id: str) -> dict[str, Any]:
+    """One template, or a 404 problem."""
+    row = conn.execute(select(templates).where(templates.c.template_id == template_id)).mappings().first()
+    if row is None:
+        raise Problem(404, "Not Found", f"no template {template_id}", kind="not-found")
+    return dict(row)
+
+
+def list_templates(conn: Connection, channel: str | None) -> list[dict[str, Any]]:
+    """Templates by name, optionally of one channel."""
+    stmt = select(templates).order_by(templates.c.name, templates.c.template_id)
+    if channel:
+        stmt = stmt.where(templates.c.channel == channel)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def save_template(uow: UnitOfWork, body: Mapping[str, Any], template_id: str | None = None) -> dict[str, Any]:
+    """Create a template, or replace one (its channel may not change under campaigns that use it)."""
+    check_template(body)
+    values = {k: body.get(k) for k in ("name", "channel", "subject", "body", "html")}
+    if template_id is None:
+        template_id = str(uuid.uuid4())
+        uow.conn.execute(insert(templates).values(template_id=template_id, **values))
+    else:
+        current = get_template(uow.conn, template_id)
+        if current["channel"] != values["channel"] and _used_by(uow.conn, template_id):
+            raise Problem(409, "Conflict", "campaigns use this template; its channel cannot change",
+                          {"channel": ["in use by campaigns"]}, kind="conflict")
+        uow.conn.execute(update(templates).where(templates.c.template_id == template_id)
+                         .values(**values, updated_at=func.now()))
+    return get_template(uow.conn, template_id)
+
+
+def delete_template(uow: UnitOfWork, template_id: str) -> None:
+    """Delete a template no campaign uses."""
+    get_template(uow.conn, template_id)
+    if _used_by(uow.conn, template_id):
+        raise Problem(409, "Conflict", "campaigns that are not archived use this template", kind="conflict")
+    uow.conn.execute(delete(templates).where(templates.c.template_id == template_id))
+
+
+def _used_by(conn: Connection, template_id: str) -> bool:
+    # jsonb containment: any step whose template is this id, in a campaign still in use
+    probe = {"steps": [{"template": template_id}]}
+    return conn.execute(select(campaigns.c.campaign_id).where(
+        campaigns.c.status != "archived", campaigns.c.definition.contains(probe)).limit(1)).first() is not None
+
+
+def _sample_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+    rest = {k: v for k, v in event.items() if k not in ("data", "type", "event_id", "occurred_at")}
+    return event_view(str(event.get("event_id", "sample")), str(event.get("type", "sample")),
+                      str(event.get("occurred_at", "")), {**rest, **data})
+
+
+def preview_template(conn: Connection, template_id: str, contact: Mapping[str, Any],
+                     event: Mapping[str, Any]) -> dict[str, Any]:
+    """Render a stored template for a sample contact and event."""
+    stored = get_template(conn, template_id)
+    try:
+        rendered = preview(_parts(stored), contact, _sample_event(event))
+    except TemplateError as exc:
+        raise Problem(422, "Template cannot render", str(exc), {"template": [str(exc)]}, "validation") from exc
+    return {"channel": stored["channel"], "subject": rendered.subject, "body": rendered.body, "html": rendered.html}
+
+
+def preview_campaign(conn: Connection, definition: Mapping[str, Any], contact: Mapping[str, Any],
+                     event: Mapping[str, Any], step_id: str | None) -> list[dict[str, Any]]:
+    """Render the campaign's send steps (or one of them) for a sample contact and event."""
+    lookup = TemplateLookup(conn)
+    out, errors = [], {}
+    steps = [(i, s) for i, s in enumerate(definition.get("steps", [])) if s.get("type") == "send"]
+    if step_id is not None:
+        steps = [(i, s) for i, s in steps if s.get("id") == step_id]
+        if not steps:
+            raise Problem(422, "Unknown step", f"no send step {step_id!r}", {"step_id": ["not a send step"]},
+                          "validation")
+    for index, step in steps:
+        try:
+            rendered = preview(lookup.parts(step["template"]), contact, _sample_event(event))
+        except TemplateError as exc:
+            errors[f"steps[{index}].template"] = [str(exc)]
+            continue
+        out.append({"step_id": step["id"], "channel": step["channel"], "subject": rendered.subject,
+                    "body": rendered.body, "html": rendered.html})
+    if errors:
+        raise Problem(422, "Template cannot render", f"invalid: {', '.join(errors)}", errors, "validation")
+    return out

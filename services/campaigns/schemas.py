@@ -1,0 +1,302 @@
+"""Marshmallow schemas of the campaigns service's HTTP bodies (shape only; meaning is domain.validation).
+
+Definition errors are reported with the same paths the domain uses (`steps[2].next`), whether
+the shape check or the meaning check found them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+CHANNEL = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="must be a lower-case channel name")
+STEP_ID = validate.Length(min=1, max=64)
+STATUSES = ("draft", "active", "paused", "archived")
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested error dict into {'steps[2].next': [...]} paths."""
+    if not isinstance(messages, Mapping):
+        return {prefix or "_schema": messages if isinstance(messages, list) else [str(messages)]}
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            path = f"{prefix}[{key}]"
+        elif key == "_schema":
+            path = prefix or "_schema"
+        else:
+            path = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten_errors(value, path))
+    return flat
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class _Flat(_Strict):
+    """A schema whose errors come out as flat paths."""
+
+    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
+        """Re-raise with flattened field paths."""
+        raise ValidationError(flatten_errors(error.messages))
+
+
+class ByType(fields.Field):
+    """A polymorphic object: its `type` picks the schema that loads it."""
+
+    def __init__(self, schemas: Mapping[str, type[Schema]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schemas = schemas
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise ValidationError("must be an object")
+        schema = self.schemas.get(value.get("type"))
+        if schema is None:
+            raise ValidationError({"type": [f"must be one of {sorted(self.schemas)}"]})
+        return schema().load(value)
+
+
+class TemplateRef(fields.Field):
+    """A stored template's id, or an inline {subject, body, html}."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+        if isinstance(value, Mapping):
+            return InlineTemplateSchema().load(value)
+        raise ValidationError("must be a template id or an object {subject, body, html}")
+
+
+class InlineTemplateSchema(_Strict):
+    """A template written into the step."""
+
+    subject = fields.String(allow_none=True)
+    body = fields.String(required=True)
+    html = fields.String(allow_none=True)
+
+
+class ScheduleSchema(_Strict):
+    """When a segment broadcast runs: once `at`, or on `cron` in `timezone`."""
+
+    at = fields.String()
+    cron = fields.String(validate=validate.Length(max=200))
+    timezone = fields.String(validate=validate.Length(max=64))
+
+
+class SegmentEntrySchema(_Strict):
+    """Enroll a segment's members on a schedule."""
+
+    type = fields.String(required=True)
+    segment_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    schedule = fields.Nested(ScheduleSchema, required=True)
+    start_step = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class EventEntrySchema(_Strict):
+    """Enroll a contact when an event arrives and the condition holds."""
+
+    type = fields.String(required=True)
+    event_type = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    condition = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    start_step = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class _Step(_Strict):
+    id = fields.String(required=True, validate=STEP_ID)
+    type = fields.String(required=True)
+
+
+class SendStepSchema(_Step):
+    """Send a message."""
+
+    channel = fields.String(required=True, validate=CHANNEL)
+    template = TemplateRef(required=True)
+    priority = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+    expires_after = fields.String()
+    next = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class WaitStepSchema(_Step):
+    """Wait a duration or until a local time of day."""
+
+    duration = fields.String()
+    until = fields.String()
+    next = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class BranchArmSchema(_Strict):
+    """One arm of a branch."""
+
+    condition = fields.String(required=True, validate=validate.Length(max=4000))
+    next = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class BranchStepSchema(_Step):
+    """Go to the first arm whose condition holds."""
+
+    branches = fields.List(fields.Nested(BranchArmSchema), required=True)
+    # `else` is a Python keyword, hence data_key.
+    else_ = fields.String(data_key="else", attribute="else", allow_none=True, validate=STEP_ID)
+
+
+class VariantSchema(_Strict):
+    """One arm of an A/B split."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    weight = fields.Float(required=True)
+    next = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class SplitStepSchema(_Step):
+    """An A/B split."""
+
+    variants = fields.List(fields.Nested(VariantSchema), required=True)
+
+
+class GoalCheckStepSchema(_Step):
+    """End as converted when the condition holds."""
+
+    condition = fields.String(required=True, validate=validate.Length(max=4000))
+    next = fields.String(allow_none=True, validate=STEP_ID)
+
+
+class ExitGoalSchema(_Strict):
+    """An event that ends an enrollment as converted."""
+
+    event_type = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    condition = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    suppress_topic = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
+
+
+class ReentrySchema(_Strict):
+    """Whether a contact may enroll again."""
+
+    policy = fields.String(required=True)
+    cooldown = fields.String()
+
+
+class DefinitionSchema(_Flat):
+    """A campaign definition as the marketer posts it."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    category = fields.String(required=True)
+    priority = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+    topic = fields.String(allow_none=True, validate=validate.Length(max=200))
+    entry = ByType({"segment": SegmentEntrySchema, "event": EventEntrySchema}, required=True)
+    steps = fields.List(ByType({"send": SendStepSchema, "wait": WaitStepSchema, "branch": BranchStepSchema,
+                                "split": SplitStepSchema, "goal_check": GoalCheckStepSchema}),
+                        required=True, validate=validate.Length(min=1, max=200))
+    exit_goals = fields.List(fields.Nested(ExitGoalSchema), validate=validate.Length(max=50))
+    reentry = fields.Nested(ReentrySchema)
+
+
+class VersionSchema(Schema):
+    """One frozen version of an active campaign."""
+
+    version = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class CampaignSchema(Schema):
+    """A campaign as answered."""
+
+    campaign_id = fields.String()
+    name = fields.String()
+    status = fields.String()
+    version = fields.Integer(allow_none=True)
+    definition = fields.Dict()
+    versions = fields.List(fields.Nested(VersionSchema))
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CampaignListQuery(_Flat):
+    """Filters and keyset paging of the campaign list."""
+
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    after = fields.String(validate=validate.Length(max=36))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class TemplateInSchema(_Flat):
+    """A template to create or replace."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    channel = fields.String(required=True, validate=CHANNEL)
+    subject = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    body = fields.String(required=True, validate=validate.Length(max=200_000))
+    html = fields.String(allow_none=True, validate=validate.Length(max=500_000))
+
+
+class TemplateSchema(Schema):
+    """A template as answered."""
+
+    template_id = fields.String()
+    name = fields.String()
+    channel = fields.String()
+    subject = fields.String(allow_none=True)
+    body = fields.String()
+    html = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PreviewSchema(_Flat):
+    """A sample contact (fields and `attributes`) and event (`type`, `data`) to render against."""
+
+    contact = fields.Dict(load_default=dict)
+    event = fields.Dict(load_default=dict)
+    step_id = fields.String(validate=STEP_ID)
+
+
+class RenderedSchema(Schema):
+    """A rendered message."""
+
+    step_id = fields.String()
+    channel = fields.String()
+    subject = fields.String(allow_none=True)
+    body = fields.String()
+    html = fields.String(allow_none=True)
+
+
+class CampaignPreviewSchema(Schema):
+    """Every send step rendered."""
+
+    steps = fields.List(fields.Nested(RenderedSchema))
+
+
+class ReportSchema(Schema):
+    """Counts per campaign, step and A/B variant."""
+
+    campaign_id = fields.String()
+    enrollments = fields.Dict()
+    steps = fields.Dict()
+    variants = fields.Dict()
+    broadcasts = fields.List(fields.Dict())
+
+
+class TemplateListQuery(_Flat):
+    """Filter of the template list."""
+
+    channel = fields.String(validate=CHANNEL)
+
+
+class TemplatePreviewSchema(_Flat):
+    """A sample contact and event to render a template against."""
+
+    contact = fields.Dict(load_default=dict)
+    event = fields.Dict(load_default=dict)
+
+
+class TemplatePreviewOut(Schema):
+    """A rendered template."""
+
+    channel = fields.String()
+    subject = fields.String(allow_none=True)
+    body = fields.String()
+    html = fields.String(allow_none=True)
