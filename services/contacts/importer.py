@@ -207,8 +207,8 @@ class ImportRunner:
                         if self._stop.is_set():
                             self._finish(job, "queued")
                             return
-                if chunk:
-                    job = self._apply(job, chunk, raw.tell())
+                if chunk:  # the exhausted reader has closed the file: everything was read
+                    job = self._apply(job, chunk, job.bytes)
         except Superseded:
             log.warning("import taken over by another worker", extra={"job_id": job.id})
             return
