@@ -85,7 +85,8 @@ def register_problem_handlers(app: Flask) -> None:
             detail = f"invalid field(s): {', '.join(names)}" if names else "request failed validation"
             return problem_response(422, "Validation failed", detail, errors, "validation")
         return problem_response(exc.code or 500, exc.name, exc.description or "", None, None,
-                                dict(exc.get_response().headers.items()) if exc.code == 405 else None)
+                                # only Allow: copying every header would carry werkzeug's text/html type along
+                                {"Allow": exc.get_response().headers.get("Allow", "")} if exc.code == 405 else None)
 
     @app.errorhandler(Exception)
     def on_unexpected(exc: Exception) -> Response:
