@@ -11,6 +11,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from services.scheduler import handlers
 from services.scheduler import repository as repo
@@ -50,11 +51,16 @@ def _encode(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
+def _decode(cursor: str) -> str:
+    """The text inside a cursor; ValueError when it is not one of ours."""
+    return base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
+
+
 def _decode_entry_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if cursor is None:
         return None
     try:
-        due, ident = base64.urlsafe_b64decode(cursor.encode()).decode().rsplit("|", 1)
+        due, ident = _decode(cursor).rsplit("|", 1)
         return datetime.fromisoformat(due), int(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
@@ -72,7 +78,7 @@ class Entries(MethodView):
     """Due entries."""
 
     @roles_required("operator")
-    @blp.arguments(EntriesQuery, location="query")
+    @blp.arguments(EntriesQuery, location="query", unknown=RAISE)
     @blp.response(200, EntryPageSchema)
     def get(self, query: dict[str, Any]):
         """List entries in due order (default: pending), filtered by due time and owner."""
@@ -87,7 +93,7 @@ class OverdueEntries(MethodView):
     """Entries whose time has passed but which are not published yet."""
 
     @roles_required("operator")
-    @blp.arguments(PageQuery, location="query")
+    @blp.arguments(PageQuery, location="query", unknown=RAISE)
     @blp.response(200, EntryPageSchema)
     def get(self, query: dict[str, Any]):
         """List overdue, unpaused, pending entries, oldest first."""
@@ -103,14 +109,14 @@ class Schedules(MethodView):
     """Broadcast schedules."""
 
     @roles_required("operator")
-    @blp.arguments(SchedulesQuery, location="query")
+    @blp.arguments(SchedulesQuery, location="query", unknown=RAISE)
     @blp.response(200, SchedulePageSchema)
     def get(self, query: dict[str, Any]):
         """List broadcast schedules with their next fire time."""
         after = None
         if query["cursor"] is not None:
             try:
-                after = base64.urlsafe_b64decode(query["cursor"].encode()).decode()
+                after = _decode(query["cursor"])
             except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
                 raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
                               errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
