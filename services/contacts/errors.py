@@ -18,6 +18,18 @@ class ContactsError(Exception):
         self.errors = errors
 
 
+class MalformedBody(ContactsError):
+    """A body that is not the JSON it claims to be."""
+
+    status, title, kind = 400, "Malformed request body", "malformed-body"
+
+
+class UnsupportedMediaType(ContactsError):
+    """A body in a content type the endpoint does not take."""
+
+    status, title, kind = 415, "Unsupported Media Type", "unsupported-media-type"
+
+
 class NotFound(ContactsError):
     """The addressed resource does not exist."""
 

@@ -6,6 +6,7 @@ import re
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from services.contacts import schemas as s
 from services.contacts.api import READERS, WRITERS, jsonable, reading, unit_of_work
@@ -33,7 +34,7 @@ class Contacts(MethodView):
             return handlers.create_contact(uow, body)
 
     @roles_required(*READERS)
-    @blp.arguments(s.ContactListQuerySchema, location="query")
+    @blp.arguments(s.ContactListQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.ContactPageSchema)
     def get(self, query):
         """List contacts in creation order; filter by external_id, email or a filter expression (`where`)."""
@@ -105,7 +106,7 @@ class Suppressions(MethodView):
             return preferences.add_suppression(uow, contact_id, body)
 
     @roles_required(*READERS)
-    @blp.arguments(s.SuppressionQuerySchema, location="query")
+    @blp.arguments(s.SuppressionQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.SuppressionSchema(many=True))
     def get(self, query, contact_id):
         """Active suppressions, newest first (`include_inactive=true` adds lifted and expired ones)."""
@@ -130,7 +131,7 @@ class Timeline(MethodView):
     """What happened to a contact."""
 
     @roles_required(*READERS)
-    @blp.arguments(s.PageQuerySchema, location="query")
+    @blp.arguments(s.PageQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.TimelinePageSchema)
     def get(self, query, contact_id):
         """Events, consent changes, suppressions and message outcomes, newest first."""

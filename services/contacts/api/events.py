@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -9,7 +11,7 @@ from marshmallow import ValidationError
 
 from services.contacts import schemas as s
 from services.contacts.api import WRITERS, unit_of_work
-from services.contacts.errors import Invalid
+from services.contacts.errors import Invalid, MalformedBody, UnsupportedMediaType
 from services.contacts.handlers.events import record_events
 from shared.http import roles_required
 
@@ -33,7 +35,12 @@ class Events(MethodView):
         Every item gets a result: accepted, duplicate (its event_id was seen before) or rejected
         with the reason (invalid fields, unknown or erased contact).
         """
-        body = request.get_json()  # malformed JSON or another content type: a 400/415 problem
+        if not request.is_json:
+            raise UnsupportedMediaType("send application/json")
+        try:
+            body = json.loads(request.get_data())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedBody(f"the body is not valid JSON: {exc}", {"_body": ["invalid JSON"]}) from None
         items = [body] if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise Invalid("the body must be an event object or a list of them", {"_body": ["expected object or list"]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from services.contacts import schemas as s
 from services.contacts.api import context, reading
@@ -38,7 +39,7 @@ class Imports(MethodView):
     """Start an import."""
 
     @roles_required(*IMPORTERS)
-    @blp.arguments(s.ImportQuerySchema, location="query")
+    @blp.arguments(s.ImportQuerySchema, location="query", unknown=RAISE)
     @blp.response(202, s.ImportJobSchema)
     def post(self, query):
         """Upload a file (raw body, or multipart field `file`); it is streamed to disk and queued.
@@ -86,7 +87,7 @@ class ImportRejections(MethodView):
     """Rows an import rejected."""
 
     @roles_required(*IMPORTERS)
-    @blp.arguments(s.PageQuerySchema, location="query")
+    @blp.arguments(s.PageQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.RejectionPageSchema)
     def get(self, query, job_id):
         """Each rejected row's number and reason, in row order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from services.contacts import schemas as s
 from services.contacts.api import READERS, reading
@@ -26,7 +27,7 @@ class Segments(MethodView):
             return handlers.create_segment(conn, body)
 
     @roles_required(*READERS)
-    @blp.arguments(s.PageQuerySchema, location="query")
+    @blp.arguments(s.PageQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.SegmentPageSchema)
     def get(self, query):
         """List segments."""
@@ -78,7 +79,7 @@ class SegmentMembers(MethodView):
     """Members of a segment, streamed by keyset pages."""
 
     @roles_required(*READERS)
-    @blp.arguments(s.MembersQuerySchema, location="query")
+    @blp.arguments(s.MembersQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.MembersPageSchema)
     def get(self, query, segment_id):
         """Members with contact_id > `after`, in contact_id order, up to `limit` (1,000)."""

@@ -33,6 +33,9 @@ def _normalized(data: dict[str, Any]) -> dict[str, Any]:
 def create_contact(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
     """Create a contact and announce it; Conflict when its external_id is taken."""
     values = _normalized(data)
+    if not any(values.get(key) for key in ("external_id", "email", "phone")):
+        raise Invalid("a contact needs at least one of external_id, email, phone",
+                      {"external_id": ["give at least one of external_id, email, phone"]})
     stamp = now()
     row = uow.conn.execute(
         pg_insert(contacts)
