@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from services.campaigns import schemas as s
 from services.campaigns.domain.definition import DEFAULT_CHANNELS
@@ -40,7 +41,7 @@ class Campaigns(MethodView):
     """List and create campaigns."""
 
     @roles_required("marketer")
-    @campaigns_blp.arguments(s.CampaignListQuery, location="query")
+    @campaigns_blp.arguments(s.CampaignListQuery, location="query", unknown=RAISE)
     @campaigns_blp.response(200, s.CampaignSchema(many=True))
     def get(self, query):
         """List campaigns in id order (`after` = the last id of the previous page)."""
@@ -128,7 +129,7 @@ class Templates(MethodView):
     """List and create templates."""
 
     @roles_required("marketer")
-    @templates_blp.arguments(s.TemplateListQuery, location="query")
+    @templates_blp.arguments(s.TemplateListQuery, location="query", unknown=RAISE)
     @templates_blp.response(200, s.TemplateSchema(many=True))
     def get(self, query):
         """List templates, optionally of one channel."""
