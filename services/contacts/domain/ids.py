@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 
+_lock = threading.Lock()
+_last = [0, 0]  # milliseconds, sequence within that millisecond
+
 
 def new_id() -> str:
-    """A fresh UUIDv7 string: 48 bits of Unix milliseconds, then random bits.
+    """A fresh UUIDv7 string: 48 bits of Unix milliseconds, a 12-bit sequence, 62 random bits.
 
-    Time-ordered ids keep the primary-key index append-mostly during bulk imports and make
-    keyset pagination by id follow creation order.
+    Time-ordered ids keep the primary-key index append-mostly during bulk imports and make keyset
+    pagination by id follow creation order; the sequence (RFC 9562, method 1) keeps ids made in
+    one process strictly increasing even within a millisecond.
     """
-    millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= int.from_bytes(os.urandom(10), "big") & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    with _lock:
+        millis = max(time.time_ns() // 1_000_000, _last[0])
+        sequence = _last[1] + 1 if millis == _last[0] else 0
+        if sequence > 0xFFF:
+            millis, sequence = millis + 1, 0
+        _last[:] = [millis, sequence]
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | sequence << 64 | 0x2 << 62
+    value |= int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
 
 
