@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from shared.messaging.connection import CONNECTION_ERRORS, connect
 from shared.messaging.contracts import validate_payload
 from shared.messaging.envelope import MalformedMessage, Message, decode
-from shared.messaging.inbox import claim
+from shared.messaging.inbox import claim, claim_many
 from shared.messaging.outbox import MessagingTables, UnitOfWork
 from shared.messaging.topology import QueueSpec, Topology
 
@@ -281,7 +281,13 @@ class ConsumerRunner:
     def _run_batch(self, sub: Subscription, deliveries: list[_Delivery]) -> None:
         with self.engine.begin() as conn:
             uow = UnitOfWork(conn, self.tables, self.service)
-            fresh = [d.message for d in deliveries if claim(conn, self.tables.inbox, sub.consumer_name, d.message.id)]
+            # One statement for the batch's inbox claims: a round trip per message would cap the batch.
+            claimed = claim_many(conn, self.tables.inbox, sub.consumer_name, [d.message.id for d in deliveries])
+            fresh = []
+            for delivery in deliveries:  # the first copy of an id delivered twice in one batch wins
+                if delivery.message.id in claimed:
+                    claimed.discard(delivery.message.id)
+                    fresh.append(delivery.message)
             if fresh:
                 sub.batch_handler(uow, fresh)
             uow.flush()

@@ -40,6 +40,20 @@ def claim(conn: Connection, inbox: Table, consumer: str, message_id: str) -> boo
     return result.first() is not None
 
 
+def claim_many(conn: Connection, inbox: Table, consumer: str, message_ids: list[str]) -> set[str]:
+    """Claim several message ids in one statement (sorted, so concurrent claimers take row locks in the
+    same order); return the ids this transaction claimed."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return set()
+    result = conn.execute(
+        pg_insert(inbox).values([{"consumer": consumer, "message_id": i} for i in ids])
+        .on_conflict_do_nothing(index_elements=["consumer", "message_id"])
+        .returning(inbox.c.message_id)
+    )
+    return set(result.scalars())
+
+
 def purge(conn: Connection, inbox: Table, older_than: timedelta = timedelta(days=14)) -> int:
     """Forget processed ids older than the longest possible redelivery delay."""
     cutoff = datetime.now(UTC) - older_than
