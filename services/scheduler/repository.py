@@ -99,8 +99,10 @@ def add_entries(conn: Connection, entries: Sequence[DueEntry]) -> int:
         if owners else set()
     rows = [{"entry_id": e.entry_id, "due_at": e.due_at, "message_type": e.message_type, "key": e.key,
              "owner": e.owner, "payload": e.payload, "paused": e.owner in paused} for e in entries]
-    result = conn.execute(insert(due_entries).values(rows).on_conflict_do_nothing(index_elements=["entry_id"])
-                          .returning(due_entries.c.id))
+    # executemany, not one giant VALUES: SQLAlchemy caches the statement and batches the rows itself
+    # ("insertmanyvalues"), where a fresh 1,000-row VALUES clause is compiled again on every call.
+    result = conn.execute(insert(due_entries).on_conflict_do_nothing(index_elements=["entry_id"])
+                          .returning(due_entries.c.id), rows)
     return len(result.all())
 
 
