@@ -15,10 +15,10 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.campaigns.domain.definition import Campaign, SegmentEntry
+from services.campaigns.domain.definition import Campaign, SegmentEntry, WaitStep
 from services.campaigns.domain.engine import may_reenter
 from services.campaigns.handlers.context import ContactContext, contact_view
 from services.campaigns.handlers.enrollment import Enrollment, TemplateLookup, Writes, apply, plan
@@ -29,6 +29,7 @@ from shared.messaging import Message, UnitOfWork
 
 log = logging.getLogger(__name__)
 SCHEDULE_PREFIX = "campaign:"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def schedule_id(campaign_id: str) -> str:
@@ -81,26 +82,34 @@ def enroll_page(uow: UnitOfWork, engine: Engine, source: SegmentSource, campaign
     """Read one page of the segment, enroll who may enter, run them to their first wait; return how many."""
     assert isinstance(campaign.entry, SegmentEntry)
     conn = uow.conn
+    # One page of a run at a time: with the run locked, "already enrolled in this run" is exact,
+    # so the page is written with plain bulk inserts instead of insert-and-see.
+    conn.execute(select(broadcast_runs.c.pages).where(broadcast_runs.c.campaign_id == campaign_id,
+                                                      broadcast_runs.c.occurrence == occurrence).with_for_update())
     page = source.page(campaign.entry.segment_id, after, page_size)
     now = engine.clock()
     members = {m["contact_id"]: m for m in page.items}
     enrolled = 0
     if members:
-        _project(uow, page.items, now)
-        admitted = _admitted(uow, campaign_id, campaign, list(members), now)
-        rows = [{"enrollment_id": str(uuid.uuid4()), "campaign_id": campaign_id, "version": version,
-                 "contact_id": cid, "occurrence": occurrence, "status": "active", "enrolled_at": now}
-                for cid in admitted]
-        created = conn.execute(pg_insert(enrollments).on_conflict_do_nothing()
-                               .returning(enrollments.c.enrollment_id, enrollments.c.contact_id), rows) if rows else []
+        if any(isinstance(step, WaitStep) for step in campaign.steps):
+            _project(uow, page.items)
         writes = Writes()
         lookup = TemplateLookup(conn)
-        for enrollment_id, contact_id in created:
+        rows = []
+        for contact_id in _admitted(uow, campaign_id, campaign, occurrence, list(members), now):
             contact = contact_view(members[contact_id], contact_id)
-            enrollment = Enrollment(enrollment_id, campaign_id, version, contact_id, occurrence)
+            enrollment = Enrollment(str(uuid.uuid4()), campaign_id, version, contact_id, occurrence)
             plan(campaign, enrollment, contact, ContactContext(conn, contact, None, now), now, lookup, writes)
-            enrolled += 1
-        apply(uow, writes)
+            state = writes.updates.pop() if writes.updates else {}
+            rows.append({"enrollment_id": enrollment.enrollment_id, "campaign_id": campaign_id, "version": version,
+                         "contact_id": contact_id, "occurrence": occurrence, "status": state.get("status", "active"),
+                         "current_step": state.get("current_step"), "waiting_until": state.get("waiting_until"),
+                         "variant": state.get("variant"), "reason": state.get("reason"),
+                         "ended_at": state.get("ended_at"), "enrolled_at": now})
+        if rows:
+            conn.execute(insert(enrollments), rows)
+        apply(uow, writes, fresh=True)
+        enrolled = len(rows)
     if page.next_after is not None:
         uow.publish("campaign.broadcast.page", {"campaign_id": campaign_id, "version": version,
                                                 "occurrence": occurrence, "after": page.next_after,
@@ -109,21 +118,28 @@ def enroll_page(uow: UnitOfWork, engine: Engine, source: SegmentSource, campaign
     return enrolled
 
 
-def _project(uow: UnitOfWork, items: list, now: datetime) -> None:
+def _project(uow: UnitOfWork, items: list) -> None:
     # Members the contacts service listed but whose upsert we have not seen yet: keep a copy so
-    # later steps can render; an existing, event-fed copy is left as it is.
+    # steps after a wait can render; an existing, event-fed copy is left as it is (and the
+    # epoch timestamp lets the next contact.upserted replace this one).
     rows = [{**{k: m.get(k) for k in ("contact_id", "external_id", "email", "phone", "first_name", "last_name",
                                       "locale", "time_zone")}, "attributes": m.get("attributes") or {},
-             "updated_at": datetime(1970, 1, 1, tzinfo=UTC)} for m in items]
+             "updated_at": EPOCH} for m in items]
     uow.conn.execute(pg_insert(contacts).on_conflict_do_nothing(), rows)
 
 
-def _admitted(uow: UnitOfWork, campaign_id: str, campaign: Campaign, contact_ids: list[str], now: datetime) -> list:
+def _admitted(uow: UnitOfWork, campaign_id: str, campaign: Campaign, occurrence: str, contact_ids: list[str],
+              now: datetime) -> list[str]:
     earlier: dict[str, list] = defaultdict(list)
-    for contact_id, ended_at in uow.conn.execute(select(enrollments.c.contact_id, enrollments.c.ended_at).where(
+    this_run: set[str] = set()
+    for contact_id, ended_at, seen_occurrence in uow.conn.execute(
+            select(enrollments.c.contact_id, enrollments.c.ended_at, enrollments.c.occurrence).where(
             enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id.in_(contact_ids))):
         earlier[contact_id].append(ended_at)
-    return [cid for cid in contact_ids if may_reenter(campaign.reentry, earlier.get(cid, []), now)]
+        if seen_occurrence == occurrence:
+            this_run.add(contact_id)  # a redelivered page: these are enrolled already
+    return [cid for cid in contact_ids
+            if cid not in this_run and may_reenter(campaign.reentry, earlier.get(cid, []), now)]
 
 
 def _finish(uow: UnitOfWork, campaign_id: str, occurrence: str, enrolled: int, done: bool) -> None:

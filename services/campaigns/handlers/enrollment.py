@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.domain.definition import Campaign
@@ -185,18 +185,25 @@ _UPDATE = (
 )
 
 
-def apply(uow: UnitOfWork, writes: Writes) -> int:
-    """Write a batch of decisions; a send already requested (same key) is not requested again."""
+def apply(uow: UnitOfWork, writes: Writes, fresh: bool = False) -> int:
+    """Write a batch of decisions; a send already requested (same key) is not requested again.
+
+    `fresh=True` says the caller knows every send is new (enrollments it just created under a
+    lock), which allows a plain bulk insert instead of insert-and-return.
+    """
     if writes.updates:
         uow.conn.execute(_UPDATE, writes.updates)
-    fresh: set[str] = set()
-    if writes.sends:
+    new: set[str] = set()
+    if writes.sends and fresh:
+        uow.conn.execute(insert(step_sends), writes.sends)
+        new = set(writes.requests)
+    elif writes.sends:
         inserted = uow.conn.execute(pg_insert(step_sends).on_conflict_do_nothing().returning(step_sends.c.request_id),
                                     writes.sends)
-        fresh = {row.request_id for row in inserted}
+        new = {row.request_id for row in inserted}
     published = 0
     for request_id, (payload, key) in writes.requests.items():
-        if request_id in fresh:
+        if request_id in new:
             uow.publish("message.requested", payload, key=key)
             published += 1
     for message_type, payload, key in writes.messages:
