@@ -19,7 +19,7 @@ from services.scheduler.repository import add_entries, due_entries
 from services.scheduler.service import build_definition
 from shared.messaging import Message
 from shared.messaging.publisher import ConfirmingPublisher
-from tests.support import REPO, ServiceHarness
+from tests.support import REPO, ServiceHarness, unique_namespace
 
 
 class Probe:
@@ -62,19 +62,31 @@ def probe(amqp_url, broker_namespace):
 
 
 @pytest.fixture
-def make_harness(broker_namespace, auth_database_url, api_keys):
-    """Build the scheduler's harness on a clock (None: system clock); closed after the test."""
-    made: list[ServiceHarness] = []
+def make_harness(broker_namespace, auth_database_url, api_keys, amqp_url):
+    """Build the scheduler's harness on a clock (None: system clock); closed after the test.
 
-    def make(clock=None, **extra_env) -> ServiceHarness:
-        harness = ServiceHarness(build_definition(clock), broker_namespace, auth_database_url, api_keys,
+    `own_namespace=True` gives the harness a throwaway namespace of its own, deleted afterwards
+    (needed when it declares queues with arguments that differ from the shared namespace's).
+    """
+    made: list[tuple[ServiceHarness, bool]] = []
+
+    def make(clock=None, own_namespace: bool = False, **extra_env) -> ServiceHarness:
+        namespace = unique_namespace("tpsched") if own_namespace else broker_namespace
+        harness = ServiceHarness(build_definition(clock), namespace, auth_database_url, api_keys,
                                  extra_env=extra_env)
-        made.append(harness)
+        made.append((harness, own_namespace))
         return harness
 
     yield make
-    for harness in made:
+    for harness, own in made:
+        runner = harness.worker.runner if harness.worker is not None else None
         harness.close()
+        if own and runner is not None:
+            connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+            try:
+                runner.topology.teardown(connection.channel())
+            finally:
+                connection.close()
 
 
 def send(amqp_url: str, namespace: str, messages: list[Message]) -> None:

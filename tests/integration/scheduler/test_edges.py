@@ -59,8 +59,9 @@ def test_keys_and_roles_are_required(harness):
     assert harness.get("/stats").status_code == 200
 
 
-def test_malformed_and_invalid_messages_are_dead_lettered_with_reason(make_harness, amqp_url, broker_namespace):
-    harness = make_harness(retry_delays_ms="50,50")
+def test_malformed_and_invalid_messages_are_dead_lettered_with_reason(make_harness, amqp_url):
+    harness = make_harness(own_namespace=True, retry_delays_ms="50,50")
+    broker_namespace = harness.settings.namespace
     dead = f"{broker_namespace}.scheduler.requests.dead"
     harness.start_worker(background=False)
     drain_queue(dead)

@@ -96,3 +96,28 @@ def test_two_replicas_fire_each_entry_once_and_the_survivor_takes_over(make_harn
     assert len(counts) == 2500
     assert set(counts.values()) == {1}, "an entry was fired twice"
     assert states(harness.engine) == {"published": 2500}
+
+
+def test_a_hung_leader_loses_the_lock_and_the_other_replica_fires(make_harness, probe):
+    harness = make_harness()
+    replicas = [spawn_worker(harness, replica_id=f"hung-{n}", leader_idle_timeout_s=2) for n in range(2)]
+    try:
+        first = wait_for(lambda: leader_identity(harness.engine), timeout=30, message="a leader")
+        hung = replicas[int(first.rsplit("-", 1)[1])]
+        hung.send_signal(signal.SIGSTOP)  # alive but silent: its session stays open until the server ends it
+        second = wait_for(lambda: (leader_identity(harness.engine) or first) != first and leader_identity(
+            harness.engine), timeout=20, message="the idle leader's session ended and the other took over")
+        now = datetime.now(UTC)
+        insert_entries(harness.engine, step_entries("hung", [now + timedelta(milliseconds=i) for i in range(300)]))
+        wait_for(lambda: len(probe.collect()) >= 300, timeout=30, message="entries fired by the new leader")
+        hung.send_signal(signal.SIGCONT)  # it wakes up, finds its session gone, and does not fire again
+        insert_entries(harness.engine, step_entries("woke", [datetime.now(UTC)] * 100))
+        wait_for(lambda: len(probe.collect()) >= 400, timeout=30, message="entries after the wake-up")
+        assert leader_identity(harness.engine) == second
+    finally:
+        for replica in replicas:
+            replica.send_signal(signal.SIGCONT)
+            replica.kill()
+            replica.wait(10)
+    counts = probe.count_by("enrollment_id")
+    assert len(counts) == 400 and set(counts.values()) == {1}
