@@ -147,6 +147,9 @@ LOOKUP = select(contacts.c.id, contacts.c.external_id, contacts.c.email, contact
 def apply_chunk(uow: UnitOfWork, job: Row, items: list[Item], bytes_read: int) -> Row:
     """Upsert one chunk's rows, record its rejections, announce every contact, advance the job."""
     conn = uow.conn
+    # psycopg prepares a statement after 5 runs and PostgreSQL may then keep a generic plan made
+    # while the table was still empty (a sequential scan), which turns a large import quadratic.
+    conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows = [row for _, row, _ in items if row is not None]
     keys = {key: [r.values[key] for r in rows if r.values.get(key)] for key in ("external_id", "email", "phone")}
     known = conn.execute(LOOKUP, {"external_ids": keys["external_id"], "emails": keys["email"],
