@@ -2,9 +2,10 @@
 
 A job is leased with `FOR UPDATE SKIP LOCKED` in a short transaction (so replicas share the table
 and no lock is held while a provider is called); a lease that runs out (a worker died mid-send) makes
-the job due again. Right before the adapter call the contact's suppressions and consents are read
-again: a suppression that reached the gate after the decision cancels the send (invariant 2), the
-reservation is released (touch `cancelled`) and `message.suppressed` is published.
+the job due again. Right before the adapter calls of a chunk (at most `chunk_size` sends, default 10)
+the chunk's contacts' suppressions and consents are read again: a suppression that reached the
+service after the decision cancels the send (invariant 2), the reservation is released (touch
+`cancelled`) and `message.suppressed` is published. A chunk's outcomes commit in one transaction.
 
 Outcomes: `sent` marks the touch sent and publishes `message.sent`; `retry` (or an exception) waits
 the adapter's backoff; `failed`, or the last retry, marks the job `failed`/`dead` — kept in the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,17 +40,31 @@ DELIVERED = Counter("touchpoint_channel_deliveries_total", "Delivery attempts by
 _REQUEST = MessageRequested()
 
 
+@dataclass
+class _Result:
+    job: Row
+    state: str  # the job's next state: pending (retry later), sent, failed, dead, cancelled
+    result: DeliveryResult
+    outcome: str | None  # the message.<outcome> to publish
+    reason: str | None
+    rule_id: str | None = None
+    touch_state: str | None = None
+
+
 class DeliveryWorker:
     """Delivers one channel's due jobs through one adapter instance (a background task)."""
 
     def __init__(self, engine: Engine, adapter: ChannelAdapter, batch_size: int = 50, idle_sleep: float = 0.05,
-                 lease: timedelta = timedelta(minutes=2)) -> None:
+                 lease: timedelta = timedelta(minutes=2), chunk_size: int = 10) -> None:
         self.engine = engine
         self.adapter = adapter
         self.channel = adapter.channel
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self.lease = lease
+        # The re-check reads a chunk's contacts at once and its results commit together: the
+        # re-check happens at most chunk_size - 1 sends before a send, and a commit is shared.
+        self.chunk_size = chunk_size
         self.bucket = TokenBucket(adapter.rate_limit_per_second)
         self._stop = threading.Event()
 
@@ -79,10 +95,10 @@ class DeliveryWorker:
         with self.engine.connect() as conn:
             rules, _ = load_rules(conn)
             conn.commit()
-        for job in jobs:
+        for start in range(0, len(jobs), self.chunk_size):
             if self._stop.is_set():
                 break  # the rest stay leased until the lease runs out, then another worker takes them
-            self._deliver(job, rules)
+            self._record(self._deliver_chunk(jobs[start:start + self.chunk_size], rules))
         return len(jobs)
 
     def _lease(self) -> list[Row]:
@@ -91,44 +107,50 @@ class DeliveryWorker:
             or_(and_(deliveries.c.state == "pending", deliveries.c.next_attempt_at <= func.now()),
                 and_(deliveries.c.state == "sending", deliveries.c.lease_until < func.now())))
             .order_by(deliveries.c.next_attempt_at).limit(self.batch_size).with_for_update(skip_locked=True))
+        lease = text(f"interval '{int(self.lease.total_seconds())} seconds'")
         with self.engine.begin() as conn:
             return conn.execute(update(deliveries).where(deliveries.c.id.in_(due.scalar_subquery()))
                                 .values(state="sending", attempts=deliveries.c.attempts + 1,
-                                        lease_until=func.now() + text(f"interval '{int(self.lease.total_seconds())} seconds'"),
-                                        updated_at=func.now())
+                                        lease_until=func.now() + lease, updated_at=func.now())
                                 .returning(*deliveries.c)).all()
 
-    def _deliver(self, job: Row, rules: PolicyRules) -> None:
-        if job.request is None:  # erased since the decision
-            self._finish(job, "cancelled", DeliveryResult("failed", None, "contact erased"), "suppressed",
-                         reason="suppressed:global:erased")
-            return
-        request = _REQUEST.load(job.request)
+    def _deliver_chunk(self, jobs: list[Row], rules: PolicyRules) -> list[_Result]:
+        """Re-check the chunk's contacts (one read), then call the adapter for each job still allowed."""
+        ids = sorted({job.contact_id for job in jobs})
         with self.engine.connect() as conn:
-            profile = conn.execute(select(contact_policy).where(contact_policy.c.contact_id == job.contact_id)).first()
-            state = load_states(conn, {job.contact_id: profile}, None)[job.contact_id] if profile else None
+            profiles = {row.contact_id: row for row in
+                        conn.execute(select(contact_policy).where(contact_policy.c.contact_id.in_(ids)))}
+            states = load_states(conn, profiles, None)
             conn.rollback()
-        if state is not None:
-            block = still_deliverable(outbound(request), state, rules, datetime.now(UTC))
+        results = []
+        for job in jobs:
+            if job.request is None:  # erased since the decision
+                results.append(_Result(job, "cancelled", DeliveryResult("failed", None, "contact erased"),
+                                       "suppressed", "suppressed:global:erased"))
+                continue
+            request = _REQUEST.load(job.request)
+            state = states.get(job.contact_id)
+            block = still_deliverable(outbound(request), state, rules, datetime.now(UTC)) if state else None
             if block is not None:
-                self._finish(job, "cancelled", DeliveryResult("failed", None, block.detail), "suppressed",
-                             reason=f"at_delivery:{block.reason}", rule_id=block.rule_id)
-                return
-        message = self._render(job, request, profile)
-        self.bucket.acquire()
-        try:
-            result = self.adapter.send(message)
-        except Exception as exc:  # an adapter bug or outage is a retry, never a lost message
-            log.warning("adapter raised", exc_info=True, extra={"channel": self.channel})
-            result = DeliveryResult("retry", None, f"{exc.__class__.__name__}: {exc}"[:500])
-        DELIVERED.labels(self.channel, result.status).inc()
-        if result.status == "sent":
-            self._finish(job, "sent", result, "sent", touch_state="sent")
-        elif result.status == "retry" and job.attempts < self.adapter.retry_policy.max_attempts:
-            self._reschedule(job, result)
-        else:
-            final = "failed" if result.status == "failed" else "dead"
-            self._finish(job, final, result, "failed", reason=f"delivery:{final}")
+                results.append(_Result(job, "cancelled", DeliveryResult("failed", None, block.detail), "suppressed",
+                                       f"at_delivery:{block.reason}", block.rule_id))
+                continue
+            message = self._render(job, request, profiles.get(job.contact_id))
+            self.bucket.acquire()
+            try:
+                result = self.adapter.send(message)
+            except Exception as exc:  # an adapter bug or outage is a retry, never a lost message
+                log.warning("adapter raised", exc_info=True, extra={"channel": self.channel})
+                result = DeliveryResult("retry", None, f"{exc.__class__.__name__}: {exc}"[:500])
+            DELIVERED.labels(self.channel, result.status).inc()
+            if result.status == "sent":
+                results.append(_Result(job, "sent", result, "sent", "sent", touch_state="sent"))
+            elif result.status == "retry" and job.attempts < self.adapter.retry_policy.max_attempts:
+                results.append(_Result(job, "pending", result, None, None))
+            else:
+                final = "failed" if result.status == "failed" else "dead"
+                results.append(_Result(job, final, result, "failed", f"delivery:{final}"))
+        return results
 
     def _render(self, job: Row, request: dict[str, Any], profile: Row | None) -> RenderedMessage:
         known = {k: v for k, v in profile_fields(profile).items() if v}
@@ -141,28 +163,29 @@ class DeliveryWorker:
                                priority=request.get("priority") or 0, expires_at=request.get("expires_at"),
                                attempt=job.attempts)
 
-    def _reschedule(self, job: Row, result: DeliveryResult) -> None:
-        delay = self.adapter.retry_policy.delay_after(job.attempts)
+    def _record(self, results: list[_Result]) -> None:
+        """Write a chunk's outcomes in one transaction: job state, touch state, outcome message."""
         with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == job.id, deliveries.c.state == "sending")
-                         .values(state="pending", lease_until=None, detail=result.detail, updated_at=func.now(),
-                                 next_attempt_at=func.now() + text(f"interval '{delay:.3f} seconds'")))
-
-    def _finish(self, job: Row, state: str, result: DeliveryResult, outcome: str, touch_state: str | None = None,
-                reason: str | None = None, rule_id: str | None = None) -> None:
-        touch_state = touch_state or ("cancelled" if state == "cancelled" else "failed")
-        with self.engine.begin() as conn:
-            done = conn.execute(update(deliveries).where(deliveries.c.id == job.id, deliveries.c.state == "sending")
-                                .values(state=state, lease_until=None, provider_id=result.provider_id,
-                                        detail=result.detail, updated_at=func.now())).rowcount
-            if not done:
-                return  # another worker took over after our lease ran out and recorded it
-            conn.execute(update(touches).where(touches.c.id == job.touch_id)
-                         .values(state=touch_state, updated_at=func.now()))
-            request = job.request or {"request_id": job.request_id, "contact_id": job.contact_id,
-                                      "channel": job.channel, "category": job.category}
             uow = UnitOfWork(conn, TABLES, "channels")
-            uow.publish(f"message.{outcome}", outcome_payload(request, outcome, datetime.now(UTC), reason or outcome,
-                                                              rule_id, result.detail or None),
-                        key=job.contact_id)
+            for r in results:
+                job, result = r.job, r.result
+                if r.state == "pending":
+                    delay = self.adapter.retry_policy.delay_after(job.attempts)
+                    conn.execute(update(deliveries).where(deliveries.c.id == job.id, deliveries.c.state == "sending")
+                                 .values(state="pending", lease_until=None, detail=result.detail, updated_at=func.now(),
+                                         next_attempt_at=func.now() + text(f"interval '{delay:.3f} seconds'")))
+                    continue
+                done = conn.execute(update(deliveries).where(deliveries.c.id == job.id, deliveries.c.state == "sending")
+                                    .values(state=r.state, lease_until=None, provider_id=result.provider_id,
+                                            detail=result.detail, updated_at=func.now())).rowcount
+                if not done:
+                    continue  # another worker took over after our lease ran out and recorded it
+                touch_state = r.touch_state or ("cancelled" if r.state == "cancelled" else "failed")
+                conn.execute(update(touches).where(touches.c.id == job.touch_id)
+                             .values(state=touch_state, updated_at=func.now()))
+                request = job.request or {"request_id": job.request_id, "contact_id": job.contact_id,
+                                          "channel": job.channel, "category": job.category}
+                uow.publish(f"message.{r.outcome}", outcome_payload(request, r.outcome, datetime.now(UTC), r.reason,
+                                                                    r.rule_id, result.detail or None),
+                            key=job.contact_id)
             uow.flush()
