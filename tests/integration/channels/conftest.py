@@ -161,11 +161,12 @@ class ChannelsEnv:
         connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
         try:
             channel = connection.channel()
-            while True:
-                method, _props, body = channel.basic_get(self.observer, auto_ack=True)
+            channel.basic_qos(prefetch_count=1000)
+            for method, _props, body in channel.consume(self.observer, auto_ack=True, inactivity_timeout=0.3):
                 if method is None:
                     break
                 self.seen.append(decode(body))
+            channel.cancel()
         finally:
             connection.close()
         return self.seen
