@@ -1,0 +1,103 @@
+"""Adapters against real servers on loopback: aiosmtpd for SMTP, a local HTTP server for the gateways."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from services.channels.adapters.base import Recipient, RenderedMessage
+from services.channels.adapters.registry import build_adapters, parse_config
+from services.channels.adapters.sms import SmsGatewayAdapter
+from services.channels.adapters.smtp import SmtpAdapter
+from services.channels.adapters.webhook import WebhookAdapter
+from services.channels.signing import SIGNATURE_HEADER, verify
+from tests.integration.channels.conftest import SmtpSink, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _message(request_id: str = "r1", **content) -> RenderedMessage:
+    return RenderedMessage(request_id, "c1", "email", "marketing",
+                           content or {"subject": "News for $first_name", "body": "Hi $first_name $last_name!",
+                                       "html": "<p>Hi $first_name</p>"},
+                           Recipient(email="ann@example.test", phone="+15550002", first_name="Ann", last_name="Lee"))
+
+
+def test_smtp_delivers_headers_and_personalised_body_and_reconnects(smtp_server):
+    adapter = SmtpAdapter("email", {"port": smtp_server.port, "sender": "news@tp.test", "sender_name": "TP News"})
+    assert adapter.send(_message("r1")).status == "sent"
+    assert adapter.send(_message("r2")).status == "sent"  # the same connection, reused
+    [first, second] = smtp_server.envelopes
+    text = first.original_content.decode()
+    assert first.mail_from == "news@tp.test" and first.rcpt_tos == ["ann@example.test"]
+    assert "From: TP News <news@tp.test>" in text and "To: Ann Lee <ann@example.test>" in text
+    assert "Subject: News for Ann" in text and "Hi Ann Lee!" in text and "<p>Hi Ann</p>" in text
+    assert "Message-ID: <r2@touchpoint>" in second.original_content.decode()
+
+    adapter.close()
+
+
+def test_smtp_reconnects_after_the_server_dropped_the_connection():
+    port = free_port()
+    sink = SmtpSink()
+    server = Controller(sink, hostname="127.0.0.1", port=port)
+    server.start()
+    adapter = SmtpAdapter("email", {"port": port})
+    assert adapter.send(_message("a")).status == "sent"
+    server.stop()
+    assert adapter.send(_message("b")).status == "retry"  # down: a temporary failure, never a loss
+    server = Controller(sink, hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        assert adapter.send(_message("c")).status == "sent"  # a fresh connection
+    finally:
+        server.stop()
+        adapter.close()
+    assert [e.original_content.decode().count("<c@touchpoint>") for e in sink.envelopes][-1] == 1
+
+
+def test_webhook_adapter_signs_the_body(gateway, monkeypatch):
+    monkeypatch.setenv("PUSH_SECRET", "s3cret")
+    adapter = WebhookAdapter("push", {"url": gateway.url, "secret_env": "PUSH_SECRET"})
+    result = adapter.send(_message("w1"))
+    assert result.status == "sent" and result.provider_id == "gw-1"
+    headers, body = gateway.requests[0]
+    assert verify("s3cret", body, headers[SIGNATURE_HEADER])
+    assert not verify("other", body, headers[SIGNATURE_HEADER])
+    assert json.loads(body)["recipient"]["email"] == "ann@example.test"
+    gateway.statuses = [429, 400]
+    assert adapter.send(_message("w2")).status == "retry"
+    assert adapter.send(_message("w3")).status == "failed"
+
+
+def test_webhook_adapter_refuses_to_start_without_its_secret(gateway, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_SECRET", raising=False)
+    with pytest.raises(ValueError, match="NO_SUCH_SECRET"):
+        WebhookAdapter("push", {"url": gateway.url, "secret_env": "NO_SUCH_SECRET"})
+
+
+def test_sms_gateway_adapter(gateway, monkeypatch):
+    monkeypatch.setenv("SMS_TOKEN", "tok")
+    adapter = SmsGatewayAdapter("sms", {"url": gateway.url, "sender": "TP", "token_env": "SMS_TOKEN"})
+    assert adapter.send(_message("s1", text="Hi $first_name, 20% off")).status == "sent"
+    headers, body = gateway.requests[0]
+    assert json.loads(body) == {"to": "+15550002", "from": "TP", "text": "Hi Ann, 20% off", "reference": "s1"}
+    assert headers["Authorization"] == "Bearer tok"
+    gateway.statuses = [500]
+    assert adapter.send(_message("s2", text="x")).status == "retry"
+    dead = SmsGatewayAdapter("sms", {"url": "http://127.0.0.1:9/none", "timeout": 1})
+    assert dead.send(_message("s3", text="x")).status == "retry"
+
+
+def test_registry_builds_configured_adapters_from_entry_points(gateway, monkeypatch):
+    monkeypatch.setenv("CHANNELS_WEBHOOK_SECRET", "k")
+    config = parse_config(json.dumps({"email": {"adapter": "smtp", "port": 2525},
+                                      "push": {"adapter": "webhook", "url": gateway.url},
+                                      "fax": {"adapter": "services.channels.adapters.sms:SmsGatewayAdapter"},
+                                      "web": None}))
+    adapters = build_adapters(config, None)
+    assert {k: type(v).__name__ for k, v in adapters.items()} == {
+        "email": "SmtpAdapter", "push": "WebhookAdapter", "fax": "SmsGatewayAdapter"}
+    assert adapters["push"].channel == "push"
