@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import insert, select, text, update
@@ -176,3 +177,26 @@ def test_offers_by_priority_accept_once_and_roles(api):
     assert api.post(f"/offers/{offers[1]['id']}/dismiss", role="agent").status_code == 200
     assert api.get("/contacts/w1/offers", role="channel_owner").get_json() == []
     assert sorted(p["type"] for p in _outbox(api, "interaction.recorded")) == ["offer_accepted", "offer_dismissed"]
+
+
+def test_erasure_drops_personal_data_and_suppresses_for_good(api):
+    from services.channels.contact_copy import handle_contact_facts
+    from shared.messaging import Message
+
+    facts = [Message(type="contact.upserted", key="e1", payload={
+                 "contact_id": "e1", "email": "e1@example.test", "phone": "+15550003", "first_name": "Eve",
+                 "last_name": None, "time_zone": "Europe/Berlin", "updated_at": datetime(2026, 1, 1, tzinfo=UTC)}),
+             Message(type="contact.erased", key="e1", payload={"contact_id": "e1",
+                                                               "erased_at": datetime(2026, 1, 2, tzinfo=UTC)}),
+             Message(type="contact.upserted", key="e1", payload={  # a late copy must not bring data back
+                 "contact_id": "e1", "email": "e1@example.test", "phone": None, "first_name": "Eve",
+                 "last_name": None, "time_zone": None, "updated_at": datetime(2026, 1, 3, tzinfo=UTC)})]
+    with UnitOfWorkFactory(api.engine, TABLES, "channels")() as uow:
+        handle_contact_facts(uow, facts)
+    with api.engine.connect() as conn:
+        profile = conn.execute(select(contact_policy).where(contact_policy.c.contact_id == "e1")).one()
+        erased = conn.execute(select(suppressions.c.reason).where(suppressions.c.contact_id == "e1")).scalars().all()
+    assert profile.erased and profile.email is None and profile.first_name is None and profile.time_zone is None
+    assert erased == ["erased"]
+    dry = api.post("/dry-run", json={"contact_id": "e1", "channel": "email", "category": "transactional"})
+    assert dry.get_json()["reason"] == "suppressed:global:erased"
