@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pika
 import psycopg
 import pytest
@@ -48,9 +50,13 @@ def topology(amqp_url: str):
 
 
 @pytest.fixture(scope="session")
-def auth_database_url(pg_root: str) -> str:
-    """A migrated auth database for this run."""
-    return fresh_database("auth", AUTH_MIGRATIONS)
+def auth_database_url(pg_root: str):
+    """A migrated auth database of this run alone (concurrent runs must not drop each other's keys)."""
+    from shared.db.engine import drop_database
+
+    url = fresh_database(f"auth_{os.getpid()}", AUTH_MIGRATIONS)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")

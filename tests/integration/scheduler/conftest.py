@@ -125,12 +125,3 @@ def spawn_worker(harness: ServiceHarness, **extra: str) -> subprocess.Popen:
            **{f"SCHEDULER_{k.upper()}": str(v) for k, v in extra.items()}}
     return subprocess.Popen([sys.executable, "-m", "services.scheduler", "worker"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-@pytest.fixture(scope="session")
-def auth_database_url(pg_root: str) -> str:
-    """An auth database of the scheduler's tests alone: other suites recreate the shared one while they run."""
-    from shared.auth.keys import MIGRATIONS_DIR
-    from tests.support import fresh_database
-
-    return fresh_database("auth_scheduler", MIGRATIONS_DIR)
