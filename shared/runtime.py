@@ -23,6 +23,7 @@ from shared.db.engine import make_engine, wait_for_database
 from shared.db.migrate import migrate
 from shared.logs import configure_logging
 from shared.messaging.consumer import ConsumerRunner, Subscription
+from shared.messaging.inbox import InboxJanitor
 from shared.messaging.outbox import MessagingTables, OutboxRelay
 from shared.messaging.topology import Topology
 
@@ -68,6 +69,8 @@ class Worker:
         self.relay = OutboxRelay(self.engine, definition.tables, settings.amqp_url, topology.events_exchange,
                                  settings.service) if relay else None
         self.tasks = list(definition.background(settings, self.engine)) if background else []
+        if self.runner is not None:
+            self.tasks.append(InboxJanitor(self.engine, definition.tables.inbox))
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
