@@ -1,0 +1,116 @@
+"""Plain-text rendering of service answers (pure: strings in, strings out)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+REPORT_COLUMNS = ("requested", "sent", "deferred", "suppressed", "capped", "failed", "delivered", "opened",
+                  "clicked", "converted")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
+
+
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], max_width: int = 60) -> str:
+    """A left-aligned text table; long cells are cut at `max_width` with an ellipsis."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    cells = [[c if len(c) <= max_width else c[:max_width - 1] + "…" for c in row] for row in cells]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def dumps(body: Any) -> str:
+    """Indented JSON."""
+    return json.dumps(body, indent=2, default=str, ensure_ascii=False)
+
+
+def campaign_report(report: dict) -> str:
+    """Enrollment totals, a per-step table of outcome counts, variants, broadcasts and the reasons."""
+    enrollments = report.get("enrollments") or {}
+    out = [f"campaign {report.get('campaign_id', '?')}",
+           "enrollments: " + ", ".join(f"{k} {v}" for k, v in enrollments.items())]
+    steps = report.get("steps") or {}
+    if steps:
+        out += ["", table([[sid] + [counts.get(c, 0) for c in REPORT_COLUMNS] for sid, counts in steps.items()],
+                          ("step", *REPORT_COLUMNS))]
+        for sid, counts in steps.items():
+            for key, label in (("suppressed_by_reason", "suppressed"), ("capped_by_rule", "capped")):
+                if counts.get(key):
+                    out.append(f"  {sid} {label}: " + ", ".join(f"{k} {v}" for k, v in counts[key].items()))
+    else:
+        out += ["", "no step activity yet"]
+    variants = report.get("variants") or {}
+    if variants:
+        names = sorted({k for v in variants.values() for k in v})
+        out += ["", table([[name] + [v.get(k, 0) for k in names] for name, v in variants.items()],
+                          ("variant", *names))]
+    broadcasts = report.get("broadcasts") or []
+    if broadcasts:
+        out += ["", table([[b.get("occurrence"), b.get("version"), b.get("pages"), b.get("enrolled"),
+                            b.get("started_at"), b.get("finished_at") or "running"] for b in broadcasts],
+                          ("broadcast", "version", "pages", "enrolled", "started", "finished"))]
+    return "\n".join(out)
+
+
+def import_report(job: dict, rejections: Sequence[dict] = ()) -> str:
+    """The outcome of an import job and its first rejected rows."""
+    lines = [f"import {job.get('id')}: {job.get('status')}",
+             f"  rows {job.get('rows_processed', 0)}: created {job.get('created', 0)}, "
+             f"updated {job.get('updated', 0)}, rejected {job.get('rejected', 0)}"]
+    if job.get("error"):
+        lines.append(f"  error: {job['error']}")
+    if rejections:
+        lines.append("  first rejections:")
+        lines += [f"    row {r.get('row')}: {r.get('reason')}" for r in rejections]
+        if (job.get("rejected") or 0) > len(rejections):
+            lines.append(f"    … {job['rejected'] - len(rejections)} more (GET /imports/{job.get('id')}/rejections)")
+    return "\n".join(lines)
+
+
+def timeline(items: Sequence[dict]) -> str:
+    """A contact's timeline, newest first."""
+    if not items:
+        return "nothing on the timeline"
+    return table([[i.get("occurred_at"), i.get("kind"), i.get("type"), i.get("data")] for i in items],
+                 ("when", "kind", "type", "data"), max_width=80)
+
+
+def decisions(items: Sequence[dict]) -> str:
+    """The gate's decisions: what was decided and why."""
+    if not items:
+        return "no decisions for this contact"
+    rows = []
+    for d in items:
+        delivery = d.get("delivery")
+        state = delivery.get("state") if isinstance(delivery, dict) else delivery
+        rows.append([d.get("decided_at") or d.get("created_at"), d.get("channel"), d.get("category"),
+                     d.get("outcome"), d.get("reason"), d.get("rule_id"), state, d.get("campaign_id")])
+    return table(rows, ("when", "channel", "category", "outcome", "reason", "rule", "delivery", "campaign"))
+
+
+def campaigns(items: Sequence[dict]) -> str:
+    """The campaign list."""
+    if not items:
+        return "no campaigns"
+    return table([[c.get("campaign_id"), c.get("status"), c.get("version"), c.get("name")] for c in items],
+                 ("id", "status", "version", "name"))
+
+
+def event_results(body: dict) -> str:
+    """What became of posted events."""
+    lines = [f"accepted {body.get('accepted', 0)}, duplicate {body.get('duplicate', 0)}, "
+             f"rejected {body.get('rejected', 0)}"]
+    for r in body.get("results") or []:
+        if r.get("status") == "rejected":
+            lines.append(f"  rejected: {_cell(r.get('reason'))}")
+    return "\n".join(lines)
