@@ -1,0 +1,223 @@
+"""The whole system as real processes, once per session: four APIs, four workers, an SMTP server, an SMS gateway.
+
+Tests here drive only the public HTTP APIs (`E2E` helpers below); each scenario uses its own contacts
+and campaigns so scenarios never see each other's traffic. The dispatch policy is global, so every
+scenario sets the one it needs through `PUT /policy` first.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pika
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.support import AMQP_URL, wait_for
+from tests.system import System, build_system, free_port
+
+# Two checks against the namespace teardown deleting anything but our own queues.
+NAMESPACE_PREFIX = "tpe2e"
+OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": []}
+
+
+class SmtpSink:
+    """aiosmtpd handler keeping every message (envelope) it receives."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802  (aiosmtpd hook name)
+        with self.lock:
+            self.envelopes.append(envelope)
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        """Envelopes addressed to `address`."""
+        with self.lock:
+            return [e for e in self.envelopes if address.lower() in (r.lower() for r in e.rcpt_tos)]
+
+
+class Gateway:
+    """A loopback HTTP server standing in for the SMS gateway; keeps the JSON bodies it receives."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        gateway, lock = self, threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    gateway.bodies.append(json.loads(body or b"{}"))
+                    answer = json.dumps({"id": f"gw-{len(gateway.bodies)}"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def to(self, phone: str) -> list[dict[str, Any]]:
+        """SMS bodies sent to `phone`."""
+        return [b for b in list(self.bodies) if b.get("to") == phone]
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class E2E:
+    """The running system plus the fake providers, with small HTTP helpers that fail loudly."""
+
+    def __init__(self, system: System, smtp: SmtpSink, gateway: Gateway) -> None:
+        self.system, self.smtp, self.gateway = system, smtp, gateway
+        self.sessions = {role: system.session(role) for role in system.keys}
+
+    def call(self, method: str, service: str, path: str, role: str = "operator", expect: int | tuple = (200, 201, 202),
+             **kwargs) -> Any:
+        """Send a request; assert the status; return the JSON body (or None)."""
+        response = self.sessions[role].request(method, self.system.url(service, path), timeout=15, **kwargs)
+        expected = (expect,) if isinstance(expect, int) else expect
+        assert response.status_code in expected, f"{method} {service}{path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    def set_policy(self, **overrides: Any) -> dict:
+        """Replace the dispatch policy: no caps, gaps, quiet hours or opt-in unless overridden."""
+        return self.call("PUT", "channels", "/policy", json={**OPEN_POLICY, **overrides})
+
+    def contact(self, tier: str = "gold", time_zone: str = "Europe/London", **fields: Any) -> dict:
+        """Create a contact with its own email and phone; wait until channels knows it (its profile copy)."""
+        tag = uuid.uuid4().hex[:10]
+        body = {"external_id": f"e2e-{tag}", "email": f"e2e-{tag}@example.com",
+                "phone": _mobile_number(), "first_name": "Erin", "last_name": tag,
+                "time_zone": time_zone, "attributes": {"tier": tier}, **fields}
+        return self.call("POST", "contacts", "/contacts", role="marketer", json=body)
+
+    def campaign(self, definition: dict) -> dict:
+        """Create and activate a campaign."""
+        created = self.call("POST", "campaigns", "/campaigns", role="marketer", json=definition)
+        self.call("POST", "campaigns", f"/campaigns/{created['campaign_id']}/activate", role="marketer")
+        return {**created, "id": created["campaign_id"]}
+
+    def event(self, contact_id: str, event_type: str, **data: Any) -> dict:
+        """Post one event for a contact; assert it was accepted."""
+        body = {"event_id": f"evt-{uuid.uuid4().hex}", "contact_id": contact_id, "type": event_type,
+                "occurred_at": datetime.now(UTC).isoformat(), "data": data}
+        answer = self.call("POST", "contacts", "/events", role="ingest", json=body)
+        assert json.dumps(answer).count("accepted") >= 1, answer
+        return answer
+
+    def decisions(self, **query: str) -> list[dict]:
+        """GET /decisions, newest first."""
+        return self.call("GET", "channels", "/decisions", params={"limit": 200, **query})
+
+    def wait_decisions(self, count: int, timeout: float = 20, **query: str) -> list[dict]:
+        """Wait until at least `count` decisions match the query; return them."""
+        def enough() -> list[dict] | None:
+            found = self.decisions(**query)
+            return found if len(found) >= count else None
+
+        return wait_for(enough, timeout=timeout, interval=0.2, message=f"{count} decision(s) for {query}")
+
+
+def _mobile_number() -> str:
+    """A random, valid UK mobile number in E.164 (contacts rejects numbers invalid for their country)."""
+    import random
+
+    import phonenumbers
+
+    while True:
+        number = f"+447{random.randint(100000000, 999999999)}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(number)):
+            return number
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on a free loopback port."""
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def sms_gateway() -> Iterator[Gateway]:
+    """The stand-in SMS gateway."""
+    gw = Gateway()
+    yield gw
+    gw.close()
+
+
+@pytest.fixture(scope="session")
+def system(auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink, sms_gateway: Gateway,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """Every service's API and worker as subprocesses on fresh databases and a throwaway namespace."""
+    from tests.support import unique_namespace
+
+    adapters = {"email": {"adapter": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "sender": "news@e2e.test",
+                          "backoff_seconds": 1},
+                "sms": {"adapter": "sms_gateway", "url": sms_gateway.url, "backoff_seconds": 1},
+                "call": {"adapter": "call_center"}, "web": {"adapter": "web_offers"}}
+    namespace = unique_namespace(NAMESPACE_PREFIX)
+    built = build_system(namespace, auth_database_url, api_keys, tmp_path_factory.mktemp("e2e-logs"),
+                         extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters)})
+    try:
+        built.start()
+        yield built
+    finally:
+        built.stop()
+        _delete_namespace(namespace)
+
+
+@pytest.fixture(scope="session")
+def e2e(system: System, smtp_sink: SmtpSink, sms_gateway: Gateway) -> E2E:
+    """The helpers over the running system."""
+    return E2E(system, smtp_sink, sms_gateway)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failed e2e test, attach the tail of every process log to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        running: System | None = item.funcargs.get("system") or getattr(item.funcargs.get("e2e"), "system", None)
+        if running is not None:
+            for name in running.processes:
+                report.sections.append((f"log {name}", running.logs(name)[-3000:]))
+
+
+def _delete_namespace(namespace: str) -> None:
+    """Delete the queues and exchanges of our namespace (names listed by rabbitmqctl)."""
+    import subprocess
+
+    assert namespace.startswith(NAMESPACE_PREFIX + "_")
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, timeout=60)
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        channel = connection.channel()
+        for name in listed.stdout.split():
+            if name.startswith(namespace + "."):
+                channel.queue_delete(name)
+        for suffix in ("events", "dead"):
+            channel.exchange_delete(f"{namespace}.{suffix}")
+    finally:
+        connection.close()
