@@ -1,0 +1,441 @@
+"""The whole pipeline as real processes: import → segment → broadcast → gate → SMTP, plus event latency.
+
+    bench/run [--contacts 100000] [--latency-seconds 20] [--latency-rate 100]
+
+Every service runs as its API (gunicorn) and worker processes (tests.system) on real RabbitMQ and
+PostgreSQL (databases touchpoint_bench_*, a unique broker namespace); email goes to an aiosmtpd
+server on loopback. The policy caps every contact at 1 message per 7 days on all channels. Printed:
+SMTP arrivals/s, gate decisions/s, event→call-task latency at a steady offered rate, peak RSS of
+every process, and the bare pika one-hop rate of the same run. tests/faults reuses the helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, text
+
+import tests.system as system_module
+from shared.db.engine import create_database_if_missing, drop_database, make_engine
+from shared.db.migrate import migrate
+from tests.support import AMQP_URL, PG_ROOT, unique_namespace, wait_for
+from tests.system import System, build_system, free_port
+
+WEEK = 7 * 24 * 3600
+CAP_POLICY = {"caps": [{"id": "one-a-week", "limit": 1, "window_seconds": WEEK, "scope": "all"}],
+              "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": []}
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>]+)>", re.MULTILINE | re.IGNORECASE)
+
+
+@dataclass
+class Arrival:
+    """One email received by the SMTP sink."""
+
+    to: str
+    message_id: str
+    at: float
+
+
+@dataclass
+class SmtpSink:
+    """An aiosmtpd server on loopback recording every message's recipient and Message-ID."""
+
+    port: int = field(default_factory=free_port)
+    arrivals: list[Arrival] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd hook name
+        """Record the message."""
+        found = _MESSAGE_ID.search(envelope.content or b"")
+        message_id = found.group(1).decode() if found else ""
+        now = time.time()
+        with self._lock:
+            for to in envelope.rcpt_tos:
+                self.arrivals.append(Arrival(to.lower(), message_id, now))
+        return "250 OK"
+
+    def start(self) -> None:
+        """Start listening."""
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._controller.stop()
+
+    @property
+    def count(self) -> int:
+        """Messages received so far."""
+        return len(self.arrivals)
+
+
+def channels_env(smtp_port: int, delivery_workers: int = 2) -> dict[str, str]:
+    """Channel settings: email to the sink (no client-side rate limit), call tasks, two delivery workers."""
+    import json
+
+    adapters = {"email": {"adapter": "smtp", "host": "127.0.0.1", "port": smtp_port, "sender": "bench@touchpoint",
+                          "rate_limit_per_second": 100000, "max_attempts": 20, "backoff_seconds": 1},
+                "call": {"adapter": "call_center", "task_ttl_seconds": 86400}}
+    return {"CHANNELS_ADAPTERS": json.dumps(adapters), "CHANNELS_DELIVERY_WORKERS": str(delivery_workers)}
+
+
+def bench_database(name: str, migrations_dir: Path | None = None) -> str:
+    """Like tests.support.fresh_database, but named touchpoint_bench_<name>."""
+    url = f"{PG_ROOT}/touchpoint_bench_{name}"
+    drop_database(url)
+    create_database_if_missing(url)
+    if migrations_dir is not None:
+        migrate(migrations_dir, url)
+    return url
+
+
+def make_keys(database_url: str) -> dict[str, str]:
+    """One API key per role in a migrated auth database."""
+    from shared.auth.keys import ApiKeyStore
+
+    store = ApiKeyStore(make_engine(database_url, pool_size=1), cache_seconds=0)
+    return {role: store.create(f"pipeline-{role}", role)[1]
+            for role in ("marketer", "channel_owner", "agent", "operator", "ingest")}
+
+
+def engines(system: System) -> dict[str, Engine]:
+    """One small engine per service database (the harness may read them; services may not)."""
+    return {s: make_engine(system.env[f"{s.upper()}_DATABASE_URL"], pool_size=2)
+            for s in ("contacts", "campaigns", "channels", "scheduler")}
+
+
+def scalar(engine: Engine, sql: str, **params) -> object:
+    """One value of a query."""
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def check(response, *codes: int):
+    """The response's JSON when its status is one of `codes`, else an AssertionError with the body."""
+    if response.status_code not in codes:
+        raise AssertionError(f"{response.request.method} {response.url} -> {response.status_code}: {response.text}")
+    return response.json() if response.content else None
+
+
+def put_policy(system: System, policy: dict | None = None) -> dict:
+    """Replace the gate's rules through the channels API."""
+    return check(system.session().put(system.url("channels", "/policy"), json=policy or CAP_POLICY, timeout=30), 200)
+
+
+def import_contacts(system: System, cohorts: dict[str, int], timeout: float = 600) -> dict[str, list[str]]:
+    """Import `count` contacts per cohort through POST /imports; return the emails per cohort."""
+    lines = ["external_id,email,first_name,time_zone,cohort"]
+    emails: dict[str, list[str]] = {}
+    for cohort, count in cohorts.items():
+        emails[cohort] = []
+        for i in range(count):
+            email = f"{cohort}{i}@example.com"
+            emails[cohort].append(email)
+            lines.append(f"{cohort}-{i},{email},Person{i},Europe/London,{cohort}")
+    body = ("\n".join(lines) + "\n").encode()
+    session = system.session()
+    job = check(session.post(system.url("contacts", "/imports"), data=body,
+                             headers={"Content-Type": "text/csv"}, timeout=120), 202)
+
+    def done() -> dict | None:
+        state = check(session.get(system.url("contacts", f"/imports/{job['id']}"), timeout=30), 200)
+        if state["status"] == "failed":
+            raise AssertionError(f"import failed: {state}")
+        return state if state["status"] == "done" else None
+
+    state = wait_for(done, timeout=timeout, interval=0.5, message="the import")
+    assert state["rejected"] == 0, state
+    return emails
+
+
+def create_segment(system: System, cohort: str) -> str:
+    """A segment of one cohort; returns its id."""
+    body = {"name": f"cohort {cohort}", "definition": f"cohort == '{cohort}'"}
+    return check(system.session().post(system.url("contacts", "/segments"), json=body, timeout=30), 201, 200)["id"]
+
+
+def broadcast_definition(segment_id: str, second_step: bool) -> dict:
+    """An email to the segment; with `second_step`, a call one second later (the weekly cap must stop it)."""
+    steps = [{"id": "mail", "type": "send", "channel": "email", "priority": 50,
+              **({"next": "pause"} if second_step else {}),
+              "template": {"subject": "Hello {{ contact.first_name }}", "body": "Our news."}}]
+    if second_step:
+        steps += [{"id": "pause", "type": "wait", "duration": "1s", "next": "call"},
+                  {"id": "call", "type": "send", "channel": "call", "priority": 50,
+                   "template": {"subject": "Follow-up", "body": "Call {{ contact.first_name }}"}}]
+    return {"name": "Pipeline broadcast", "category": "marketing", "priority": 50,
+            "entry": {"type": "segment", "segment_id": segment_id,
+                      "schedule": {"at": "2099-01-01T09:00:00+00:00"}},
+            "steps": steps, "reentry": {"policy": "never"}}
+
+
+def event_campaign() -> dict:
+    """A service call for every `withdrawal` event (the latency probe)."""
+    return {"name": "Withdrawal call", "category": "service", "priority": 90,
+            "entry": {"type": "event", "event_type": "withdrawal"},
+            "steps": [{"id": "call", "type": "send", "channel": "call", "priority": 90,
+                       "template": {"subject": "Withdrawal", "body": "Call {{ contact.first_name }}"}}],
+            "reentry": {"policy": "always"}}
+
+
+def activate(system: System, definition: dict) -> str:
+    """Create and activate a campaign; returns its id."""
+    session = system.session()
+    created = check(session.post(system.url("campaigns", "/campaigns"), json=definition, timeout=30), 201, 200)
+    check(session.post(system.url("campaigns", f"/campaigns/{created['campaign_id']}/activate"), timeout=30), 200, 202)
+    return created["campaign_id"]
+
+
+def trigger_broadcast(system: System, campaign_id: str, timeout: float = 60) -> float:
+    """Wait for the scheduler to hold the campaign's schedule, trigger it; return the trigger time."""
+    session = system.session()
+    schedule_id = f"campaign:{campaign_id}"
+
+    def known() -> bool:
+        try:
+            return session.get(system.url("scheduler", f"/schedules?owner={campaign_id}"),
+                               timeout=10).json().get("items")
+        except Exception:  # a restarting API: try again
+            return False
+
+    wait_for(known, timeout=timeout, interval=0.2, message="the broadcast schedule at the scheduler")
+    started = time.time()
+    check(session.post(system.url("scheduler", f"/schedules/{schedule_id}/trigger"), timeout=30), 202)
+    return started
+
+
+def wait_quiescent(probe: Callable[[], tuple], timeout: float, still_for: float = 4.0, interval: float = 0.5) -> tuple:
+    """Wait until `probe()` returns the same non-empty value for `still_for` seconds; return it."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        value = probe()
+        if value != last:
+            last, since = value, time.monotonic()
+        elif time.monotonic() - since >= still_for:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not quiescent after {timeout:.0f} s; last state {last}")
+
+
+def pipeline_state(dbs: dict[str, Engine], sink: SmtpSink, campaign_id: str) -> tuple:
+    """Counts that stop moving once the pipeline is idle: decisions, open deliveries, SMTP arrivals, outboxes."""
+    decided = scalar(dbs["channels"], "SELECT count(*) FROM decisions WHERE campaign_id = :c", c=campaign_id)
+    open_jobs = scalar(dbs["channels"], "SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')")
+    outboxes = tuple(scalar(db, "SELECT count(*) FROM outbox") for db in dbs.values())
+    return decided, open_jobs, sink.count, outboxes
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (gunicorn forks its workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a process, in MiB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def measure_latency(system: System, dbs: dict[str, Engine], external_ids: list[str], rate: float,
+                    seconds: float) -> list[float]:
+    """POST one `withdrawal` per contact at `rate`/s; latency = POST sent → its call task visible in channels."""
+    posted: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        last_id = 0
+        while not stop.is_set() or len(seen) < len(posted):
+            with dbs["channels"].connect() as conn:
+                rows = conn.execute(text("SELECT id, contact_id FROM call_tasks WHERE id > :i ORDER BY id"),
+                                    {"i": last_id}).all()
+            now = time.time()
+            for row in rows:
+                last_id = row.id
+                seen.setdefault(row.contact_id, now)
+            if stop.is_set() and time.time() > stop_time[0] + 60:
+                return
+            time.sleep(0.01)
+
+    stop_time = [0.0]
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    ids = contact_ids(dbs, external_ids)
+    session = system.session("ingest")
+    count = min(len(ids), int(rate * seconds))
+    start = time.monotonic()
+    for n in range(count):
+        target = start + n / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        contact_id = ids[n]
+        event = {"event_id": f"lat-{uuid.uuid4().hex}", "contact_id": contact_id, "type": "withdrawal",
+                 "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "data": {"amount": n}}
+        posted[contact_id] = time.time()
+        check(session.post(system.url("contacts", "/events"), json=event, timeout=30), 202)
+    stop_time[0] = time.time()
+    stop.set()
+    watcher.join(90)
+    return [seen[c] - posted[c] for c in posted if c in seen]
+
+
+def contact_ids(dbs: dict[str, Engine], external_ids: list[str]) -> list[str]:
+    """Contact ids of external ids, in the given order (read from the contacts database)."""
+    with dbs["contacts"].connect() as conn:
+        rows = dict(conn.execute(text("SELECT external_id, id FROM contacts WHERE external_id = ANY(:x)"),
+                                 {"x": external_ids}).all())
+    return [rows[x] for x in external_ids]
+
+
+def start_system(prefix: str, log_dir: Path, smtp_port: int, auth_url: str, keys: dict[str, str],
+                 bench_databases: bool = False, extra_env: dict[str, str] | None = None) -> System:
+    """Build (fresh databases, unique namespace) and start the four services."""
+    env = {**channels_env(smtp_port), **(extra_env or {})}
+    original = system_module.fresh_database
+    if bench_databases:  # touchpoint_bench_<prefix>_<service> instead of touchpoint_test_*
+        system_module.fresh_database = bench_database
+    try:
+        system = build_system(unique_namespace(prefix), auth_url, keys, log_dir, extra_env=env, prefix=prefix)
+    finally:
+        system_module.fresh_database = original
+    system.start()
+    return system
+
+
+def delete_namespace(namespace: str) -> None:
+    """Delete the broker queues and exchanges of a namespace."""
+    from tests.conftest import _delete_namespace
+
+    _delete_namespace(AMQP_URL, namespace)
+
+
+def rss_table(system: System) -> dict[str, float]:
+    """Peak RSS (MiB) per supervised process, summing a gunicorn master with its workers."""
+    return {name: sum(peak_rss_mb(pid) for pid in descendants(process.popen.pid))
+            for name, process in system.processes.items() if process.alive}
+
+
+def run(contacts: int, latency_contacts: int, latency_rate: float, latency_seconds: float,
+        second_step: bool, baseline_messages: int) -> None:
+    """The benchmark: set up, import, broadcast, latency probe, baseline; print the figures."""
+    from bench.baseline import measure_baseline, print_baseline
+
+    log_dir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
+    auth_url = bench_database("pipeline_auth")
+    from shared.auth.keys import MIGRATIONS_DIR
+
+    migrate(MIGRATIONS_DIR, auth_url)
+    keys = make_keys(auth_url)
+    sink = SmtpSink()
+    sink.start()
+    system = start_system("pipeline", log_dir, sink.port, auth_url, keys, bench_databases=True)
+    dbs = engines(system)
+    try:
+        print(f"logs in {log_dir}; namespace {system.namespace}")
+        put_policy(system)
+        activate(system, event_campaign())
+        t0 = time.time()
+        import_contacts(system, {"broadcast": contacts, "latency": latency_contacts}, timeout=3600)
+        total = contacts + latency_contacts
+        wait_for(lambda: scalar(dbs["channels"], "SELECT count(*) FROM contact_policy") >= total,
+                 timeout=3600, interval=1, message="channels to learn every contact")
+        print(f"import of {total:,} contacts through POST /imports, applied at channels: {time.time() - t0:.1f} s")
+        segment = create_segment(system, "broadcast")
+        campaign = activate(system, broadcast_definition(segment, second_step))
+        started = trigger_broadcast(system, campaign)
+        expected = contacts * (2 if second_step else 1)
+        wait_for(lambda: scalar(dbs["channels"], "SELECT count(*) FROM decisions WHERE campaign_id = :c",
+                                c=campaign) >= expected and sink.count >= contacts,
+                 timeout=max(600, contacts / 20), interval=0.5, message="every decision and email")
+        last_arrival = max(a.at for a in sink.arrivals)
+        with dbs["channels"].connect() as conn:
+            first, last, decided = conn.execute(text(
+                "SELECT extract(epoch FROM min(decided_at)), extract(epoch FROM max(decided_at)), count(*) "
+                "FROM decisions WHERE campaign_id = :c"), {"c": campaign}).one()
+            outcomes = dict(conn.execute(text("SELECT outcome, count(*) FROM decisions WHERE campaign_id = :c "
+                                              "GROUP BY outcome"), {"c": campaign}).all())
+        sends = sink.count / (last_arrival - started)
+        decisions_rate = decided / max(1e-9, float(last) - started)
+        print(f"broadcast of {contacts:,}: {sink.count:,} emails in {last_arrival - started:.1f} s after the trigger "
+              f"-> {sends:,.0f} sends/s end to end (SMTP arrivals)")
+        print(f"  decisions: {decided:,} {outcomes} -> {decisions_rate:,.0f} decisions/s "
+              f"(trigger to last decision; first decision {float(first) - started:.1f} s after the trigger)")
+        latencies = measure_latency(system, dbs, [f"latency-{i}" for i in range(latency_contacts)],
+                                    latency_rate, latency_seconds)
+        offered = min(latency_contacts, int(latency_rate * latency_seconds))
+        latencies = latencies or [float("nan")]
+        print(f"event -> call task at {latency_rate:.0f} events/s for {latency_seconds:.0f} s: "
+              f"{len(latencies)}/{offered} arrived; p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
+              f"(mean {statistics.mean(latencies) * 1000:.0f} ms; task polled every 10 ms)")
+        print("peak RSS (VmHWM) per process, MiB:")
+        for name, mb in sorted(rss_table(system).items()):
+            print(f"  {name:18} {mb:7.1f}")
+        baseline = measure_baseline(AMQP_URL, baseline_messages) if baseline_messages else None
+        if baseline:
+            print_baseline(baseline)
+            bare = baseline["rate"]
+            print(f"end-to-end sends/s / bare one-hop msg/s = {sends:,.0f} / {bare:,.0f} = {sends / bare:.1%}; "
+                  f"decisions/s / bare = {decisions_rate / bare:.1%}")
+    finally:
+        system.stop()
+        sink.stop()
+        for db in dbs.values():
+            db.dispose()
+        delete_namespace(system.namespace)
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--latency-rate", type=float, default=100.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--second-step", action="store_true", help="a call step after the email (capped)")
+    parser.add_argument("--baseline-messages", type=int, default=20_000)
+    args = parser.parse_args()
+    latency_contacts = int(args.latency_rate * args.latency_seconds)
+
+    run(args.contacts, latency_contacts, args.latency_rate, args.latency_seconds, args.second_step,
+        args.baseline_messages)
+
+
+if __name__ == "__main__":
+    main()
