@@ -126,6 +126,11 @@ class E2E:
         """GET /decisions, newest first."""
         return self.call("GET", "channels", "/decisions", params={"limit": 200, **query})
 
+    def pending_entries(self, owner: str) -> list[dict]:
+        """The scheduler's pending entries of an owner (a campaign id)."""
+        answer = self.call("GET", "scheduler", "/entries", params={"state": "pending", "owner": owner})
+        return answer["items"] if isinstance(answer, dict) else answer
+
     def wait_decisions(self, count: int, timeout: float = 20, **query: str) -> list[dict]:
         """Wait until at least `count` decisions match the query; return them."""
         def enough() -> list[dict] | None:

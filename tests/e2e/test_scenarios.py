@@ -93,6 +93,7 @@ def test_mortgage_taken_monday_means_no_mortgage_mail_tuesday(e2e: E2E) -> None:
                                          "suppress_topic": "mortgage"}]})
     e2e.event(contact["id"], "rates_viewed")
     wait_for(lambda: e2e.smtp.to(contact["email"]), timeout=20, interval=0.2, message="the first mortgage email")
+    wait_for(lambda: e2e.pending_entries(drip["id"]), timeout=20, interval=0.2, message="the drip's day-two wake")
 
     e2e.event(contact["id"], "product_purchased", product="mortgage")  # Monday
 
@@ -121,6 +122,9 @@ def test_mortgage_taken_monday_means_no_mortgage_mail_tuesday(e2e: E2E) -> None:
     assert "mortgage" in f"{decided[0]['reason']} {decided[0]['detail']} {decided[0]['rule_id']}", decided
     assert len(e2e.smtp.to(contact["email"])) == 1
     assert all(d["step_id"] == "s0" for d in e2e.decisions(campaign_id=drip["id"], contact_id=contact["id"]))
+    # The drip's day-two wake is gone from the scheduler: nothing of this campaign is left to fire.
+    wait_for(lambda: e2e.pending_entries(drip["id"]) == [], timeout=20, interval=0.2,
+             message="the drip's wake to be cancelled")
 
 
 def test_a_cross_channel_cap_of_three_a_week_holds_across_all_four_channels(e2e: E2E) -> None:
@@ -203,10 +207,15 @@ def test_quiet_hours_defer_an_sms_to_the_next_morning_in_the_contacts_time_zone(
     assert defer_until == expected, (decided, zone)
     assert defer_until.astimezone(ZoneInfo(zone)).hour == 8
 
-    def pending() -> list[dict]:
-        answer = e2e.call("GET", "scheduler", "/entries", params={"state": "pending", "owner": campaign["id"]})
-        return answer["items"] if isinstance(answer, dict) else answer
-
-    items = wait_for(pending, timeout=20, interval=0.2, message="the scheduler's deferral entry")
+    items = wait_for(lambda: e2e.pending_entries(campaign["id"]), timeout=20, interval=0.2, message="the scheduler's deferral entry")
     assert len(items) == 1 and datetime.fromisoformat(items[0]["due_at"]) == expected, items
     assert e2e.gateway.to(contact["phone"]) == []
+
+    # A transactional SMS bypasses quiet hours: it goes out at once, at 03:xx local.
+    receipt = e2e.campaign({"name": name("receipt"), "category": "transactional",
+                            "entry": {"type": "event", "event_type": "payment_received"},
+                            "steps": chain(send("sms", "Payment received"))})
+    e2e.event(contact["id"], "payment_received")
+    assert e2e.wait_decisions(1, campaign_id=receipt["id"])[0]["outcome"] == "send"
+    wait_for(lambda: e2e.gateway.to(contact["phone"]), timeout=20, interval=0.2, message="the transactional SMS")
+    assert [b["text"] for b in e2e.gateway.to(contact["phone"])] == ["Hello Erin: Payment received"]
