@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.e2e.conftest import E2E
 from tests.support import wait_for
 
@@ -157,24 +159,38 @@ def test_a_cross_channel_cap_of_three_a_week_holds_across_all_four_channels(e2e:
     assert touches() == 3
 
 
-def test_unsubscribe_stops_the_next_step_at_once(e2e: E2E) -> None:
-    """Email → wait 3s → email; unsubscribing after the first arrives suppresses the second."""
-    e2e.set_policy()
+@pytest.mark.parametrize("how", ["unsubscribed", "consent_denied"])
+def test_unsubscribe_stops_the_next_step_at_once(e2e: E2E, how: str) -> None:
+    """Email → wait 3s → email; an email suppression (or consent withdrawn) after the first suppresses the second."""
     contact = e2e.contact()
-    campaign = e2e.campaign({"name": name("unsubscribe"), "category": "marketing",
-                             "entry": {"type": "event", "event_type": "joined"},
+    if how == "consent_denied":
+        e2e.set_policy(opt_in_channels=["email"])
+        e2e.call("PUT", "contacts", f"/contacts/{contact['id']}/consent/email", role="marketer",
+                 json={"status": "granted", "source": "e2e signup form"})
+        wait_for(lambda: e2e.call("POST", "channels", "/dry-run", json={
+            "contact_id": contact["id"], "channel": "email", "category": "marketing"})["outcome"] == "send",
+            timeout=20, interval=0.2, message="the gate to know the consent")
+    else:
+        e2e.set_policy()
+    campaign = e2e.campaign({"name": name(how), "category": "marketing",
+                             "entry": {"type": "event", "event_type": f"joined_{how}"},
                              "steps": chain(send("email", "Welcome"), {"type": "wait", "duration": "3s"},
                                             send("email", "Day two"))})
-    e2e.event(contact["id"], "joined")
+    e2e.event(contact["id"], f"joined_{how}")  # its own event type: the other variant's campaign stays active
     wait_for(lambda: e2e.smtp.to(contact["email"]), timeout=20, interval=0.1, message="the first email")
-    e2e.call("POST", "contacts", f"/contacts/{contact['id']}/suppressions", role="marketer",
-             json={"scope": "channel", "value": "email", "reason": "unsubscribed"})
+    if how == "consent_denied":
+        e2e.call("PUT", "contacts", f"/contacts/{contact['id']}/consent/email", role="marketer",
+                 json={"status": "denied", "source": "e2e preference centre"})
+    else:
+        e2e.call("POST", "contacts", f"/contacts/{contact['id']}/suppressions", role="marketer",
+                 json={"scope": "channel", "value": "email", "reason": "unsubscribed"})
 
     decided = e2e.wait_decisions(2, campaign_id=campaign["id"])
     by_step = {d["step_id"]: d for d in decided}
     assert by_step["s0"]["outcome"] == "send"
     assert by_step["s2"]["outcome"] == "suppressed", by_step["s2"]
-    assert "unsubscribed" in f"{by_step['s2']['reason']} {by_step['s2']['detail']}"
+    expected = "consent" if how == "consent_denied" else "unsubscribed"
+    assert expected in f"{by_step['s2']['reason']} {by_step['s2']['detail']}", by_step["s2"]
     assert len(e2e.smtp.to(contact["email"])) == 1
 
 
