@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from tests.support import AMQP_URL, wait_for
 from tests.system import System, build_system, free_port
 
-# Two checks against the namespace teardown deleting anything but our own queues.
+# The teardown checks this prefix so it can only ever delete queues of its own namespace.
 NAMESPACE_PREFIX = "tpe2e"
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": []}
 
