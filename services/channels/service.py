@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -20,13 +21,19 @@ from shared.runtime import BackgroundTask, ServiceDefinition
 
 
 def background(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Sequence[BackgroundTask]:
-    """Delivery workers (CHANNELS_DELIVERY_WORKERS per channel, default 1) and the call-task expiry."""
+    """Delivery workers (CHANNELS_DELIVERY_WORKERS per channel, default 1) and the call-task expiry.
+
+    CHANNELS_DELIVERY_LEASE_SECONDS (default 120) bounds how long a crashed worker's jobs wait before
+    another worker takes them; it must exceed the time a chunk of sends can take.
+    """
     config = parse_config(settings.extra.get("adapters"))
     context = AdapterContext(settings, engine, clock)
     per_channel = int(settings.extra.get("delivery_workers") or 1)
+    lease = timedelta(seconds=float(settings.extra.get("delivery_lease_seconds") or 120))
     tasks: list[BackgroundTask] = []
     for _ in range(per_channel):  # each worker its own adapter instances (own connections)
-        tasks.extend(DeliveryWorker(engine, adapter) for adapter in build_adapters(config, context).values())
+        tasks.extend(DeliveryWorker(engine, adapter, lease=lease)
+                     for adapter in build_adapters(config, context).values())
     tasks.append(CallTaskExpiry(engine))
     return tasks
 
