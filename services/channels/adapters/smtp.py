@@ -8,7 +8,9 @@ placeholders are filled in for requesters that send unrendered text.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import smtplib
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -16,6 +18,16 @@ from email.utils import formataddr
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
 
 _RECONNECT_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError, OSError)
+# RFC 5322 dot-atom: what a msg-id's left part may hold. Campaign request ids contain ':', which the
+# email package does not accept there: it cut every such Message-ID down to "<cmp", so all emails
+# shared one Message-ID (a provider deduplicating by it would drop all but the first).
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+def message_id(request_id: str) -> str:
+    """The Message-ID of a request: the id itself when it is a dot-atom, else a stable hash of it."""
+    left = request_id if _DOT_ATOM.fullmatch(request_id) else hashlib.sha256(request_id.encode()).hexdigest()[:40]
+    return f"<{left}@touchpoint>"
 
 
 class SmtpAdapter(ChannelAdapter):
@@ -53,7 +65,7 @@ class SmtpAdapter(ChannelAdapter):
         email["To"] = formataddr((message.recipient.display_name, message.recipient.email or ""))
         email["Subject"] = message.personalise(content.get("subject"))
         # The request id as Message-ID lets a provider (and the bounce webhook) tie a reply to it.
-        email["Message-ID"] = f"<{message.request_id}@touchpoint>"
+        email["Message-ID"] = message_id(message.request_id)
         email["X-Touchpoint-Request-Id"] = message.request_id
         email.set_content(message.personalise(content.get("body") or content.get("text")))
         if content.get("html"):
