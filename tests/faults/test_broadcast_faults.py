@@ -35,6 +35,7 @@ from bench.pipeline import (
     trigger_broadcast,
     wait_quiescent,
 )
+from services.channels.adapters.smtp import message_id
 from shared.db.engine import drop_database
 from tests.support import wait_for
 
@@ -144,7 +145,7 @@ def test_broadcast_survives_kill_9_of_every_process_and_a_broker_restart(auth_da
         ids_by_to = defaultdict(set)
         for arrival in sink.arrivals:
             ids_by_to[arrival.to].add(arrival.message_id)
-        expected = {email_of[c].lower(): f"{r}@touchpoint" for c, r in sent_request.items()}
+        expected = {email_of[c].lower(): message_id(r).strip("<>") for c, r in sent_request.items()}
         assert set(ids_by_to) == {e.lower() for e in emails}, "an email for every contact and nobody else"
         assert {to: ids for to, ids in ids_by_to.items() if ids != {expected[to]}} == {}, "one Message-ID each"
         resent = sum(n - 1 for n in by_message.values())
