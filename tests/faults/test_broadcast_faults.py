@@ -1,6 +1,6 @@
 """The whole system as real processes, broadcasting while every process is killed (-9) and the broker restarts.
 
-One email per contact to a FAULTS_CONTACTS-contact segment (default 10,000), then a call one second
+One email per contact to a FAULTS_CONTACTS-contact segment (default 5,000; 10,000 takes ~3.5 min), then a call one second
 later that the policy (1 message per 7 days, all channels) must cap. While the broadcast runs, each
 service's worker and API is SIGKILLed and restarted in turn and RabbitMQ's app is stopped and
 started once. Afterwards every contact must hold exactly one `send` (the email) and one `capped`
@@ -42,7 +42,7 @@ from tests.support import wait_for
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TOUCHPOINT_FAULTS") and "FAULTS_CONTACTS" not in os.environ,
     reason="fault test is opt-in: TOUCHPOINT_FAULTS=1 (it restarts RabbitMQ and runs for minutes)")
-CONTACTS = int(os.environ.get("FAULTS_CONTACTS", "10000"))
+CONTACTS = int(os.environ.get("FAULTS_CONTACTS", "5000"))  # 10,000 passed in 3 min 24 s on 2 busy cores
 FAULTS = ("campaigns-worker", "channels-worker", "contacts-api", "scheduler-worker", "rabbitmq",
           "contacts-worker", "campaigns-api", "channels-api", "scheduler-api", "channels-worker")
 # A delivery worker killed between the SMTP server's 250 and recording the chunk sends that chunk
