@@ -4,7 +4,8 @@ One email per contact to a FAULTS_CONTACTS-contact segment (default 5,000; 10,00
 later that the policy (1 message per 7 days, all channels) must cap. While the broadcast runs, each
 service's worker and API is SIGKILLed and restarted in turn and RabbitMQ's app is stopped and
 started once. Afterwards every contact must hold exactly one `send` (the email) and one `capped`
-(the call) decision, exactly one email (by Message-ID) at the SMTP server, no open or dead
+(the call) decision, exactly one distinct email (by Message-ID) at the SMTP server (an identical
+re-send after a killed delivery worker's lease is counted and bounded, see MAX_RESENT), no open or dead
 deliveries, no dead letters, and the campaign report must agree with the channels database.
 Opt-in (it takes minutes and restarts the shared broker, so the ordinary suite skips it):
 `TOUCHPOINT_FAULTS=1 pytest tests/faults -s` or `FAULTS_CONTACTS=2000 pytest tests/faults -s`.
