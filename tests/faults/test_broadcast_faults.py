@@ -1,14 +1,14 @@
 """The whole system as real processes, broadcasting while every process is killed (-9) and the broker restarts.
 
-One email per contact to a FAULTS_CONTACTS-contact segment (default 5,000; 10,000 takes ~3.5 min), then a call one second
+One email per contact to a FAULTS_CONTACTS-contact segment (default 2,000; 10,000 takes ~3.5 min), then a call one second
 later that the policy (1 message per 7 days, all channels) must cap. While the broadcast runs, each
 service's worker and API is SIGKILLed and restarted in turn and RabbitMQ's app is stopped and
 started once. Afterwards every contact must hold exactly one `send` (the email) and one `capped`
 (the call) decision, exactly one distinct email (by Message-ID) at the SMTP server (an identical
 re-send after a killed delivery worker's lease is counted and bounded, see MAX_RESENT), no open or dead
 deliveries, no dead letters, and the campaign report must agree with the channels database.
-Opt-in (it takes minutes and restarts the shared broker, so the ordinary suite skips it):
-`TOUCHPOINT_FAULTS=1 pytest tests/faults -s` or `FAULTS_CONTACTS=2000 pytest tests/faults -s`.
+Part of the ordinary suite at 2,000 contacts; `FAULTS_CONTACTS=10000 pytest tests/faults -s` for the
+full size, `TOUCHPOINT_SKIP_FAULTS=1` to leave it out while others share the broker.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ from shared.db.engine import drop_database
 from tests.support import wait_for
 
 pytestmark = pytest.mark.skipif(
-    not os.environ.get("TOUCHPOINT_FAULTS") and "FAULTS_CONTACTS" not in os.environ,
-    reason="fault test is opt-in: TOUCHPOINT_FAULTS=1 (it restarts RabbitMQ and runs for minutes)")
-CONTACTS = int(os.environ.get("FAULTS_CONTACTS", "5000"))  # 10,000 passed in 3 min 24 s on 2 busy cores
+    bool(os.environ.get("TOUCHPOINT_SKIP_FAULTS")),
+    reason="TOUCHPOINT_SKIP_FAULTS is set (the fault test restarts RabbitMQ; skip it while others share the broker)")
+# 2,000 keeps the whole suite within its 10-minute budget (74 s here); 10,000 passed in 3 min 24 s.
+CONTACTS = int(os.environ.get("FAULTS_CONTACTS", "2000"))
 FAULTS = ("campaigns-worker", "channels-worker", "contacts-api", "scheduler-worker", "rabbitmq",
           "contacts-worker", "campaigns-api", "channels-api", "scheduler-api", "channels-worker")
 # A delivery worker killed between the SMTP server's 250 and recording the chunk sends that chunk
