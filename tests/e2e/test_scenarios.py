@@ -235,3 +235,30 @@ def test_quiet_hours_defer_an_sms_to_the_next_morning_in_the_contacts_time_zone(
     assert e2e.wait_decisions(1, campaign_id=receipt["id"])[0]["outcome"] == "send"
     wait_for(lambda: e2e.gateway.to(contact["phone"]), timeout=20, interval=0.2, message="the transactional SMS")
     assert [b["text"] for b in e2e.gateway.to(contact["phone"])] == ["Hello Erin: Payment received"]
+
+
+def test_a_three_step_drip_email_wait_then_sms_or_email_by_branch(e2e: E2E) -> None:
+    """Email → wait 3s → branch: platinum contacts get an SMS, the others a second email; all services live."""
+    e2e.set_policy()
+    platinum, gold = e2e.contact(tier="platinum"), e2e.contact(tier="gold")
+    trigger = f"drip_{uuid.uuid4().hex[:6]}"
+    campaign = e2e.campaign({"name": name("drip"), "category": "marketing",
+                             "entry": {"type": "event", "event_type": trigger},
+                             "steps": [
+                                 {"id": "welcome", **send("email", "Welcome"), "next": "pause"},
+                                 {"id": "pause", "type": "wait", "duration": "3s", "next": "tier"},
+                                 {"id": "tier", "type": "branch",
+                                  "branches": [{"condition": "contact.tier == 'platinum'", "next": "vip_sms"}],
+                                  "else": "reminder"},
+                                 {"id": "vip_sms", **send("sms", "A call from your adviser?")},
+                                 {"id": "reminder", **send("email", "Still there?")},
+                             ]})
+    e2e.event(gold["id"], trigger)
+    e2e.event(platinum["id"], trigger)
+    decided = e2e.wait_decisions(4, timeout=30, campaign_id=campaign["id"])
+    steps = {(d["contact_id"], d["step_id"]): d["outcome"] for d in decided}
+    assert steps == {(platinum["id"], "welcome"): "send", (platinum["id"], "vip_sms"): "send",
+                     (gold["id"], "welcome"): "send", (gold["id"], "reminder"): "send"}, steps
+    wait_for(lambda: len(e2e.smtp.to(gold["email"])) == 2 and e2e.gateway.to(platinum["phone"]),
+             timeout=20, interval=0.1, message="two emails for gold, an SMS for platinum")
+    assert len(e2e.smtp.to(platinum["email"])) == 1 and not e2e.gateway.to(gold["phone"])
