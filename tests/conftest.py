@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import warnings
 
 import pika
 import psycopg
@@ -14,6 +14,22 @@ from shared.db.engine import make_engine
 from shared.messaging.connection import connect
 from shared.messaging.topology import Topology
 from tests.support import AMQP_URL, PG_ROOT, fresh_database, unique_namespace
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_this_runs_databases():
+    """After the session, drop every database this run created (touchpoint_test_<run>_*)."""
+    yield
+    from tests.support import DATABASE_PREFIX
+
+    try:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
+            names = [row[0] for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (DATABASE_PREFIX,))]
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.OperationalError as exc:  # the server is gone; the tests have said so already
+        warnings.warn(f"could not drop this run's test databases: {exc}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +70,7 @@ def auth_database_url(pg_root: str):
     """A migrated auth database of this run alone (concurrent runs must not drop each other's keys)."""
     from shared.db.engine import drop_database
 
-    url = fresh_database(f"auth_{os.getpid()}", AUTH_MIGRATIONS)
+    url = fresh_database("auth", AUTH_MIGRATIONS)
     yield url
     drop_database(url)
 

@@ -17,11 +17,15 @@ from shared.db.migrate import migrate
 REPO = Path(__file__).resolve().parents[1]
 AMQP_URL = os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP_URL)
 PG_ROOT = os.environ.get("TEST_PG_ROOT", DEFAULT_PG_ROOT)
+# Every run names its databases touchpoint_test_<run>_<name>, so two suites on one machine (two
+# checkouts, CI beside a developer) never drop each other's databases.
+RUN_TAG = os.environ.get("TOUCHPOINT_TEST_RUN") or f"r{os.getpid()}"
+DATABASE_PREFIX = f"touchpoint_test_{RUN_TAG}_"
 
 
 def test_database_url(name: str) -> str:
-    """URL of a throwaway test database."""
-    return f"{PG_ROOT}/touchpoint_test_{name}"
+    """URL of a throwaway test database of this run."""
+    return f"{PG_ROOT}/{DATABASE_PREFIX}{name}"
 
 
 def fresh_database(name: str, migrations_dir: Path | None = None) -> str:

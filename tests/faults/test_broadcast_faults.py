@@ -83,7 +83,7 @@ def sink():
 def test_broadcast_survives_kill_9_of_every_process_and_a_broker_restart(auth_database_url, api_keys, tmp_path,
                                                                          sink):
     # a 15 s delivery lease: a killed worker's leased jobs are taken over after 15 s, not 2 min
-    # databases of this run alone (touchpoint_test_faults<pid>_*): a concurrent run must not share them
+    # databases of this run alone (touchpoint_test_<run>_faults<pid>_*): a concurrent run must not share them
     system = start_system(f"faults{os.getpid()}", tmp_path / "logs", sink.port, auth_database_url, api_keys,
                           extra_env={"CHANNELS_DELIVERY_LEASE_SECONDS": "15"})
     dbs = engines(system)

@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects.postgresql import JSONB
 
+import tests.support as support
 from shared.filters import JsonbTableResolver, MappingContext, compile_sql, evaluate, parse
 
 pytestmark = pytest.mark.integration
 
-DATABASE = "touchpoint_test_filters"
-URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DATABASE}"
+URL = support.test_database_url("filters")
+DATABASE = URL.rsplit("/", 1)[1]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 CONTACTS: list[dict[str, Any]] = [
