@@ -45,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--second-step", action="store_true", help="a call step after the email (the weekly cap stops it)")
     add("--broadcast-timeout", type=float, default=None, help="seconds to wait for the broadcast (default: by size)")
     add("--json", type=Path, default=None, help="write every figure to this file")
+    add("--profile-seconds", type=float, default=0.0,
+        help="record every worker with py-spy for this long from the broadcast's trigger (perturbs the figures)")
+    add("--profile-dir", type=Path, default=Path("bench/results/profiles"), help="where py-spy's raw files go")
     return parser.parse_args(argv)
 
 

@@ -6,6 +6,8 @@ process from /proc, runs the phases and fills the figures dict that bench/main.p
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -124,6 +126,7 @@ class Scenario:
         before = self.sampler.snapshot()
         lag.start()
         started = trigger_broadcast(system, campaign)
+        profilers = self.start_profilers()
         expected = args.contacts * (2 if args.second_step else 1)
         decided = lambda: scalar(self.dbs["channels"], "SELECT count(*) FROM decisions WHERE campaign_id = :c",  # noqa: E731
                                  c=campaign)
@@ -142,6 +145,7 @@ class Scenario:
             time.sleep(0.2)
         complete = sink.arrivals.count >= args.contacts
         after = self.sampler.snapshot()
+        self.finish_profilers(profilers)
         ended = sink.arrivals.times[-1] if sink.arrivals.times else time.time()
         with self.dbs["channels"].connect() as conn:
             last, count = conn.execute(text("SELECT extract(epoch FROM max(decided_at)), count(*) FROM decisions "
@@ -165,6 +169,31 @@ class Scenario:
         print(f"report lag behind the sink: max {figures['report']['max_lag_s']:.1f} s over "
               f"{figures['report']['samples']} samples; the report showed all {args.contacts:,} sent "
               f"{figures['report']['caught_up_after_last_arrival_s']:.1f} s after the last arrival")
+
+    def start_profilers(self) -> list[subprocess.Popen]:
+        """py-spy on every worker process for --profile-seconds (raw collapsed stacks, 50 Hz, not pausing them)."""
+        seconds, folder = self.args.profile_seconds, self.args.profile_dir
+        py_spy = Path(sys.executable).with_name("py-spy")
+        if not seconds:
+            return []
+        if not py_spy.exists():
+            print("no py-spy in the virtualenv (.venv/bin/pip install py-spy): not profiling")
+            return []
+        folder.mkdir(parents=True, exist_ok=True)
+        return [subprocess.Popen([str(py_spy), "record", "--pid", str(p.popen.pid), "--duration", str(int(seconds)),
+                                  "--rate", "50", "--format", "raw", "--nonblocking", "--output",
+                                  str(folder / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for name, p in self.system.processes.items() if "-worker" in name and p.alive]
+
+    def finish_profilers(self, profilers: list[subprocess.Popen]) -> None:
+        """Wait for the py-spy recordings and say where they are."""
+        for profiler in profilers:
+            try:
+                profiler.wait(self.args.profile_seconds + 30)
+            except subprocess.TimeoutExpired:
+                profiler.terminate()
+        if profilers:
+            print(f"py-spy profiles of the workers in {self.args.profile_dir} (python -m bench.hotspots FILE)")
 
     def cpu_per_send(self, figures: dict, cpu: dict[str, float], sends: int) -> None:
         """CPU ms per send of every process and their sum over Touchpoint's."""
