@@ -48,8 +48,13 @@ class CaughtMessages:
             temporary.write_bytes(content)
             os.replace(temporary, path)  # a reader never sees half a message
             entry = {"id": str(number), "file": path.name, **summary}
-            with (self.directory / INDEX).open("a", encoding="utf-8") as index:
-                index.write(json.dumps(entry, default=str) + "\n")
+            with (self.directory / INDEX).open("a+b") as index:
+                torn = False
+                if index.seek(0, os.SEEK_END) > 0:
+                    index.seek(-1, os.SEEK_END)
+                    torn = index.read(1) != b"\n"
+                # after a line torn by a killed writer, start a fresh line so this entry stays readable
+                index.write((b"\n" if torn else b"") + json.dumps(entry, default=str).encode() + b"\n")
             return str(number)
 
     def entries(self) -> Iterator[dict[str, Any]]:
