@@ -135,8 +135,8 @@ class Scenario:
         while time.time() < deadline:
             if batch is None and args.events_batch and (sink.arrivals.count >= args.contacts * 0.2
                                                         or time.time() > started + 5):
-                batch = post_event_batch(system, [f"broadcast-{i}" for i in range(min(args.events_batch,
-                                                                                      args.contacts))])
+                # several events per contact when the broadcast is smaller than the batch
+                batch = post_event_batch(system, [f"broadcast-{i % args.contacts}" for i in range(args.events_batch)])
                 print(f"POST /events with {batch['items']:,} items during the broadcast: {batch['seconds']:.2f} s "
                       f"(HTTP {batch['status']})")
             if sink.arrivals.count >= args.contacts and decided() >= expected:
@@ -261,7 +261,10 @@ class Scenario:
             outboxes = tuple(scalar(db, "SELECT count(*) FROM outbox") for db in self.dbs.values())
             open_jobs = scalar(self.dbs["channels"], "SELECT count(*) FROM deliveries WHERE state IN "
                                                      "('pending', 'sending')")
-            return outboxes, open_jobs, self.sink.arrivals.count
+            # tasks and enrollments still growing: the latency probe's backlog is being worked off
+            tasks = scalar(self.dbs["channels"], "SELECT count(*) FROM call_tasks")
+            enrolled = scalar(self.dbs["campaigns"], "SELECT count(*) FROM enrollments")
+            return outboxes, open_jobs, self.sink.arrivals.count, tasks, enrolled
 
         try:
             wait_quiescent(state, timeout=300)
