@@ -76,3 +76,16 @@ ensure_compose_validator() {
     die "docker-compose is missing (apt-get install docker-compose)"
   fi
 }
+
+# Headless Chromium and its driver from Debian (the console's browser tests; never downloaded by a driver manager).
+ensure_browser() {
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing chromium and chromium-driver (browser tests of the console)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
+      say "could not install chromium; the browser tests will skip (fail under CI=true)"
+  else
+    say "chromium missing: sudo apt-get install chromium chromium-driver (the browser tests skip without it)"
+  fi
+}

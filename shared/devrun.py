@@ -21,6 +21,7 @@ import requests
 from shared.cli import DEFAULT_URLS, REPO, _key_store, setup_databases
 
 RUN_DIR = REPO / ".run"
+CONSOLE_URL = os.environ.get("TOUCHPOINT_CONSOLE_URL", "http://127.0.0.1:8005")
 
 
 def _state() -> dict:
@@ -44,6 +45,7 @@ def ensure_credentials() -> dict:
     if "campaigns_key" not in state or store.verify(state["campaigns_key"]) is None:
         state["campaigns_key"] = store.create("campaigns service → contacts", "marketer")[1]
     state.setdefault("webhook_secret", secrets.token_hex(32))
+    state.setdefault("console_secret", secrets.token_hex(32))  # signs the console's session cookies
     _save_state(state)
     return state
 
@@ -77,6 +79,12 @@ def main() -> int:
         for role, command in commands.items():
             log = open(logs / f"{name}-{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
             procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    if (REPO / "services" / "console" / "__init__.py").exists():
+        log = open(logs / "console.log", "ab")  # noqa: SIM115 - lives as long as the child
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind",
+             CONSOLE_URL.removeprefix("http://"), "services.console:create_app()"],
+            cwd=REPO, env={**env, "CONSOLE_SECRET_KEY": state["console_secret"]}, stdout=log, stderr=subprocess.STDOUT))
     stopping = False
 
     def stop(*_: object) -> None:
@@ -96,6 +104,7 @@ def main() -> int:
     print("\nTouchpoint is running:")
     for name in _services():
         print(f"  {name:<10} {DEFAULT_URLS[name]}  (OpenAPI: {DEFAULT_URLS[name]}/openapi.json)")
+    print(f"  console    {CONSOLE_URL}  (web console: sign in with a key below or from .run/state.json)")
     print(f"  operator key: {state['operator_key']}   (also in .run/state.json)")
     print(f"  logs: {logs}/   Ctrl-C stops everything.\n", flush=True)
     while not stopping:

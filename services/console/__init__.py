@@ -33,7 +33,9 @@ def create_app(settings: ConsoleSettings | None = None, client_factory: Callable
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_minutes),
+        # The cookie outlives the session by a day so an expired session is explained, not silently dropped;
+        # the session's own `expires` is what ends it (auth.check_request).
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.session_minutes, days=1),
         MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.extensions["console"] = settings
