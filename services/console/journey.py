@@ -16,8 +16,8 @@ from markupsafe import Markup
 from services.console.svg import clip, svg, text
 
 FUNNEL = ("requested", "sent", "deferred", "suppressed", "capped", "failed", "opened", "clicked", "converted")
-NODE_W, GAP_X, GAP_Y = 210, 36, 70
-HEIGHTS = {"send": 104, "entry": 54, "end": 34}
+NODE_W, GAP_X, GAP_Y = 230, 36, 56
+HEIGHTS = {"send": 112, "entry": 54, "end": 34}
 DEFAULT_H = 58
 
 
@@ -65,11 +65,11 @@ def _describe(step: dict[str, Any]) -> list[str]:
     if kind == "send":
         return [f"✉ {step['id']}", f"send · {step.get('channel', '?')}"]
     if kind == "wait":
-        return [f"⏱ {step['id']}", f"wait {step.get('duration') or 'until ' + str(step.get('until'))}"]
+        return [f"{step['id']}", f"wait {step.get('duration') or 'until ' + str(step.get('until'))}"]
     if kind == "branch":
         return [f"◇ {step['id']}", f"branch · {len(step.get('branches', []))} + else"]
     if kind == "split":
-        return [f"⑂ {step['id']}", f"A/B split · {len(step.get('variants', []))} variants"]
+        return [f"{step['id']}", f"A/B split · {len(step.get('variants', []))} variants"]
     if kind == "goal_check":
         return [f"★ {step['id']}", clip(f"goal: {step.get('condition', '')}", 30)]
     return [str(step.get("id")), str(kind)]
@@ -78,8 +78,8 @@ def _describe(step: dict[str, Any]) -> list[str]:
 def _entry_lines(entry: dict[str, Any]) -> list[str]:
     if entry.get("type") == "event":
         condition = entry.get("condition")
-        return [f"entry: event {entry.get('event_type')}", clip(f"if {condition}", 32) if condition else "any"]
-    return ["entry: segment", clip(entry.get("segment_id", ""), 32)]
+        return [f"entry: event {entry.get('event_type')}", clip(f"if {condition}", 34) if condition else "any"]
+    return ["entry: segment", clip(entry.get("segment_id", ""), 24)]
 
 
 def build(definition: dict[str, Any], report: dict[str, Any] | None = None) -> tuple[list[Node], list[Edge]]:
@@ -145,11 +145,11 @@ def _node_svg(node: Node) -> list[str]:
     if node.kind == "send":
         c = node.counts
         rows = [f"requested {c['requested']} · sent {c['sent']}",
-                f"deferred {c['deferred']} · suppr. {c['suppressed']} · capped {c['capped']}",
-                f"failed {c['failed']} · opened {c['opened']} · clicked {c['clicked']}",
-                f"converted {c['converted']}"]
+                f"deferred {c['deferred']} · suppressed {c['suppressed']}",
+                f"capped {c['capped']} · failed {c['failed']}",
+                f"opened {c['opened']} · clicked {c['clicked']} · conv. {c['converted']}"]
         for offset, row in enumerate(rows):
-            parts.append(text(cx, node.y + 56 + offset * 13, row, "node-count"))
+            parts.append(text(cx, node.y + 58 + offset * 14, row, "node-count"))
     parts.append("</g>")
     return parts
 
@@ -166,10 +166,10 @@ def _edge_svg(edge: Edge, nodes: dict[str, Node]) -> list[str]:
         side = max(a.x, b.x) + NODE_W + GAP_X / 2
         path = f"M{a.x + NODE_W:.0f},{a.y + a.height / 2:.0f} C{side:.0f},{a.y:.0f} {side:.0f},{b.y:.0f} " \
                f"{b.x + NODE_W:.0f},{b.y + b.height / 2:.0f}"
-        lx, ly = side, (a.y + b.y) / 2
+        lx, ly = side + 4, (a.y + a.height / 2 + b.y + b.height / 2) / 2
     parts = [f'<path class="edge" d="{path}" marker-end="url(#arrow)"/>']
     if edge.label:
-        parts.append(text(lx, ly + 4, edge.label, "edge-label"))
+        parts.append(text(lx, ly + 4, edge.label, "edge-label", anchor="start" if y2 <= y1 else "middle"))
     return parts
 
 
@@ -177,7 +177,7 @@ def draw(definition: dict[str, Any], report: dict[str, Any] | None = None) -> Ma
     """The journey as inline SVG."""
     nodes, edges = build(definition, report)
     by_id = {n.id: n for n in nodes}
-    width = max(n.x + NODE_W for n in nodes) + 60
+    width = max(n.x + NODE_W for n in nodes) + 110  # room for loops drawn along the right-hand side
     height = max(n.y + n.height for n in nodes) + 20
     body = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrow"/></marker></defs>']

@@ -22,7 +22,8 @@ def text(x: float, y: float, value: Any, css: str = "", anchor: str = "middle") 
 
 def svg(width: float, height: float, body: list[str], label: str, css: str = "") -> Markup:
     """A scalable SVG (its viewBox keeps it readable on a phone) with an accessible name."""
-    return Markup(f'<svg class="{css}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+    return Markup(f'<svg class="{css}" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+                  f'role="img" '
                   f'aria-label="{escape(label)}" preserveAspectRatio="xMinYMin meet" '
                   f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>{"".join(body)}</svg>')
 

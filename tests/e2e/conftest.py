@@ -241,7 +241,7 @@ def console(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     from tests.system import Process
 
     url = f"http://127.0.0.1:{free_port()}"
-    env = {**system.env, "CONSOLE_SECRET_KEY": "e2e-console-secret", "CONSOLE_REFRESH_SECONDS": "600",
+    env = {**system.env, "CONSOLE_SECRET_KEY": "e2e-console-secret", "CONSOLE_REFRESH_SECONDS": "120",
            **{f"TOUCHPOINT_{name.upper()}_URL": base for name, base in system.urls.items()}}
     process = Process("console", [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--bind",
                                   url.removeprefix("http://"), "services.console:create_app()"],

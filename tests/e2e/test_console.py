@@ -76,12 +76,17 @@ def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, consol
     assert counts["requested"] >= 2 and counts["sent"] >= 2, counts
     assert int(browser.find_element(By.ID, "enrolled").text) >= 2
     screenshot(browser, "campaign")
+    e2e.call("POST", "campaigns", f"/campaigns/{campaign['id']}/archive", role="marketer")
 
 
 def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, browser) -> None:
     e2e.set_policy()
-    person = e2e.contact(tier="platinum")
-    e2e.campaign({**WITHDRAWAL_POLICY, "name": f"{WITHDRAWAL_POLICY['name']} {uuid.uuid4().hex[:6]}"})
+    cohort = uuid.uuid4().hex[:8]
+    person = e2e.contact(tier="platinum", attributes={"tier": "platinum", "cohort": cohort})
+    # The demo's withdrawal policy, narrowed to this test's contact so other scenarios' withdrawals stay theirs.
+    entry = {**WITHDRAWAL_POLICY["entry"],
+             "condition": f"{WITHDRAWAL_POLICY['entry']['condition']} and contact.cohort == '{cohort}'"}
+    policy = e2e.campaign({**WITHDRAWAL_POLICY, "name": f"{WITHDRAWAL_POLICY['name']} {cohort}", "entry": entry})
     e2e.event(person["id"], "withdrawal", amount=25000)
 
     def open_task() -> list[dict]:
@@ -104,6 +109,7 @@ def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, 
     [done] = e2e.call("GET", "channels", "/tasks", role="agent",
                       params={"contact_id": person["id"], "status": "completed"})
     assert done["outcome"] == "reached_interested" and done["notes"] == "wants an advisor call on Friday"
+    e2e.call("POST", "campaigns", f"/campaigns/{policy['id']}/archive", role="marketer")
 
 
 def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None:
