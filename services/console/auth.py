@@ -122,7 +122,8 @@ def sign_in() -> Any:
                 session.update(key=key, role=me["role"], name=me["name"], key_id=me["key_id"],
                                csrf=secrets.token_urlsafe(32), expires=time.time() + settings.session_minutes * 60)
                 target = request.args.get("next") or ""
-                if not target.startswith("/") or target.startswith("//"):
+                # Only paths of this console: "//host" and "/\\host" are other sites to a browser.
+                if not target.startswith("/") or target[1:2] in ("/", "\\"):
                     target = url_for("auth.home")
                 return redirect(target)
     return render_template("sign_in.html", error=error), 401 if error else 200

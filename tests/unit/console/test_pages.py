@@ -160,3 +160,12 @@ def test_sign_out_forgets_the_key(app):
     token = _csrf(client.get("/campaigns"))
     assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
     assert client.get("/campaigns").headers["Location"].startswith("/sign-in")
+
+
+def test_sign_in_returns_only_to_pages_of_the_console(app):
+    client = app.test_client()
+    for target, expected in (("/campaigns", "/campaigns"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+                             ("https://evil.example/", "/")):
+        token = _csrf(client.get("/sign-in"))
+        answer = client.post(f"/sign-in?next={target}", data={"api_key": "tp_marketer", "csrf_token": token})
+        assert answer.headers["Location"] == expected, target
