@@ -97,7 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         for role, command in commands.items():
             log = open(logs / f"{name}-{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
             procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
-    if (REPO / "services" / "console" / "__init__.py").exists():
+    console = (REPO / "services" / "console" / "__init__.py").exists()
+    if console:
         log = open(logs / "console.log", "ab")  # noqa: SIM115 - lives as long as the child
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind",
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    unhealthy = _wait_healthy(_services())
+    unhealthy = _wait_healthy([*_services(), *(["console"] if console else [])])
     if not args.no_seed:
         try:
             from shared.demo import seed
@@ -152,10 +153,13 @@ def _wait_healthy(names: list[str], timeout: float = 60.0) -> set[str]:
     """Wait for every service's /healthz; return those that did not answer 200 in time."""
     deadline = time.monotonic() + timeout
     pending = set(names)
+    probe = {name: f"{service_url(name)}/healthz" for name in names}
+    if "console" in names:  # the console has no database or broker to check: it is up when it answers
+        probe["console"] = f"{CONSOLE_URL}/livez"
     while pending and time.monotonic() < deadline:
         for name in list(pending):
             try:
-                if requests.get(f"{service_url(name)}/healthz", timeout=2).status_code == 200:
+                if requests.get(probe[name], timeout=2).status_code == 200:
                     pending.discard(name)
             except requests.RequestException:
                 pass
