@@ -100,6 +100,26 @@ class Keys(MethodView):
         return {"key_id": key.key_id, "name": key.name, "role": key.role, "key": text}
 
 
+class WhoAmISchema(Schema):
+    """The key a request was made with: who it is and its role (the console signs in with this)."""
+
+    key_id = fields.String()
+    name = fields.String()
+    role = fields.String()
+
+
+@blp.route("/me")
+class Me(MethodView):
+    """The caller's own key."""
+
+    @roles_required(*ROLES)
+    @blp.response(200, WhoAmISchema)
+    def get(self):
+        """Who am I: the key's id, name and role (any role may ask about itself)."""
+        key = current_key()
+        return {"key_id": key.key_id, "name": key.name, "role": key.role}
+
+
 @blp.route("/<string:key_id>")
 class KeyItem(MethodView):
     """Revoke a key."""
