@@ -70,7 +70,8 @@ def main() -> int:
     for name in _services():
         port = DEFAULT_URLS[name].rsplit(":", 1)[1]
         commands = {
-            "api": [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind",
+            "api": [sys.executable, "-m", "gunicorn", "-c", "python:shared.http.gunicorn_conf",
+                    "--workers", "2", "--threads", "4", "--bind",
                     f"127.0.0.1:{port}", "--graceful-timeout", "10", f"services.{name}:create_app()"],
             "worker": [sys.executable, "-m", f"services.{name}", "worker"],
         }
