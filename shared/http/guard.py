@@ -148,7 +148,9 @@ def admit_body() -> None:
         return  # no body declared, or none sent: the view's schema decides what is missing
     # RFC 9110 §8.3: a body without Content-Type may be taken as application/octet-stream.
     mimetype = request.mimetype or "application/octet-stream"
-    json_declared = JSON in declared
+    # JSON is one family: where a JSON type is declared, application/json and any application/*+json
+    # (merge-patch+json, ...) are read alike, as webargs reads them.
+    json_declared = any(_is_json(media) for media in declared)
     if mimetype not in declared and not (json_declared and _is_json(mimetype)):
         header = "Accept-Patch" if request.method == "PATCH" else "Accept-Post"
         raise Problem(415, "Unsupported Media Type",
