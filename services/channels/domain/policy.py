@@ -9,9 +9,9 @@ decision together with the touch it reserves, so the counts seen here are the co
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from services.channels.domain.model import (
     CapScope,
@@ -286,8 +286,17 @@ def apply_decision(
     decided = {**state.decided, message.request_id: PriorDecisions(
         prior.attempts | {message.attempt}, prior.final or decision.is_final)}
     if decision.outcome is not Outcome.SEND:
-        return dataclasses.replace(state, decided=decided)
+        return _evolve(state, decided=MappingProxyType(decided))
     touch = Touch(message.channel, message.category, message.campaign_id, message.topic, now, TouchState.RESERVED)
     key = message.step_key
     live = state.live_steps if key is None else state.live_steps | {key}
-    return dataclasses.replace(state, decided=decided, touches=(*state.touches, touch), live_steps=live)
+    return _evolve(state, decided=MappingProxyType(decided), touches=(*state.touches, touch), live_steps=live)
+
+
+def _evolve(state: ContactPolicyState, **changes: object) -> ContactPolicyState:
+    # The gate applies one decision per request; `dataclasses.replace` would re-validate the whole
+    # state each time (as costly as `decide`). Every value here is already of its validated type.
+    new = object.__new__(ContactPolicyState)
+    for name in ContactPolicyState.__slots__:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
