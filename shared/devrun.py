@@ -18,9 +18,12 @@ import time
 
 import requests
 
+from shared import localrun
 from shared.cli import DEFAULT_URLS, REPO, _key_store, setup_databases
+from shared.cli.caught import run_dir
+from shared.cli.client import service_url
 
-RUN_DIR = REPO / ".run"
+RUN_DIR = run_dir()
 
 
 def _state() -> dict:
@@ -53,24 +56,39 @@ def _services() -> list[str]:
             and (REPO / "services" / name / "service.py").exists()]
 
 
-def main() -> int:
-    """Start everything and supervise it."""
+def main(argv: list[str] | None = None) -> int:
+    """Start everything and supervise it (or, with --detach, in the background)."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="scripts/up")
     parser.add_argument("--no-seed", action="store_true", help="do not seed the demo data")
-    args = parser.parse_args()
+    parser.add_argument("--detach", action="store_true", help="run in the background; ./scripts/down stops it")
+    args = parser.parse_args(argv)
+    if args.detach:
+        return localrun.detach(RUN_DIR, [arg for arg in argv if arg != "--detach"])
+    localrun.claim(RUN_DIR)
+    try:
+        return _run(args)
+    finally:
+        localrun.release(RUN_DIR)
+
+
+def _run(args: argparse.Namespace) -> int:
     print("==> migrating databases", flush=True)
     setup_databases()
     state = ensure_credentials()
     env = dict(os.environ)
-    env.update({"WEBHOOK_SECRET": state["webhook_secret"], "CAMPAIGNS_CONTACTS_URL": DEFAULT_URLS["contacts"],
+    env.update({"WEBHOOK_SECRET": state["webhook_secret"], "CAMPAIGNS_CONTACTS_URL": service_url("contacts"),
                 "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "PYTHONPATH": str(REPO)})
     logs = RUN_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    procs: list[subprocess.Popen] = []
+    # Local run only: email and SMS go to catchers on loopback unless CHANNELS_ADAPTERS says otherwise.
+    env.setdefault("CHANNELS_ADAPTERS", localrun.local_adapters(*localrun.catcher_ports(env)))
+    procs: list[subprocess.Popen] = [localrun.start_catchers(RUN_DIR, env, logs / "catchers.log")]
+    api_workers = os.environ.get("TOUCHPOINT_API_WORKERS") or "2"
     for name in _services():
-        port = DEFAULT_URLS[name].rsplit(":", 1)[1]
+        port = service_url(name).rsplit(":", 1)[1]
         commands = {
-            "api": [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind",
+            "api": [sys.executable, "-m", "gunicorn", "--workers", api_workers, "--threads", "4", "--bind",
                     f"127.0.0.1:{port}", "--graceful-timeout", "10", f"services.{name}:create_app()"],
             "worker": [sys.executable, "-m", f"services.{name}", "worker"],
         }
@@ -85,7 +103,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    _wait_healthy(_services())
+    unhealthy = _wait_healthy(_services())
     if not args.no_seed:
         try:
             from shared.demo import seed
@@ -93,11 +111,17 @@ def main() -> int:
             seed(state["operator_key"])
         except Exception as exc:  # the demo is a convenience; the system runs without it
             print(f"demo seed skipped: {exc}", flush=True)
-    print("\nTouchpoint is running:")
+    lines = ["", "Touchpoint is running:"]
     for name in _services():
-        print(f"  {name:<10} {DEFAULT_URLS[name]}  (OpenAPI: {DEFAULT_URLS[name]}/openapi.json)")
-    print(f"  operator key: {state['operator_key']}   (also in .run/state.json)")
-    print(f"  logs: {logs}/   Ctrl-C stops everything.\n", flush=True)
+        lines.append(f"  {name:<10} {service_url(name)}  (OpenAPI: {service_url(name)}/openapi.json)")
+    if env["CHANNELS_ADAPTERS"] == localrun.local_adapters(*localrun.catcher_ports(env)):
+        lines += localrun.where_to_look(RUN_DIR, env)
+    if unhealthy:
+        lines.append(f"  NOT healthy yet: {', '.join(sorted(unhealthy))} (see {logs}/)")
+    lines.append(f"  operator key: {state['operator_key']}   (also in {RUN_DIR / 'state.json'})")
+    lines.append(f"  logs: {logs}/   Ctrl-C stops everything.\n")
+    print("\n".join(lines), flush=True)
+    localrun.mark_ready(RUN_DIR, "\n".join(lines))
     while not stopping:
         for proc in procs:
             if proc.poll() is not None:
@@ -115,19 +139,21 @@ def main() -> int:
     return 0
 
 
-def _wait_healthy(names: list[str], timeout: float = 60.0) -> None:
+def _wait_healthy(names: list[str], timeout: float = 60.0) -> set[str]:
+    """Wait for every service's /healthz; return those that did not answer 200 in time."""
     deadline = time.monotonic() + timeout
     pending = set(names)
     while pending and time.monotonic() < deadline:
         for name in list(pending):
             try:
-                if requests.get(f"{DEFAULT_URLS[name]}/healthz", timeout=2).status_code == 200:
+                if requests.get(f"{service_url(name)}/healthz", timeout=2).status_code == 200:
                     pending.discard(name)
             except requests.RequestException:
                 pass
         time.sleep(0.5)
     if pending:
-        print(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))} (see .run/logs)", flush=True)
+        print(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))} (see {RUN_DIR / 'logs'})", flush=True)
+    return pending
 
 
 if __name__ == "__main__":

@@ -156,3 +156,25 @@ class ServiceHarness:
         """Stop everything and release connections."""
         self.stop_worker()
         self.engine.dispose()
+
+
+def delete_namespace(namespace: str, amqp_url: str = AMQP_URL) -> None:
+    """Delete the queues and exchanges (listed by rabbitmqctl) of one throwaway broker namespace."""
+    import subprocess
+
+    assert namespace.startswith(("tp", "test")), f"refusing to delete namespace {namespace!r}"
+
+    def listed(what: str) -> list[str]:
+        out = subprocess.run(["rabbitmqctl", "-q", what, "name"], capture_output=True, text=True, timeout=60).stdout
+        return [name for name in out.split() if name.startswith(namespace + ".")]
+
+    queues, exchanges = listed("list_queues"), listed("list_exchanges")
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        for name in queues:
+            channel.queue_delete(name)
+        for name in exchanges:
+            channel.exchange_delete(name)
+    finally:
+        connection.close()

@@ -7,12 +7,15 @@ schema. Agents' and the website's endpoints are in `agents.py`, provider webhook
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 
+from services.channels.domain import PolicyRules
 from services.channels.handlers import policy
-from services.channels.rules import from_document
+from services.channels.rules import from_document, sets_no_rule
 from services.channels.schemas import (
     DecisionQuerySchema,
     DecisionSchema,
@@ -20,10 +23,13 @@ from services.channels.schemas import (
     DeliverySchema,
     DryRunResultSchema,
     DryRunSchema,
+    PolicyPatchSchema,
     PolicySchema,
+    PolicyWriteQuerySchema,
 )
 from services.channels.web import context, unit_of_work
 from shared.http import Problem, roles_required
+from shared.http.merge_patch import MERGE_PATCH_TYPE
 
 policy_blp = Blueprint("policy", __name__, description="The contact policy of the dispatch gate")
 decisions_blp = Blueprint("decisions", __name__, description="Why a contact did or did not get a message")
@@ -42,16 +48,46 @@ class Policy(MethodView):
             return policy.current_policy(uow)
 
     @roles_required("operator")
+    @policy_blp.arguments(PolicyWriteQuerySchema, location="query")
     @policy_blp.arguments(PolicySchema)
     @policy_blp.response(200, PolicySchema)
-    def put(self, body):
-        """Replace the rules; the gate uses them from its next batch on."""
-        try:
-            rules = from_document(body)
-        except ValueError as exc:
-            raise Problem(422, "Invalid policy", str(exc), errors={"caps": [str(exc)]}, kind="validation") from exc
+    def put(self, query, body):
+        """Replace the whole rule set (every field required); the gate uses it from its next batch on."""
+        rules = _checked_rules(body, query["allow_empty"])
         with unit_of_work()() as uow:
             return policy.replace_policy(uow, rules)
+
+    @roles_required("operator")
+    @policy_blp.arguments(PolicyWriteQuerySchema, location="query")
+    @policy_blp.arguments(PolicyPatchSchema, content_type=MERGE_PATCH_TYPE)
+    @policy_blp.response(200, PolicySchema)
+    def patch(self, query, patch):
+        """Change part of the rule set (a JSON merge patch, RFC 7396, as application/merge-patch+json or
+        application/json): members present replace, `null` removes (allowed for min_marketing_gap_seconds)."""
+
+        def validated(merged: dict[str, Any]) -> PolicyRules:
+            try:
+                document = PolicySchema().load(merged)
+            except ValidationError as exc:
+                raise Problem(422, "Validation failed", "the patched rule set is incomplete or invalid",
+                              errors=exc.normalized_messages(), kind="validation") from exc
+            return _checked_rules(document, query["allow_empty"])
+
+        with unit_of_work()() as uow:
+            return policy.patch_policy(uow, patch, validated)
+
+
+def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
+    """The `PolicyRules` of a validated document; 422 when inconsistent, or empty without `allow_empty`."""
+    try:
+        rules = from_document(document)
+    except ValueError as exc:
+        raise Problem(422, "Invalid policy", str(exc), errors={"caps": [str(exc)]}, kind="validation") from exc
+    if sets_no_rule(rules) and not allow_empty:
+        # a body that lost its content on the way (a wrong client, a form post) must not open the gate
+        message = "the rule set has no cap, gap, quiet hours or opt-in channel; pass ?allow_empty=true to mean it"
+        raise Problem(422, "Empty policy refused", message, errors={"allow_empty": [message]}, kind="validation")
+    return rules
 
 
 @decisions_blp.route("/decisions")

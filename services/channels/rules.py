@@ -1,6 +1,6 @@
 """The gate's rules as a JSON document (stored by repository.rules_store, seeded with `PolicyRules.defaults()`).
 
-Document shape (also the body of `GET/PUT /policy`):
+Document shape (also the body of `GET/PUT /policy`; `PATCH /policy` takes a merge patch of it):
 
     {"caps": [{"id": "marketing-weekly", "limit": 3, "window_seconds": 604800,
                "scope": "category", "scope_value": "marketing"}],
@@ -49,3 +49,9 @@ def from_document(document: dict[str, Any]) -> PolicyRules:
                         for channel, windows in (document.get("quiet_hours") or {}).items()})
     return PolicyRules(caps=caps, min_marketing_gap=timedelta(seconds=gap) if gap else None, quiet_hours=quiet,
                        opt_in_channels=frozenset(document.get("opt_in_channels") or ()))
+
+
+def sets_no_rule(rules: PolicyRules) -> bool:
+    """True when `rules` restrict nothing: no cap, no gap, no quiet hours, no opt-in channel."""
+    return not (rules.caps or rules.min_marketing_gap or any(rules.quiet_hours.windows.values())
+                or rules.opt_in_channels)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from shared.cli import caught
 from shared.cli.client import DEFAULT_URLS, CliError
 from shared.config import DEFAULT_AMQP_URL, SERVICES, database_url_for, default_database_url
 
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("--status", default="open", choices=("open", "claimed", "completed", "expired"))
     offers = sub.add_parser("offers", parents=[json_flag], help="a contact's web offers (channel_owner key)")
     offers.add_argument("contact_id")
+    caught.add_parsers(sub)
     return parser
 
 
@@ -158,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "dlq":
         return _dlq(args)
+    if args.command in ("mail", "sms"):
+        return caught.run(args)
     if args.command == "report":
         args.campaign_command = "report"
         return commands.campaign(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from services.channels.handlers.states import load_states
 from services.channels.messages import OUTCOME_WORDS, outbound
 from services.channels.rules import to_document
 from services.channels.unit_of_work import ChannelsUnitOfWork
+from shared.http.merge_patch import merge_patch
 
 
 def current_policy(uow: ChannelsUnitOfWork) -> dict[str, Any]:
@@ -21,6 +23,19 @@ def current_policy(uow: ChannelsUnitOfWork) -> dict[str, Any]:
 
 def replace_policy(uow: ChannelsUnitOfWork, rules: PolicyRules) -> dict[str, Any]:
     """Replace the rules; the gate uses them from its next batch on."""
+    version = uow.rules.save(rules)
+    return {**to_document(rules), "version": version}
+
+
+def patch_policy(uow: ChannelsUnitOfWork, patch: dict[str, Any],
+                 validated: Callable[[dict[str, Any]], PolicyRules]) -> dict[str, Any]:
+    """Apply a JSON merge patch (RFC 7396) to the stored rules under the rules row lock, so concurrent
+    patches apply one after the other; `validated` turns the merged document into rules or raises."""
+    current, _ = uow.rules.lock_document()
+    merged = merge_patch(current, patch)
+    if "min_marketing_gap_seconds" in patch and patch["min_marketing_gap_seconds"] is None:
+        merged["min_marketing_gap_seconds"] = None  # the document's way of saying "no gap"
+    rules = validated(merged)
     version = uow.rules.save(rules)
     return {**to_document(rules), "version": version}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,6 +27,17 @@ def load_rules(conn: Connection) -> tuple[PolicyRules, int]:
     return from_document(row.document), row.version
 
 
+def lock_document(conn: Connection) -> tuple[dict[str, Any], int]:
+    """The stored document and version, with the rules row locked (FOR UPDATE) until the transaction ends.
+
+    A read-modify-write (PATCH) holds this lock so two concurrent partial changes serialise instead of the
+    second overwriting the first with the document it read before the first committed."""
+    load_rules(conn)  # make sure the row exists
+    row = conn.execute(select(policy_rules.c.document, policy_rules.c.version)
+                       .where(policy_rules.c.id == RULES_ROW).with_for_update()).one()
+    return to_document(from_document(row.document)), row.version
+
+
 def save_rules(conn: Connection, rules: PolicyRules) -> int:
     """Replace the rules; returns the new version."""
     load_rules(conn)  # make sure the row exists
@@ -44,6 +56,10 @@ class RulesStore:
     def load(self) -> tuple[PolicyRules, int]:
         """The current rules and their version."""
         return load_rules(self.conn)
+
+    def lock_document(self) -> tuple[dict[str, Any], int]:
+        """The stored document and version, the rules row locked until the transaction ends."""
+        return lock_document(self.conn)
 
     def save(self, rules: PolicyRules) -> int:
         """Replace the rules; returns the new version."""
