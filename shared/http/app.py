@@ -18,7 +18,7 @@ from shared.db.engine import make_engine
 from shared.http.auth import install_authentication, roles_required
 from shared.http.problems import register_problem_handlers
 from shared.messaging.connection import connect
-from shared.messaging.topology import Topology
+from shared.messaging.topology import QueueSpec, Topology
 
 REQUESTS = Counter("touchpoint_http_requests_total", "HTTP requests", ["service", "method", "endpoint", "status"])
 LATENCY = Histogram("touchpoint_http_request_seconds", "HTTP request latency", ["service", "endpoint"])
@@ -70,8 +70,11 @@ def _db_probe(engine: Engine) -> Callable[[], tuple[bool, str]]:
 def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blueprint],
                        engine: Engine | None = None, keys: ApiKeyStore | None = None,
                        extra_checks: dict[str, Callable[[], tuple[bool, str]]] | None = None,
-                       description: str = "") -> Flask:
-    """Build a Flask app with the shared edge; the service passes its own blueprints."""
+                       description: str = "", queues: Callable[[], Iterable[QueueSpec]] | None = None) -> Flask:
+    """Build a Flask app with the shared edge; the service passes its own blueprints.
+
+    `queues` names the service's work queues, so operators can list and replay their dead letters.
+    """
     app = Flask(settings.service)
     app.config.update(
         API_TITLE=title,
@@ -90,6 +93,7 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
     engine = engine or make_engine(settings.database_url)
     keys = keys or ApiKeyStore(make_engine(settings.auth_database_url, pool_size=2))
     context = ServiceContext(settings, engine, keys, Topology(settings.namespace, settings.queue_type))
+    context.extra["queues"] = queues or (lambda: ())
     app.extensions["touchpoint"] = context
 
     api = Api(app)
@@ -97,6 +101,7 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
     install_authentication(app, keys)
     api.register_blueprint(_health_blueprint(settings, engine, extra_checks or {}))
     api.register_blueprint(_keys_blueprint())
+    api.register_blueprint(_dead_letters_blueprint())
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     _install_request_metrics(app, settings.service)
@@ -143,6 +148,12 @@ def _health_blueprint(settings: Settings, engine: Engine,
 
 def _keys_blueprint() -> Blueprint:
     from shared.http.keys_api import blp
+
+    return blp
+
+
+def _dead_letters_blueprint() -> Blueprint:
+    from shared.http.deadletters_api import blp
 
     return blp
 

@@ -20,9 +20,12 @@ def _interaction(uow: ChannelsUnitOfWork, contact_id: str, kind: str, data: dict
                 key=contact_id)
 
 
-def list_tasks(uow: ChannelsUnitOfWork, status: str, limit: int) -> list[Any]:
-    """Tasks in `status`, highest priority first, oldest first within a priority."""
-    return uow.agent_queue.tasks(status, limit)
+def list_tasks(uow: ChannelsUnitOfWork, status: str, limit: int, contact_id: str | None = None,
+               campaign_id: str | None = None, claimed_by: str | None = None,
+               after: tuple[int, datetime, int] | None = None) -> list[Any]:
+    """Tasks in `status`, highest priority first, oldest first within a priority, after the keyset
+    `after` (priority, created_at, id) of the previous page; optionally of one contact, campaign or agent."""
+    return uow.agent_queue.tasks(status, limit, contact_id, campaign_id, claimed_by, after)
 
 
 def get_task(uow: ChannelsUnitOfWork, task_id: int) -> Any | None:

@@ -7,9 +7,10 @@ one gets the row back; the other gets nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, func, select, update
+from sqlalchemy import Connection, Row, Table, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.channels.repository.tables import call_tasks, offers
@@ -35,11 +36,25 @@ class AgentQueue:
         return self.conn.execute(select(table.c.id).where(table.c.request_id == row["request_id"])).scalar_one()
 
     # -- call tasks ---------------------------------------------------------------------------------
-    def tasks(self, status: str, limit: int) -> list[Row]:
-        """Tasks in `status`, highest priority first, oldest first within a priority."""
+    def tasks(self, status: str, limit: int, contact_id: str | None = None, campaign_id: str | None = None,
+              claimed_by: str | None = None, after: tuple[int, datetime, int] | None = None) -> list[Row]:
+        """Tasks in `status`, highest priority first, oldest first within a priority; `after` is the
+        (priority, created_at, id) of the last task of the previous page (keyset paging: stable while
+        tasks come and go, unlike an offset)."""
         query = select(call_tasks).where(call_tasks.c.status == status)
         if status == "open":
             query = query.where(call_tasks.c.expires_at > func.now())
+        if contact_id is not None:
+            query = query.where(call_tasks.c.contact_id == contact_id)
+        if campaign_id is not None:
+            query = query.where(call_tasks.c.campaign_id == campaign_id)
+        if claimed_by is not None:
+            query = query.where(call_tasks.c.claimed_by == claimed_by)
+        if after is not None:
+            priority, created_at, ident = after
+            query = query.where(or_(call_tasks.c.priority < priority,
+                                    and_(call_tasks.c.priority == priority,
+                                         tuple_(call_tasks.c.created_at, call_tasks.c.id) > tuple_(created_at, ident))))
         return self.conn.execute(query.order_by(call_tasks.c.priority.desc(), call_tasks.c.created_at,
                                                 call_tasks.c.id).limit(limit)).all()
 
