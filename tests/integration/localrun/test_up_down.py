@@ -41,7 +41,8 @@ def local_env(tmp_path, amqp_url, pg_root):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k != "CHANNELS_ADAPTERS"}
     env.update({"TOUCHPOINT_RUN_DIR": str(tmp_path / "run"), "TOUCHPOINT_NAMESPACE": namespace,
                 "AUTH_DATABASE_URL": support.test_database_url("up_auth"), "TOUCHPOINT_API_WORKERS": "1",
-                "TOUCHPOINT_MAIL_PORT": str(_free_port()), "TOUCHPOINT_SMS_PORT": str(_free_port())})
+                "TOUCHPOINT_MAIL_PORT": str(_free_port()), "TOUCHPOINT_SMS_PORT": str(_free_port()),
+                "TOUCHPOINT_CONSOLE_URL": f"http://127.0.0.1:{_free_port()}"})
     for service in SERVICES:
         env[f"{service.upper()}_DATABASE_URL"] = support.test_database_url(f"up_{service}")
         env[f"TOUCHPOINT_{service.upper()}_URL"] = f"http://127.0.0.1:{_free_port()}"
