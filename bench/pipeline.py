@@ -1,23 +1,16 @@
-"""The whole pipeline as real processes: import → segment → broadcast → gate → SMTP, plus event latency.
-
-    bench/run [--contacts 100000] [--latency-seconds 20] [--latency-rate 100]
+"""Building blocks of the whole-pipeline benchmark (bench/main.py) and the fault test (tests/faults).
 
 Every service runs as its API (gunicorn) and worker processes (tests.system) on real RabbitMQ and
-PostgreSQL (databases touchpoint_bench_*, a unique broker namespace); email goes to an aiosmtpd
-server on loopback. The policy caps every contact at 1 message per 7 days on all channels. Printed:
-SMTP arrivals/s, gate decisions/s, event→call-task latency at a steady offered rate, peak RSS of
-every process, and the bare pika one-hop rate of the same run. tests/faults reuses the helpers.
+PostgreSQL (databases touchpoint_bench_*, a unique broker namespace). The policy caps every
+contact at 1 message per 7 days on all channels. `SmtpSink` is the in-process aiosmtpd server the
+fault test inspects; the benchmark itself uses bench/sinks.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import statistics
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,96 +231,10 @@ def pipeline_state(dbs: dict[str, Engine], sink: SmtpSink, campaign_id: str) -> 
     return decided, open_jobs, sink.count, outboxes
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (gunicorn forks its workers)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM (peak resident set) of a process, in MiB; 0 when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-def measure_latency(system: System, dbs: dict[str, Engine], external_ids: list[str], rate: float,
-                    seconds: float) -> list[float]:
-    """POST one `withdrawal` per contact at `rate`/s; latency = POST sent → its call task visible in channels."""
-    posted: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    stop = threading.Event()
-
-    def watch() -> None:
-        last_id = 0
-        while not stop.is_set() or len(seen) < len(posted):
-            with dbs["channels"].connect() as conn:
-                # ids are handed out before commit, so a lower id can appear after a higher one: look back
-                rows = conn.execute(text("SELECT id, contact_id FROM call_tasks WHERE id > :i ORDER BY id"),
-                                    {"i": last_id - 1000}).all()
-            now = time.time()
-            for row in rows:
-                last_id = max(last_id, row.id)
-                seen.setdefault(row.contact_id, now)
-            if stop.is_set() and time.time() > stop_time[0] + 60:
-                return
-            time.sleep(0.01)
-
-    stop_time = [0.0]
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    ids = contact_ids(dbs, external_ids)
-    session = system.session("ingest")
-    count = min(len(ids), int(rate * seconds))
-    start = time.monotonic()
-    for n in range(count):
-        target = start + n / rate
-        delay = target - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        contact_id = ids[n]
-        event = {"event_id": f"lat-{uuid.uuid4().hex}", "contact_id": contact_id, "type": "withdrawal",
-                 "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "data": {"amount": n}}
-        posted[contact_id] = time.time()
-        check(session.post(system.url("contacts", "/events"), json=event, timeout=30), 202)
-    stop_time[0] = time.time()
-    stop.set()
-    watcher.join(90)
-    return [seen[c] - posted[c] for c in posted if c in seen]
-
-
-def contact_ids(dbs: dict[str, Engine], external_ids: list[str]) -> list[str]:
-    """Contact ids of external ids, in the given order (read from the contacts database)."""
-    with dbs["contacts"].connect() as conn:
-        rows = dict(conn.execute(text("SELECT external_id, id FROM contacts WHERE external_id = ANY(:x)"),
-                                 {"x": external_ids}).all())
-    return [rows[x] for x in external_ids]
-
-
 def start_system(prefix: str, log_dir: Path, smtp_port: int, auth_url: str, keys: dict[str, str],
-                 bench_databases: bool = False, extra_env: dict[str, str] | None = None) -> System:
-    """Build (fresh databases, unique namespace) and start the four services."""
+                 bench_databases: bool = False, extra_env: dict[str, str] | None = None,
+                 replicas: int = 1) -> System:
+    """Build (fresh databases, unique namespace) and start the four services, `replicas` workers each."""
     env = {**channels_env(smtp_port), **(extra_env or {})}
     original = system_module.fresh_database
     if bench_databases:  # touchpoint_bench_<prefix>_<service> instead of touchpoint_test_*
@@ -336,6 +243,11 @@ def start_system(prefix: str, log_dir: Path, smtp_port: int, auth_url: str, keys
         system = build_system(unique_namespace(prefix), auth_url, keys, log_dir, extra_env=env, prefix=prefix)
     finally:
         system_module.fresh_database = original
+    for service in system_module.SERVICES:
+        first = system.processes[f"{service}-worker"]
+        for n in range(2, replicas + 1):
+            system.processes[f"{service}-worker-{n}"] = system_module.Process(
+                f"{service}-worker-{n}", first.command, first.env, log_dir / f"{service}-worker-{n}.log")
     system.start()
     return system
 
@@ -345,98 +257,3 @@ def delete_namespace(namespace: str) -> None:
     from tests.conftest import _delete_namespace
 
     _delete_namespace(AMQP_URL, namespace)
-
-
-def rss_table(system: System) -> dict[str, float]:
-    """Peak RSS (MiB) per supervised process, summing a gunicorn master with its workers."""
-    return {name: sum(peak_rss_mb(pid) for pid in descendants(process.popen.pid))
-            for name, process in system.processes.items() if process.alive}
-
-
-def run(contacts: int, latency_contacts: int, latency_rate: float, latency_seconds: float,
-        second_step: bool, baseline_messages: int) -> None:
-    """The benchmark: set up, import, broadcast, latency probe, baseline; print the figures."""
-    from bench.baseline import measure_baseline, print_baseline
-
-    log_dir = Path(tempfile.mkdtemp(prefix="touchpoint-bench-"))
-    auth_url = bench_database("pipeline_auth")
-    from shared.auth.keys import MIGRATIONS_DIR
-
-    migrate(MIGRATIONS_DIR, auth_url)
-    keys = make_keys(auth_url)
-    sink = SmtpSink()
-    sink.start()
-    system = start_system("pipeline", log_dir, sink.port, auth_url, keys, bench_databases=True)
-    dbs = engines(system)
-    try:
-        print(f"logs in {log_dir}; namespace {system.namespace}")
-        put_policy(system)
-        activate(system, event_campaign())
-        t0 = time.time()
-        import_contacts(system, {"broadcast": contacts, "latency": latency_contacts}, timeout=3600)
-        total = contacts + latency_contacts
-        wait_for(lambda: scalar(dbs["channels"], "SELECT count(*) FROM contact_policy") >= total,
-                 timeout=3600, interval=1, message="channels to learn every contact")
-        print(f"import of {total:,} contacts through POST /imports, applied at channels: {time.time() - t0:.1f} s")
-        segment = create_segment(system, "broadcast")
-        campaign = activate(system, broadcast_definition(segment, second_step))
-        started = trigger_broadcast(system, campaign)
-        expected = contacts * (2 if second_step else 1)
-        wait_for(lambda: scalar(dbs["channels"], "SELECT count(*) FROM decisions WHERE campaign_id = :c",
-                                c=campaign) >= expected and sink.count >= contacts,
-                 timeout=max(600, contacts / 20), interval=0.5, message="every decision and email")
-        last_arrival = max(a.at for a in sink.arrivals)
-        with dbs["channels"].connect() as conn:
-            first, last, decided = conn.execute(text(
-                "SELECT extract(epoch FROM min(decided_at)), extract(epoch FROM max(decided_at)), count(*) "
-                "FROM decisions WHERE campaign_id = :c"), {"c": campaign}).one()
-            outcomes = dict(conn.execute(text("SELECT outcome, count(*) FROM decisions WHERE campaign_id = :c "
-                                              "GROUP BY outcome"), {"c": campaign}).all())
-        sends = sink.count / (last_arrival - started)
-        decisions_rate = decided / max(1e-9, float(last) - started)
-        print(f"broadcast of {contacts:,}: {sink.count:,} emails in {last_arrival - started:.1f} s after the trigger "
-              f"-> {sends:,.0f} sends/s end to end (SMTP arrivals)")
-        print(f"  decisions: {decided:,} {outcomes} -> {decisions_rate:,.0f} decisions/s "
-              f"(trigger to last decision; first decision {float(first) - started:.1f} s after the trigger)")
-        latencies = measure_latency(system, dbs, [f"latency-{i}" for i in range(latency_contacts)],
-                                    latency_rate, latency_seconds)
-        offered = min(latency_contacts, int(latency_rate * latency_seconds))
-        latencies = latencies or [float("nan")]
-        print(f"event -> call task at {latency_rate:.0f} events/s for {latency_seconds:.0f} s: "
-              f"{len(latencies)}/{offered} arrived; p50 {percentile(latencies, 50) * 1000:.0f} ms, "
-              f"p99 {percentile(latencies, 99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
-              f"(mean {statistics.mean(latencies) * 1000:.0f} ms; task polled every 10 ms)")
-        print("peak RSS (VmHWM) per process, MiB:")
-        for name, mb in sorted(rss_table(system).items()):
-            print(f"  {name:18} {mb:7.1f}")
-        baseline = measure_baseline(AMQP_URL, baseline_messages) if baseline_messages else None
-        if baseline:
-            print_baseline(baseline)
-            bare = baseline["rate"]
-            print(f"end-to-end sends/s / bare one-hop msg/s = {sends:,.0f} / {bare:,.0f} = {sends / bare:.1%}; "
-                  f"decisions/s / bare = {decisions_rate / bare:.1%}")
-    finally:
-        system.stop()
-        sink.stop()
-        for db in dbs.values():
-            db.dispose()
-        delete_namespace(system.namespace)
-
-
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--latency-rate", type=float, default=100.0)
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--second-step", action="store_true", help="a call step after the email (capped)")
-    parser.add_argument("--baseline-messages", type=int, default=20_000)
-    args = parser.parse_args()
-    latency_contacts = int(args.latency_rate * args.latency_seconds)
-
-    run(args.contacts, latency_contacts, args.latency_rate, args.latency_seconds, args.second_step,
-        args.baseline_messages)
-
-
-if __name__ == "__main__":
-    main()

@@ -10,13 +10,21 @@ from datetime import UTC
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from services.channels.contact_state import load_states
-from services.channels.domain import decide
+from services.channels.domain import PolicyRules, decide
 from services.channels.gate import OUTCOME_WORDS, horizon, outbound
 from services.channels.repository import contact_policy, decisions, deliveries
-from services.channels.rules import from_document, load_rules, save_rules, to_document
+from services.channels.rules import (
+    from_document,
+    load_rules,
+    lock_document,
+    save_rules,
+    sets_no_rule,
+    to_document,
+)
 from services.channels.schemas import (
     DecisionQuerySchema,
     DecisionSchema,
@@ -24,10 +32,13 @@ from services.channels.schemas import (
     DeliverySchema,
     DryRunResultSchema,
     DryRunSchema,
+    PolicyPatchSchema,
     PolicySchema,
+    PolicyWriteQuerySchema,
 )
 from shared.http import Problem, roles_required
 from shared.http.app import ServiceContext
+from shared.http.merge_patch import MERGE_PATCH_TYPE, merge_patch
 
 policy_blp = Blueprint("policy", __name__, description="The contact policy of the dispatch gate")
 decisions_blp = Blueprint("decisions", __name__, description="Why a contact did or did not get a message")
@@ -52,17 +63,49 @@ class Policy(MethodView):
         return {**to_document(rules), "version": version}
 
     @roles_required("operator")
+    @policy_blp.arguments(PolicyWriteQuerySchema, location="query")
     @policy_blp.arguments(PolicySchema)
     @policy_blp.response(200, PolicySchema)
-    def put(self, body):
-        """Replace the rules; the gate uses them from its next batch on."""
-        try:
-            rules = from_document(body)
-        except ValueError as exc:
-            raise Problem(422, "Invalid policy", str(exc), errors={"caps": [str(exc)]}, kind="validation") from exc
+    def put(self, query, body):
+        """Replace the whole rule set (every field required); the gate uses it from its next batch on."""
+        rules = _checked_rules(body, query["allow_empty"])
         with context().engine.begin() as conn:
             version = save_rules(conn, rules)
         return {**to_document(rules), "version": version}
+
+    @roles_required("operator")
+    @policy_blp.arguments(PolicyWriteQuerySchema, location="query")
+    @policy_blp.arguments(PolicyPatchSchema, content_type=MERGE_PATCH_TYPE)
+    @policy_blp.response(200, PolicySchema)
+    def patch(self, query, patch):
+        """Change part of the rule set (a JSON merge patch, RFC 7396, as application/merge-patch+json or
+        application/json): members present replace, `null` removes (allowed for min_marketing_gap_seconds)."""
+        with context().engine.begin() as conn:
+            current, _ = lock_document(conn)  # held until commit: concurrent patches apply one after the other
+            merged = merge_patch(current, patch)
+            if "min_marketing_gap_seconds" in patch and patch["min_marketing_gap_seconds"] is None:
+                merged["min_marketing_gap_seconds"] = None  # the document's way of saying "no gap"
+            try:
+                document = PolicySchema().load(merged)
+            except ValidationError as exc:
+                raise Problem(422, "Validation failed", "the patched rule set is incomplete or invalid",
+                              errors=exc.normalized_messages(), kind="validation") from exc
+            rules = _checked_rules(document, query["allow_empty"])
+            version = save_rules(conn, rules)
+        return {**to_document(rules), "version": version}
+
+
+def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
+    """The `PolicyRules` of a validated document; 422 when inconsistent, or empty without `allow_empty`."""
+    try:
+        rules = from_document(document)
+    except ValueError as exc:
+        raise Problem(422, "Invalid policy", str(exc), errors={"caps": [str(exc)]}, kind="validation") from exc
+    if sets_no_rule(rules) and not allow_empty:
+        # a body that lost its content on the way (a wrong client, a form post) must not open the gate
+        message = "the rule set has no cap, gap, quiet hours or opt-in channel; pass ?allow_empty=true to mean it"
+        raise Problem(422, "Empty policy refused", message, errors={"allow_empty": [message]}, kind="validation")
+    return rules
 
 
 @decisions_blp.route("/decisions")

@@ -1,6 +1,6 @@
 """The gate's rules as stored: a JSON document in `policy_rules`, seeded with `PolicyRules.defaults()`.
 
-Document shape (also the body of `GET/PUT /policy`):
+Document shape (also the body of `GET/PUT /policy`; `PATCH /policy` takes a merge patch of it):
 
     {"caps": [{"id": "marketing-weekly", "limit": 3, "window_seconds": 604800,
                "scope": "category", "scope_value": "marketing"}],
@@ -67,6 +67,23 @@ def load_rules(conn: Connection) -> tuple[PolicyRules, int]:
         row = conn.execute(select(policy_rules.c.document, policy_rules.c.version)
                            .where(policy_rules.c.id == RULES_ROW)).one()
     return from_document(row.document), row.version
+
+
+def lock_document(conn: Connection) -> tuple[dict[str, Any], int]:
+    """The stored document and version, with the rules row locked (FOR UPDATE) until the transaction ends.
+
+    A read-modify-write (PATCH) holds this lock so two concurrent partial changes serialise instead of the
+    second overwriting the first with the document it read before the first committed."""
+    load_rules(conn)  # make sure the row exists
+    row = conn.execute(select(policy_rules.c.document, policy_rules.c.version)
+                       .where(policy_rules.c.id == RULES_ROW).with_for_update()).one()
+    return to_document(from_document(row.document)), row.version
+
+
+def sets_no_rule(rules: PolicyRules) -> bool:
+    """True when `rules` restrict nothing: no cap, no gap, no quiet hours, no opt-in channel."""
+    return not (rules.caps or rules.min_marketing_gap or any(rules.quiet_hours.windows.values())
+                or rules.opt_in_channels)
 
 
 def save_rules(conn: Connection, rules: PolicyRules) -> int:

@@ -32,16 +32,35 @@ class WindowSchema(Schema):
 
 
 class PolicySchema(Schema):
-    """The whole rule set of the gate."""
+    """The whole rule set of the gate; every field is required so a partial body never resets the rest."""
 
-    caps = fields.List(fields.Nested(CapSchema), load_default=list, validate=validate.Length(max=100))
-    min_marketing_gap_seconds = fields.Integer(strict=True, allow_none=True, load_default=None,
+    caps = fields.List(fields.Nested(CapSchema), required=True, validate=validate.Length(max=100))
+    min_marketing_gap_seconds = fields.Integer(strict=True, allow_none=True, required=True,
                                                validate=validate.Range(min=0, max=366 * 86_400))
     quiet_hours = fields.Dict(keys=fields.String(validate=CHANNEL),
                               values=fields.List(fields.Nested(WindowSchema), validate=validate.Length(max=20)),
-                              load_default=dict)
-    opt_in_channels = fields.List(fields.String(validate=CHANNEL), load_default=list)
+                              required=True)
+    opt_in_channels = fields.List(fields.String(validate=CHANNEL), required=True, validate=validate.Length(max=100))
     version = fields.Integer(dump_only=True)
+
+
+class PolicyPatchSchema(Schema):
+    """A JSON merge patch (RFC 7396) of the rule set: a member present replaces, `null` removes."""
+
+    caps = fields.List(fields.Nested(CapSchema), allow_none=True, validate=validate.Length(max=100))
+    min_marketing_gap_seconds = fields.Integer(strict=True, allow_none=True,
+                                               validate=validate.Range(min=0, max=366 * 86_400))
+    quiet_hours = fields.Dict(keys=fields.String(validate=CHANNEL),
+                              values=fields.List(fields.Nested(WindowSchema), allow_none=True,
+                                                 validate=validate.Length(max=20)),
+                              allow_none=True)
+    opt_in_channels = fields.List(fields.String(validate=CHANNEL), allow_none=True, validate=validate.Length(max=100))
+
+
+class PolicyWriteQuerySchema(Schema):
+    """Query of `PUT/PATCH /policy`: a rule set with no rule at all is refused unless `allow_empty=true`."""
+
+    allow_empty = fields.Boolean(load_default=False)
 
 
 class DecisionQuerySchema(Schema):

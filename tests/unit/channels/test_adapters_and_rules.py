@@ -102,3 +102,15 @@ def test_still_deliverable_rechecks_suppression_and_consent_only():
     assert still_deliverable(receipt, unsubscribed, rules, NOW) is None  # soft suppression spares receipts
     bounced = ContactPolicyState(suppressions=(Suppression("b", "channel", "email", "bounced"),))
     assert still_deliverable(receipt, bounced, rules, NOW).reason == "suppressed:channel:bounced"
+
+
+def test_only_a_rule_set_without_any_rule_counts_as_empty():
+    from services.channels.rules import from_document, sets_no_rule
+
+    empty = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {"sms": []}, "opt_in_channels": []}
+    assert sets_no_rule(from_document(empty))
+    assert not sets_no_rule(from_document({**empty, "opt_in_channels": ["email"]}))
+    assert not sets_no_rule(from_document({**empty, "min_marketing_gap_seconds": 60}))
+    assert not sets_no_rule(from_document({**empty, "quiet_hours": {"sms": [
+        {"weekdays": [0], "start": "09:00", "end": "17:00"}]}}))
+    assert not sets_no_rule(from_document({**empty, "caps": [{"id": "c", "limit": 1, "window_seconds": 60}]}))

@@ -1,0 +1,127 @@
+"""`PUT /policy` needs the whole document and refuses an empty one by default; `PATCH /policy` merges."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from services.channels.service import build_definition
+from tests.support import ServiceHarness, unique_namespace, wait_for
+
+pytestmark = pytest.mark.integration
+CAP = {"id": "weekly", "limit": 3, "window_seconds": 604800, "scope": "all", "scope_value": None}
+FULL = {"caps": [CAP], "min_marketing_gap_seconds": 3600, "opt_in_channels": ["email"],
+        "quiet_hours": {"sms": [{"weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "20:00"}]}}
+EMPTY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": []}
+MERGE = "application/merge-patch+json"
+
+
+@pytest.fixture
+def api(auth_database_url, api_keys):
+    harness = ServiceHarness(build_definition(), unique_namespace("tppol"), auth_database_url, api_keys,
+                             database_name="channels_policy")
+    assert harness.put("/policy", json=FULL).status_code == 200
+    yield harness
+    harness.close()
+
+
+def _policy(api) -> dict:
+    body = api.get("/policy").get_json()
+    body.pop("version")
+    return body
+
+
+@pytest.mark.parametrize("missing", sorted(FULL))
+def test_put_names_each_missing_field_and_changes_nothing(api, missing):
+    partial = {k: v for k, v in FULL.items() if k != missing}
+    answer = api.put("/policy", json=partial)
+    assert answer.status_code == 422 and answer.mimetype == "application/problem+json"
+    assert missing in answer.get_json()["errors"]
+    assert _policy(api) == FULL
+
+
+@pytest.mark.parametrize(("data", "content_type"), [("caps=", "application/x-www-form-urlencoded"),
+                                                     ('{"caps": []}', "text/plain"), ("", None)])
+def test_a_body_that_is_not_a_policy_document_never_resets_the_rules(api, data, content_type):
+    answer = api.put("/policy", data=data, content_type=content_type)
+    assert 400 <= answer.status_code < 500 and answer.mimetype == "application/problem+json"
+    assert _policy(api) == FULL
+
+
+def test_an_empty_rule_set_needs_allow_empty(api):
+    refused = api.put("/policy", json=EMPTY)
+    assert refused.status_code == 422 and "allow_empty" in refused.get_json()["errors"]
+    assert _policy(api) == FULL
+    assert api.put("/policy?allow_empty=true", json=EMPTY).status_code == 200
+    assert _policy(api) == EMPTY
+
+
+@pytest.mark.parametrize("content_type", [MERGE, "application/json"])
+def test_patch_changes_only_what_it_names(api, content_type):
+    patch = '{"opt_in_channels": ["email", "sms"], "quiet_hours": {"call": [{"weekdays": [5], ' \
+            '"start": "10:00", "end": "12:00"}]}}'
+    answer = api.patch("/policy", data=patch, content_type=content_type)
+    assert answer.status_code == 200, answer.get_json()
+    expected = {**FULL, "opt_in_channels": ["email", "sms"],
+                "quiet_hours": {**FULL["quiet_hours"], "call": [{"weekdays": [5], "start": "10:00", "end": "12:00"}]}}
+    assert _policy(api) == expected
+
+
+def test_patch_null_removes_a_member(api):
+    answer = api.patch("/policy", json={"min_marketing_gap_seconds": None, "quiet_hours": {"sms": None}})
+    assert answer.status_code == 200, answer.get_json()
+    assert _policy(api) == {**FULL, "min_marketing_gap_seconds": None, "quiet_hours": {}}
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"caps": None}, "caps"),  # the rule set keeps every member; [] clears the caps
+    ({"caps": [{"id": "x", "limit": "many", "window_seconds": 1}]}, "caps"),
+    ({"surprise": 1}, "surprise"),
+    ({"quiet_hours": {"email": [{"weekdays": [9], "start": "08:00", "end": "21:00"}]}}, "quiet_hours"),
+])
+def test_an_invalid_patch_names_the_field_and_changes_nothing(api, patch, field):
+    answer = api.patch("/policy", json=patch)
+    assert answer.status_code == 422 and field in answer.get_json()["errors"], answer.get_json()
+    assert _policy(api) == FULL
+
+
+def test_a_patch_that_empties_the_rules_needs_allow_empty(api):
+    clear = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": None, "opt_in_channels": []}
+    clear["quiet_hours"] = {"sms": None}
+    assert api.patch("/policy", json=clear).status_code == 422
+    assert _policy(api) == FULL
+    assert api.patch("/policy?allow_empty=true", json=clear).status_code == 200
+    assert _policy(api) == EMPTY
+
+
+def test_patch_and_put_are_for_operators(api):
+    assert api.patch("/policy", role="marketer", json={"opt_in_channels": []}).status_code == 403
+    assert api.put("/policy", role="marketer", json=FULL).status_code == 403
+
+
+def test_concurrent_patches_both_apply(api):
+    """Two patches that both read the same version must not lose one another's change (row lock)."""
+    version = api.get("/policy").get_json()["version"]
+    database = api.engine.url.database
+    answers: list = []
+    blocker = api.engine.connect()
+    transaction = blocker.begin()
+    blocker.execute(text("SELECT 1 FROM policy_rules WHERE id = 1 FOR UPDATE"))  # both patches queue behind this
+    threads = [threading.Thread(target=lambda p=p: answers.append(api.patch("/policy", json=p)))
+               for p in ({"opt_in_channels": ["sms"]}, {"min_marketing_gap_seconds": 60})]
+    for thread in threads:
+        thread.start()
+    with api.engine.connect() as watcher:
+        wait_for(lambda: watcher.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"),
+            {"db": database}).scalar() == 2, message="both patches waiting on the rules row")
+    transaction.commit()
+    blocker.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(a.status_code for a in answers) == [200, 200]
+    final = api.get("/policy").get_json()
+    assert final["version"] == version + 2
+    assert final["opt_in_channels"] == ["sms"] and final["min_marketing_gap_seconds"] == 60
