@@ -17,7 +17,7 @@ import requests
 
 from shared.config import SERVICES
 from tests import support
-from tests.support import REPO, delete_namespace, unique_namespace
+from tests.support import REPO, delete_namespace, unique_namespace, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,13 @@ def local_env(tmp_path, amqp_url, pg_root):
     delete_namespace(namespace)
 
 
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _script(env: dict[str, str], *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([str(REPO / "scripts" / argv[0]), *argv[1:]], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
@@ -62,8 +69,9 @@ def test_up_detach_serves_everything_and_down_stops_it(local_env):
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Touchpoint is running" in up.stdout and "./scripts/down stops everything" in up.stdout
     assert f"{run_dir}/mail/ (touchpoint mail list" in up.stdout and f"{run_dir}/sms/" in up.stdout
-    for service in SERVICES:
-        assert requests.get(f"{local_env[f'TOUCHPOINT_{service.upper()}_URL']}/healthz", timeout=10).status_code == 200
+    for service in SERVICES:  # up waited for them; a loaded machine or a broker restart may still slow one
+        wait_for(lambda service=service: _healthy(local_env[f"TOUCHPOINT_{service.upper()}_URL"]), timeout=120,
+                 interval=1, message=f"{service} /healthz")
 
     again = _script(local_env, "up", "--detach", "--no-seed")
     assert again.returncode == 1 and "already running" in again.stderr
