@@ -24,6 +24,7 @@ from shared.cli.caught import run_dir
 from shared.cli.client import service_url
 
 RUN_DIR = run_dir()
+CONSOLE_URL = os.environ.get("TOUCHPOINT_CONSOLE_URL", "http://127.0.0.1:8005")
 
 
 def _state() -> dict:
@@ -47,6 +48,7 @@ def ensure_credentials() -> dict:
     if "campaigns_key" not in state or store.verify(state["campaigns_key"]) is None:
         state["campaigns_key"] = store.create("campaigns service → contacts", "marketer")[1]
     state.setdefault("webhook_secret", secrets.token_hex(32))
+    state.setdefault("console_secret", secrets.token_hex(32))  # signs the console's session cookies
     _save_state(state)
     return state
 
@@ -88,13 +90,21 @@ def _run(args: argparse.Namespace) -> int:
     for name in _services():
         port = service_url(name).rsplit(":", 1)[1]
         commands = {
-            "api": [sys.executable, "-m", "gunicorn", "--workers", api_workers, "--threads", "4", "--bind",
+            "api": [sys.executable, "-m", "gunicorn", "-c", "python:shared.http.gunicorn_conf",
+                    "--workers", api_workers, "--threads", "4", "--bind",
                     f"127.0.0.1:{port}", "--graceful-timeout", "10", f"services.{name}:create_app()"],
             "worker": [sys.executable, "-m", f"services.{name}", "worker"],
         }
         for role, command in commands.items():
             log = open(logs / f"{name}-{role}.log", "ab")  # noqa: SIM115 - lives as long as the child
             procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    console = (REPO / "services" / "console" / "__init__.py").exists()
+    if console:
+        log = open(logs / "console.log", "ab")  # noqa: SIM115 - lives as long as the child
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind",
+             CONSOLE_URL.removeprefix("http://"), "services.console:create_app()"],
+            cwd=REPO, env={**env, "CONSOLE_SECRET_KEY": state["console_secret"]}, stdout=log, stderr=subprocess.STDOUT))
     stopping = False
 
     def stop(*_: object) -> None:
@@ -103,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    unhealthy = _wait_healthy(_services())
+    unhealthy = _wait_healthy([*_services(), *(["console"] if console else [])])
     if not args.no_seed:
         try:
             from shared.demo import seed
@@ -114,6 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     lines = ["", "Touchpoint is running:"]
     for name in _services():
         lines.append(f"  {name:<10} {service_url(name)}  (OpenAPI: {service_url(name)}/openapi.json)")
+    lines.append(f"  console    {CONSOLE_URL}  (web console: sign in with a key from {RUN_DIR / 'state.json'})")
     if env["CHANNELS_ADAPTERS"] == localrun.local_adapters(*localrun.catcher_ports(env)):
         lines += localrun.where_to_look(RUN_DIR, env)
     if unhealthy:
@@ -143,10 +154,13 @@ def _wait_healthy(names: list[str], timeout: float = 60.0) -> set[str]:
     """Wait for every service's /healthz; return those that did not answer 200 in time."""
     deadline = time.monotonic() + timeout
     pending = set(names)
+    probe = {name: f"{service_url(name)}/healthz" for name in names}
+    if "console" in names:  # the console has no database or broker to check: it is up when it answers
+        probe["console"] = f"{CONSOLE_URL}/livez"
     while pending and time.monotonic() < deadline:
         for name in list(pending):
             try:
-                if requests.get(f"{service_url(name)}/healthz", timeout=2).status_code == 200:
+                if requests.get(probe[name], timeout=2).status_code == 200:
                     pending.discard(name)
             except requests.RequestException:
                 pass

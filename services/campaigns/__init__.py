@@ -18,5 +18,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("campaigns")
+    from services.campaigns.consumers import subscriptions
+
     return create_service_app(settings, "Touchpoint campaigns", blueprints(),
-                              description="Campaign definitions, templates, previews and reports")
+                              description="Campaign definitions, templates, previews and reports",
+                              queues=lambda: [s.spec for s in subscriptions(settings, None)])

@@ -14,12 +14,18 @@ from shared.config import Settings
 def create_app(settings: Settings | None = None, clock=None) -> Flask:
     """Build the channels HTTP app (`clock` lets tests fix the time the dry-run decides at)."""
     from services.channels.api import blueprints
+    from services.channels.consumers import subscriptions
     from services.channels.gate import utc_now
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("channels")
     app = create_service_app(settings, "Touchpoint channels", blueprints(),
                              description="Dispatch gate, decisions, deliveries, call-center tasks, web offers, "
-                                         "provider webhooks")
+                                         "provider webhooks",
+                             queues=lambda: [s.spec for s in subscriptions(settings, None)])
     app.extensions["touchpoint"].extra["clock"] = clock or utc_now
+    # Providers sign webhook bodies instead of presenting a key (services.channels.webhooks).
+    app.extensions["touchpoint_api"].spec.components.security_scheme("WebhookSignature", {
+        "type": "apiKey", "in": "header", "name": "X-Touchpoint-Signature",
+        "description": "sha256=<hex HMAC-SHA256 of the raw body under the shared WEBHOOK_SECRET>"})
     return app

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -41,11 +46,44 @@ class Tasks(MethodView):
 
     @roles_required("agent")
     @tasks_blp.arguments(TaskQuerySchema, location="query")
-    @tasks_blp.response(200, TaskSchema(many=True))
+    @tasks_blp.response(200, TaskSchema(many=True), headers={
+        "X-Next-Cursor": {"description": "pass as `cursor` for the next page; absent on the last page",
+                          "schema": {"type": "string"}}})
     def get(self, query):
-        """Tasks by status, highest priority first."""
+        """Tasks by status, highest priority first; filters by contact, campaign, `mine` (claimed by the
+        caller); cursor paging through the `X-Next-Cursor` header (and a `Link: rel="next"`)."""
+        claimed_by = current_key().key_id if query["mine"] else None
         with context().engine.connect() as conn:
-            return [row._mapping for row in list_tasks(conn, query["status"], query["limit"])]
+            rows = list_tasks(conn, query["status"], query["limit"] + 1, query["contact_id"], query["campaign_id"],
+                              claimed_by, _decode_cursor(query["cursor"]))
+        page, more = rows[: query["limit"]], len(rows) > query["limit"]
+        headers = {}
+        if more:
+            last = page[-1]
+            token = _encode_cursor(last.priority, last.created_at, last.id)
+            headers["X-Next-Cursor"] = token
+            headers["Link"] = f'<{_next_url(token)}>; rel="next"'
+        return [row._mapping for row in page], 200, headers
+
+
+def _encode_cursor(priority: int, created_at: datetime, ident: int) -> str:
+    return base64.urlsafe_b64encode(f"{priority}|{created_at.isoformat()}|{ident}".encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> tuple[int, datetime, int] | None:
+    if cursor is None:
+        return None
+    try:
+        priority, created_at, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return int(priority), datetime.fromisoformat(created_at), int(ident)
+    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
+                      errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+
+
+def _next_url(cursor: str) -> str:
+    args = {k: v for k, v in request.args.items() if k != "cursor"}
+    return f"{request.path}?{urlencode({**args, 'cursor': cursor})}"
 
 
 @tasks_blp.route("/tasks/<int:task_id>/claim")

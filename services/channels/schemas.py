@@ -157,6 +157,11 @@ class TaskQuerySchema(Schema):
 
     status = fields.String(load_default="open", validate=validate.OneOf(("open", "claimed", "completed", "expired")))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    contact_id = fields.String(load_default=None, validate=ID)
+    campaign_id = fields.String(load_default=None, validate=ID)
+    mine = fields.Boolean(load_default=False, metadata={"description": "only tasks claimed by the caller's key"})
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=512),
+                           metadata={"description": "the X-Next-Cursor header of the previous page"})
 
 
 class TaskSchema(Schema):

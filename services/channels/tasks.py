@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select, update
+from sqlalchemy import Engine, Row, and_, func, or_, select, tuple_, update
 
 from services.channels.gate import outcome_payload
 from services.channels.repository import TABLES, call_tasks, deliveries, offers, touches
@@ -28,11 +28,25 @@ def _interaction(uow: UnitOfWork, contact_id: str, kind: str, data: dict[str, An
                                          "data": data}, key=contact_id)
 
 
-def list_tasks(conn, status: str, limit: int) -> list[Row]:
-    """Tasks in `status`, highest priority first, oldest first within a priority."""
+def list_tasks(conn, status: str, limit: int, contact_id: str | None = None, campaign_id: str | None = None,
+               claimed_by: str | None = None, after: tuple[int, datetime, int] | None = None) -> list[Row]:
+    """Tasks in `status`, highest priority first, oldest first within a priority; `after` is the
+    (priority, created_at, id) of the last task of the previous page (keyset paging: stable while
+    tasks come and go, unlike an offset)."""
     query = select(call_tasks).where(call_tasks.c.status == status)
     if status == "open":
         query = query.where(call_tasks.c.expires_at > func.now())
+    if contact_id is not None:
+        query = query.where(call_tasks.c.contact_id == contact_id)
+    if campaign_id is not None:
+        query = query.where(call_tasks.c.campaign_id == campaign_id)
+    if claimed_by is not None:
+        query = query.where(call_tasks.c.claimed_by == claimed_by)
+    if after is not None:
+        priority, created_at, ident = after
+        query = query.where(or_(call_tasks.c.priority < priority,
+                                and_(call_tasks.c.priority == priority,
+                                     tuple_(call_tasks.c.created_at, call_tasks.c.id) > tuple_(created_at, ident))))
     return conn.execute(query.order_by(call_tasks.c.priority.desc(), call_tasks.c.created_at, call_tasks.c.id)
                         .limit(limit)).all()
 

@@ -15,6 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the contacts HTTP app."""
     import shared.contracts  # noqa: F401  (fills the contract registry)
     from services.contacts.api import blueprints
+    from services.contacts.consumers import subscriptions
     from services.contacts.errors import ContactsError
     from services.contacts.schemas import EventSchema
     from shared.http import create_service_app
@@ -22,7 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or Settings.from_env("contacts")
     app = create_service_app(settings, "Touchpoint contacts", blueprints(),
-                             description="Contacts, consent, suppressions, events, segments, timeline")
+                             description="Contacts, consent, suppressions, events, segments, timeline",
+                             queues=lambda: [s.spec for s in subscriptions(settings, None)])
     # POST /events takes one Event or a list of them; the schema is named so the doc can refer to it.
     app.extensions["touchpoint_api"].spec.components.schema("Event", schema=EventSchema)
 

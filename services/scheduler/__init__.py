@@ -22,11 +22,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, eng
     """Build the scheduler HTTP app (operators only); `clock` defaults to the system clock."""
     import shared.contracts  # noqa: F401  (fills the contract registry)
     from services.scheduler.api import blueprints
+    from services.scheduler.consumers import subscriptions
     from services.scheduler.domain.clock import SystemClock
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("scheduler")
     app = create_service_app(settings, "Touchpoint scheduler", blueprints(), engine=engine,
-                             description="Due entries, broadcast schedules, pause/resume, leader and backlog")
+                             description="Due entries, broadcast schedules, pause/resume, leader and backlog",
+                             queues=lambda: [s.spec for s in subscriptions(settings, None)])
     app.extensions["touchpoint"].extra["clock"] = clock or SystemClock()
     return app

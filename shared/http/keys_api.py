@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared.auth.keys import ROLES
-from shared.http.auth import roles_required
+from shared.http.auth import current_key, roles_required
 from shared.http.problems import Problem
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api-keys", description="API keys (operators)")
@@ -54,6 +54,26 @@ class Keys(MethodView):
         """Create a key; its text is in the answer and nowhere else."""
         key, text = current_app.extensions["touchpoint_keys"].create(body["name"], body["role"])
         return {"key_id": key.key_id, "name": key.name, "role": key.role, "key": text}
+
+
+class WhoAmISchema(Schema):
+    """The key a request was made with: who it is and its role (the console signs in with this)."""
+
+    key_id = fields.String()
+    name = fields.String()
+    role = fields.String()
+
+
+@blp.route("/me")
+class Me(MethodView):
+    """The caller's own key."""
+
+    @roles_required(*ROLES)
+    @blp.response(200, WhoAmISchema)
+    def get(self):
+        """Who am I: the key's id, name and role (any role may ask about itself)."""
+        key = current_key()
+        return {"key_id": key.key_id, "name": key.name, "role": key.role}
 
 
 @blp.route("/<string:key_id>")

@@ -81,3 +81,20 @@ def replay(amqp_url: str, dead_queue: str, limit: int | None = None) -> int:
         return moved
     finally:
         connection.close()
+
+
+def counts(amqp_url: str, dead_queues: list[str]) -> dict[str, int | None]:
+    """How many messages wait in each dead-letter queue (None: the queue was never declared)."""
+    connection = connect(amqp_url, client_name="dlq-count", timeout=10)
+    found: dict[str, int | None] = {}
+    try:
+        channel = connection.channel()
+        for queue in dead_queues:
+            try:
+                found[queue] = channel.queue_declare(queue, passive=True).method.message_count
+            except pika.exceptions.ChannelClosedByBroker:  # 404: no worker has declared it yet
+                found[queue] = None
+                channel = connection.channel()
+        return found
+    finally:
+        connection.close()

@@ -227,3 +227,65 @@ def _delete_namespace(namespace: str) -> None:
             channel.exchange_delete(f"{namespace}.{suffix}")
     finally:
         connection.close()
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="session")
+def console(system: System, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The web console as a process (gunicorn) pointed at the running services; yields its URL."""
+    import sys
+
+    import requests
+
+    from tests.system import Process
+
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {**system.env, "CONSOLE_SECRET_KEY": "e2e-console-secret", "CONSOLE_REFRESH_SECONDS": "120",
+           **{f"TOUCHPOINT_{name.upper()}_URL": base for name, base in system.urls.items()}}
+    process = Process("console", [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--bind",
+                                  url.removeprefix("http://"), "services.console:create_app()"],
+                      env, tmp_path_factory.mktemp("console-logs") / "console.log")
+    system.processes["console"] = process  # stopped with the rest; its log joins failure reports
+    process.start()
+
+    def up() -> bool:
+        try:
+            return requests.get(url + "/livez", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout=60, interval=0.2, message="the console to answer")
+    yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Debian's chromedriver (nothing is ever downloaded).
+
+    Without them the browser tests skip with the install command; under CI=true they fail instead.
+    """
+    import os
+
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        message = (f"{' and '.join(missing)} missing: apt-get install chromium chromium-driver "
+                   "(./scripts/test does it when run as root)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1280,1000", "--disable-extensions", "--no-first-run"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()

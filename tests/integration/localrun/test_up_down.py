@@ -46,6 +46,7 @@ def local_env(tmp_path, amqp_url, pg_root):
     for service in SERVICES:
         env[f"{service.upper()}_DATABASE_URL"] = support.test_database_url(f"up_{service}")
         env[f"TOUCHPOINT_{service.upper()}_URL"] = f"http://127.0.0.1:{_free_port()}"
+    env["TOUCHPOINT_CONSOLE_URL"] = f"http://127.0.0.1:{_free_port()}"
     yield env
     subprocess.run([str(REPO / "scripts" / "down")], env=env, capture_output=True, timeout=120)  # after a failure
     delete_namespace(namespace)
@@ -72,6 +73,8 @@ def test_up_detach_serves_everything_and_down_stops_it(local_env):
     for service in SERVICES:  # up waited for them; a loaded machine or a broker restart may still slow one
         wait_for(lambda service=service: _healthy(local_env[f"TOUCHPOINT_{service.upper()}_URL"]), timeout=120,
                  interval=1, message=f"{service} /healthz")
+    assert f"console    {local_env['TOUCHPOINT_CONSOLE_URL']}" in up.stdout
+    assert requests.get(f"{local_env['TOUCHPOINT_CONSOLE_URL']}/sign-in", timeout=30).status_code == 200
 
     again = _script(local_env, "up", "--detach", "--no-seed")
     assert again.returncode == 1 and "already running" in again.stderr
@@ -87,7 +90,7 @@ def test_up_detach_serves_everything_and_down_stops_it(local_env):
 
     down = _script(local_env, "down", timeout=120)
     assert down.returncode == 0 and "stopped" in down.stdout, down.stdout + down.stderr
-    ports = [int(local_env[f"TOUCHPOINT_{s.upper()}_URL"].rsplit(":", 1)[1]) for s in SERVICES]
+    ports = [int(local_env[f"TOUCHPOINT_{s.upper()}_URL"].rsplit(":", 1)[1]) for s in (*SERVICES, "console")]
     assert not any(_open(port) for port in [*ports, int(local_env["TOUCHPOINT_MAIL_PORT"])])
     assert not os.path.exists(f"{run_dir}/up.pid")
     idle = _script(local_env, "down")

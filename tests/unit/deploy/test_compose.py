@@ -12,7 +12,7 @@ import yaml
 from tests.support import REPO
 
 SERVICES = ("contacts", "campaigns", "channels", "scheduler")
-ENV = {**os.environ, "RABBITMQ_PASSWORD": "example", "POSTGRES_PASSWORD": "example"}
+ENV = {**os.environ, "RABBITMQ_PASSWORD": "example", "POSTGRES_PASSWORD": "example", "CONSOLE_SECRET_KEY": "example"}
 
 
 def _config() -> dict:
@@ -49,6 +49,15 @@ def test_every_service_has_an_api_and_a_scalable_worker(compose):
         # scaling with --scale needs no fixed container name and no host port
         assert "container_name" not in worker and not worker.get("ports")
         assert worker["restart"] == "unless-stopped"
+
+
+def test_the_console_talks_to_the_apis_only(compose):
+    console = compose["services"]["console"]
+    assert "services.console:create_app()" in console["command"] and "healthcheck" in console
+    env = console["environment"]
+    assert {env[f"TOUCHPOINT_{name.upper()}_URL"] for name in SERVICES} == {
+        f"http://{name}-api:8000" for name in SERVICES}
+    assert not any(key.endswith("DATABASE_URL") or key == "AMQP_URL" for key in env)
 
 
 def test_broker_has_the_consistent_hash_plugin():

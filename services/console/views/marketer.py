@@ -1,0 +1,110 @@
+"""Marketers: campaigns with their lifecycle, the journey graph with its funnel, segments and the policy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from services.console import journey
+from services.console.auth import client, may, roles_required
+from services.console.client import ServiceError
+
+bp = Blueprint("marketer", __name__)
+
+ACTIONS = {"draft": ("activate",), "active": ("pause", "archive"), "paused": ("resume", "archive"), "archived": ()}
+CATEGORIES = ("marketing", "service", "transactional")
+
+
+@bp.route("/campaigns")
+@roles_required("marketer")
+def campaigns() -> str:
+    """Every campaign with its status and the lifecycle actions it allows."""
+    status = request.args.get("status") or None
+    items = client().get("campaigns", "/campaigns", status=status, limit=200)
+    return render_template("marketer/campaigns.html", campaigns=items, actions=ACTIONS, status=status)
+
+
+@bp.route("/campaigns/<string:campaign_id>")
+@roles_required("marketer")
+def campaign(campaign_id: str) -> str:
+    """The journey as a graph with per-step counts, the funnel, A/B variants side by side, broadcasts."""
+    api = client()
+    found = api.get("campaigns", f"/campaigns/{campaign_id}")
+    report = api.get("campaigns", f"/campaigns/{campaign_id}/report")
+    definition = found.get("definition") or {}
+    variants = _variants(definition, report)
+    return render_template("marketer/campaign.html", campaign=found, report=report, definition=definition,
+                           graph=journey.draw(definition, report), funnel=journey.funnel_rows(definition, report),
+                           variants=variants, actions=ACTIONS.get(found.get("status"), ()),
+                           definition_json=json.dumps(definition, indent=2))
+
+
+def _variants(definition: dict[str, Any], report: dict[str, Any]) -> list[dict[str, Any]]:
+    counted = report.get("variants", {})
+    found = []
+    for step in definition.get("steps", []):
+        if step.get("type") == "split":
+            for variant in step.get("variants", []):
+                numbers = counted.get(variant.get("name"), {})
+                enrolled = int(numbers.get("enrolled", 0))
+                converted = int(numbers.get("converted", 0))
+                found.append({"step": step["id"], "name": variant.get("name"), "weight": variant.get("weight"),
+                              "next": variant.get("next"), "enrolled": enrolled, "converted": converted,
+                              "requested": int(numbers.get("requested", 0)), "sent": int(numbers.get("sent", 0)),
+                              "rate": f"{100 * converted / enrolled:.1f} %" if enrolled else "—"})
+    return found
+
+
+@bp.route("/campaigns/<string:campaign_id>/<any(activate, pause, resume, archive):action>", methods=["POST"])
+@roles_required("marketer")
+def lifecycle(campaign_id: str, action: str):
+    """Move a campaign along draft → active → paused → archived."""
+    moved = client().post("campaigns", f"/campaigns/{campaign_id}/{action}")
+    flash(f"{moved.get('name')} is {moved.get('status')}.", "ok")
+    return redirect(request.form.get("back") if request.form.get("back", "").startswith("/")
+                    else url_for("marketer.campaign", campaign_id=campaign_id))
+
+
+@bp.route("/segments")
+@roles_required("marketer")
+def segments() -> str:
+    """Segments with how many contacts each holds now."""
+    api = client()
+    listed = api.get("contacts", "/segments", limit=100)
+    items = listed.get("items", []) if isinstance(listed, dict) else listed
+    for segment in items:
+        try:
+            segment["count"] = api.get("contacts", f"/segments/{segment['id']}/count").get("count")
+        except ServiceError as exc:  # one bad segment must not hide the others; its problem is shown in place
+            segment["count_error"] = exc.detail or exc.title
+    return render_template("marketer/segments.html", segments=items)
+
+
+@bp.route("/policy", methods=["GET", "POST"])
+@roles_required("marketer")
+def policy() -> str:
+    """The gate's policy, readable; operators edit it; everyone here may dry-run a message."""
+    api = client()
+    error, dry = None, None
+    if request.method == "POST" and request.form.get("form") == "policy":
+        if not may("operator"):
+            abort(403)
+        try:
+            document = json.loads(request.form.get("policy") or "")
+        except ValueError as exc:
+            error = f"The policy is not valid JSON: {exc}"
+        else:
+            document.pop("version", None) if isinstance(document, dict) else None
+            api.call("PUT", "channels", "/policy", json=document)
+            flash("Policy saved.", "ok")
+            return redirect(url_for("marketer.policy"))
+    if request.method == "POST" and request.form.get("form") == "dry-run":
+        body = {k: request.form.get(k) or None for k in ("contact_id", "channel", "category", "campaign_id", "topic")}
+        body["priority"] = int(request.form.get("priority") or 0)
+        dry = {"request": body, "answer": api.post("channels", "/dry-run", body)}
+    current = api.get("channels", "/policy")
+    editable = {k: v for k, v in current.items() if k != "version"}
+    return render_template("marketer/policy.html", policy=current, policy_json=json.dumps(editable, indent=2),
+                           error=error, dry=dry, categories=CATEGORIES)

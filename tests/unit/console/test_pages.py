@@ -1,0 +1,171 @@
+"""The console's pages against fake services (unit level): sign-in, roles, CSRF, expiry and problem pages."""
+
+from __future__ import annotations
+
+import re
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from services.console import create_app
+from services.console.client import Page, ServiceError, ServiceUnavailable
+from services.console.config import ConsoleSettings
+
+KEYS = {"tp_agent": ("agent", "Ann"), "tp_marketer": ("marketer", "Max"), "tp_operator": ("operator", "Olu")}
+TASK = {"id": 7, "contact_id": "c1", "campaign_id": "k1", "priority": 100, "status": "open",
+        "script": {"subject": "Call Ada", "body": "Ada withdrew 25000", "contact": {"first_name": "Ada",
+                                                                                    "phone": "+4479"}},
+        "expires_at": "2030-01-01T00:00:00+00:00"}
+
+
+class FakeServices:
+    """Stands in for the four services: answers by (method, service, path), records what was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, Any]] = []
+        self.refuse: dict[tuple[str, str], ServiceError] = {}
+
+    def __call__(self, urls: dict[str, str], key: str | None, timeout: float) -> FakeServices:
+        self.key = key
+        return self
+
+    def call(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        self.calls.append((method, service, path, kwargs.get("json") or kwargs.get("params")))
+        if (method, path) in self.refuse:
+            raise self.refuse[(method, path)]
+        if path == "/api-keys/me":
+            if self.key not in KEYS:
+                raise ServiceError(service, 401, "Unauthorized", "a valid API key is required")
+            role, name = KEYS[self.key]
+            return {"key_id": f"id-{role}", "name": name, "role": role}
+        if path == "/tasks/7/claim":
+            return {**TASK, "status": "claimed"}
+        if path == "/tasks/7/complete":
+            return {**TASK, "status": "completed"}
+        if path == "/campaigns":
+            return [{"campaign_id": "k1", "name": "Welcome", "status": "active", "version": 1,
+                     "definition": {"entry": {"type": "segment"}}}]
+        return {}
+
+    def get(self, service: str, path: str, **params: Any) -> Any:
+        return self.call("GET", service, path, params=params)
+
+    def post(self, service: str, path: str, body: Any = None) -> Any:
+        return self.call("POST", service, path, json=body)
+
+    def page(self, service: str, path: str, **params: Any) -> Page:
+        self.call("GET", service, path, params=params)
+        return Page([TASK] if params.get("status") == "open" else [], "next-token" if params.get("status") == "open"
+                    else None)
+
+
+@pytest.fixture
+def services() -> FakeServices:
+    return FakeServices()
+
+
+@pytest.fixture
+def app(services):
+    return create_app(ConsoleSettings(secret_key="test-secret", session_minutes=5), client_factory=services)
+
+
+def _csrf(response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def sign_in(client, key: str):
+    token = _csrf(client.get("/sign-in"))
+    return client.post("/sign-in", data={"api_key": key, "csrf_token": token})
+
+
+def test_sign_in_keeps_the_key_out_of_the_page_and_the_cookie_is_strict(app):
+    client = app.test_client()
+    answer = sign_in(client, "tp_agent")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    page = client.get("/agent/tasks")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "tp_agent" not in html and "Ada withdrew 25000" in html
+    assert 'id="claim-7"' in html and "cursor=next-token" in html
+    assert client.get("/").headers["Location"] == "/agent/tasks"
+
+
+def test_a_wrong_key_gets_the_form_again_with_a_message(app):
+    answer = sign_in(app.test_client(), "tp_nobody")
+    assert answer.status_code == 401 and "not valid or has been revoked" in answer.get_data(as_text=True)
+
+
+def test_every_post_needs_the_sessions_csrf_token(app, services):
+    client = app.test_client()
+    sign_in(client, "tp_agent")
+    refused = client.post("/agent/tasks/7/claim", data={})
+    assert refused.status_code == 400 and "reload the page" in refused.get_data(as_text=True)
+    assert client.post("/agent/tasks/7/claim", data={"csrf_token": "forged"}).status_code == 400
+    assert not any(path == "/tasks/7/claim" for _, _, path, _ in services.calls)
+    token = _csrf(client.get("/agent/tasks"))
+    assert client.post("/agent/tasks/7/claim", data={"csrf_token": token}).status_code == 302
+    done = client.post("/agent/tasks/7/complete", data={"csrf_token": token, "outcome": "no_answer", "notes": "later"})
+    assert done.status_code == 302
+    assert ("POST", "channels", "/tasks/7/complete", {"outcome": "no_answer", "notes": "later"}) in services.calls
+
+
+def test_roles_decide_what_a_user_may_open(app):
+    agent = app.test_client()
+    sign_in(agent, "tp_agent")
+    assert agent.get("/campaigns").status_code == 403
+    assert agent.get("/operator").status_code == 403
+    marketer = app.test_client()
+    sign_in(marketer, "tp_marketer")
+    assert marketer.get("/campaigns").status_code == 200
+    assert marketer.get("/operator/keys").status_code == 403
+    assert "Call tasks" not in marketer.get("/campaigns").get_data(as_text=True)
+
+
+def test_a_refusal_shows_the_services_problem_detail_never_a_trace(app, services):
+    client = app.test_client()
+    sign_in(client, "tp_agent")
+    services.refuse[("POST", "/tasks/7/claim")] = ServiceError("channels", 409, "Conflict",
+                                                               "task 7 is claimed; cannot claim it")
+    token = _csrf(client.get("/agent/tasks"))
+    answer = client.post("/agent/tasks/7/claim", data={"csrf_token": token})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 409 and "task 7 is claimed; cannot claim it" in html and "Traceback" not in html
+    services.refuse[("GET", "/campaigns")] = ServiceUnavailable("campaigns", 503, "Service unavailable", "down")
+    sign_in(client, "tp_marketer")
+    assert client.get("/campaigns").status_code == 503
+    assert client.get("/no/such/page").status_code == 404
+
+
+def test_an_expired_session_or_a_revoked_key_gets_a_friendly_page(app, services, monkeypatch):
+    client = app.test_client()
+    sign_in(client, "tp_marketer")
+    # far beyond the five-minute session (the cookie itself outlives it, so the console can explain)
+    monkeypatch.setattr("services.console.auth.time", SimpleNamespace(time=lambda: time.time() + 3600))
+    answer = client.get("/campaigns")
+    assert answer.status_code == 401 and "Your session has ended" in answer.get_data(as_text=True)
+    monkeypatch.undo()
+    assert client.get("/campaigns").status_code == 401  # still explained, not a silent redirect
+    sign_in(client, "tp_marketer")
+    services.refuse[("GET", "/campaigns")] = ServiceError("campaigns", 401, "Unauthorized", "revoked")
+    assert "no longer accept the key" in client.get("/campaigns").get_data(as_text=True)
+    assert client.get("/agent/tasks").status_code == 401
+
+
+def test_sign_out_forgets_the_key(app):
+    client = app.test_client()
+    sign_in(client, "tp_operator")
+    token = _csrf(client.get("/campaigns"))
+    assert client.post("/sign-out", data={"csrf_token": token}).status_code == 302
+    assert client.get("/campaigns").headers["Location"].startswith("/sign-in")
+
+
+def test_sign_in_returns_only_to_pages_of_the_console(app):
+    client = app.test_client()
+    for target, expected in (("/campaigns", "/campaigns"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+                             ("https://evil.example/", "/")):
+        token = _csrf(client.get("/sign-in"))
+        answer = client.post(f"/sign-in?next={target}", data={"api_key": "tp_marketer", "csrf_token": token})
+        assert answer.headers["Location"] == expected, target
