@@ -90,7 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     for name in _services():
         port = service_url(name).rsplit(":", 1)[1]
         commands = {
-            "api": [sys.executable, "-m", "gunicorn", "--workers", api_workers, "--threads", "4", "--bind",
+            "api": [sys.executable, "-m", "gunicorn", "-c", "python:shared.http.gunicorn_conf",
+                    "--workers", api_workers, "--threads", "4", "--bind",
                     f"127.0.0.1:{port}", "--graceful-timeout", "10", f"services.{name}:create_app()"],
             "worker": [sys.executable, "-m", f"services.{name}", "worker"],
         }

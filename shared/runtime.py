@@ -133,7 +133,10 @@ def main(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> in
         migrate(definition.migrations_dir, settings.database_url)
         return 0
     if args.command == "api":
-        definition.create_app(settings).run(host=args.host, port=args.port, threaded=True)
+        from shared.http.serving import ProblemRequestHandler
+
+        definition.create_app(settings).run(host=args.host, port=args.port, threaded=True,
+                                            request_handler=ProblemRequestHandler)
         return 0
     if args.command in ("worker", "relay"):
         engine = make_engine(settings.database_url)

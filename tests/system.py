@@ -142,8 +142,9 @@ def build_system(namespace: str, auth_database_url: str, keys: dict[str, str], l
         port = urls[service].rsplit(":", 1)[1]
         system.processes[f"{service}-api"] = Process(
             f"{service}-api",
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-             f"services.{service}:create_app()"], env, log_dir / f"{service}-api.log")
+            [sys.executable, "-m", "gunicorn", "-c", "python:shared.http.gunicorn_conf", "--workers", "1",
+             "--threads", "8", "--bind", f"127.0.0.1:{port}", f"services.{service}:create_app()"],
+            env, log_dir / f"{service}-api.log")
         system.processes[f"{service}-worker"] = Process(
             f"{service}-worker", [sys.executable, "-m", f"services.{service}", "worker"], env,
             log_dir / f"{service}-worker.log")

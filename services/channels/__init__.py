@@ -24,4 +24,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
                                          "provider webhooks",
                              queues=lambda: [s.spec for s in subscriptions(settings, None)])
     app.extensions["touchpoint"].extra["clock"] = clock or utc_now
+    # Providers sign webhook bodies instead of presenting a key (services.channels.webhooks).
+    app.extensions["touchpoint_api"].spec.components.security_scheme("WebhookSignature", {
+        "type": "apiKey", "in": "header", "name": "X-Touchpoint-Signature",
+        "description": "sha256=<hex HMAC-SHA256 of the raw body under the shared WEBHOOK_SECRET>"})
     return app

@@ -9,7 +9,6 @@ a missing or wrong signature is 401, and with no secret configured every webhook
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ from services.channels.schemas import EmailEventSchema, SmsInboundSchema, SmsRec
 from services.channels.signing import SIGNATURE_HEADER, verify
 from shared.http import Problem
 from shared.http.auth import ROLES_ATTR, SELF_AUTHENTICATED_ATTR
+from shared.http.guard import admit_body, json_body
 from shared.messaging import UnitOfWork, UnitOfWorkFactory
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Signed provider callbacks")
@@ -43,6 +43,7 @@ def public_webhook(view: Callable) -> Callable:
             raise Problem(403, "Forbidden", "webhooks are disabled: no WEBHOOK_SECRET is configured", kind="forbidden")
         if not verify(secret, request.get_data(cache=True), request.headers.get(SIGNATURE_HEADER)):
             raise Problem(401, "Unauthorized", f"missing or invalid {SIGNATURE_HEADER}", kind="unauthorized")
+        admit_body()  # only now is the body read: application/json within the shared limits
         return view(*args, **kwargs)
 
     setattr(wrapper, ROLES_ATTR, ("signed-webhook",))
@@ -50,11 +51,20 @@ def public_webhook(view: Callable) -> Callable:
     return wrapper
 
 
+def documented(schema: type[Schema], answer: dict[str, Any]) -> Callable:
+    """The OpenAPI description of a signed webhook: its JSON body, its 202 answer, its signature scheme."""
+    return blp.doc(security=[{"WebhookSignature": []}],
+                   requestBody={"required": True, "content": {"application/json": {"schema": schema}}},
+                   responses={"202": {"description": "Accepted", "content": {"application/json": {"schema": {
+                       "type": "object", "required": ["status"],
+                       "properties": {"status": {"type": "string", "enum": ["accepted"]}, **answer}}}}}})
+
+
+_SUPPRESSED = {"suppressed": {"type": "array", "items": {"type": "string"}}}
+
+
 def _body(schema: Schema) -> dict[str, Any]:
-    try:
-        raw = json.loads(request.get_data(cache=True) or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, "Malformed request body", f"body is not JSON: {exc}", kind="malformed-body") from exc
+    raw = json_body()
     if not isinstance(raw, dict):
         raise Problem(400, "Malformed request body", "body must be a JSON object", kind="malformed-body")
     try:
@@ -83,6 +93,7 @@ def _announce(uow: UnitOfWork, job, outcome: str, reason: str, detail: str | Non
 
 
 @blp.route("/email", methods=["POST"])
+@documented(EmailEventSchema, {**_SUPPRESSED, "reason": {"type": "string", "enum": ["bounced", "complained"]}})
 @public_webhook
 def email_event() -> Response:
     """A bounce or complaint: suppress email for the contact here at once and ask contacts to record it."""
@@ -110,6 +121,7 @@ def email_event() -> Response:
 
 
 @blp.route("/sms/receipts", methods=["POST"])
+@documented(SmsReceiptSchema, {"request_id": {"type": "string"}})
 @public_webhook
 def sms_receipt() -> Response:
     """A gateway delivery receipt: `delivered`, or `failed`/`undelivered` which releases the touch."""
@@ -130,6 +142,7 @@ def sms_receipt() -> Response:
 
 
 @blp.route("/sms/inbound", methods=["POST"])
+@documented(SmsInboundSchema, {**_SUPPRESSED, "action": {"type": "string", "enum": ["ignored", "suppressed"]}})
 @public_webhook
 def sms_inbound() -> Response:
     """A message from a contact; STOP (and its synonyms) becomes an SMS suppression."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import Engine, text
 
@@ -16,6 +16,8 @@ from shared.auth.keys import ApiKeyStore
 from shared.config import Settings
 from shared.db.engine import make_engine
 from shared.http.auth import install_authentication, roles_required
+from shared.http.guard import install_request_guard
+from shared.http.openapi import EdgeResponses, HealthSchema, LivenessSchema, TouchpointApi
 from shared.http.problems import register_problem_handlers
 from shared.messaging.connection import connect
 from shared.messaging.topology import QueueSpec, Topology
@@ -86,7 +88,9 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
         JSON_SORT_KEYS=False,
         API_SPEC_OPTIONS={
             "info": {"description": description or title},
-            "components": {"securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
+            "components": {"securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                           "description": "or `Authorization: Bearer <key>`; any role may read this document"}}},
             "security": [{"ApiKey": []}],
         },
     )
@@ -96,7 +100,8 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
     context.extra["queues"] = queues or (lambda: ())
     app.extensions["touchpoint"] = context
 
-    api = Api(app)
+    install_request_guard(app)  # before the blueprints: their <int:...> routes take its 64-bit converter
+    api = TouchpointApi(app, spec_kwargs={"extra_plugins": [EdgeResponses()]})
     register_problem_handlers(app)  # after Api(), so our handlers replace flask-smorest's
     install_authentication(app, keys)
     api.register_blueprint(_health_blueprint(settings, engine, extra_checks or {}))
@@ -121,12 +126,15 @@ def _health_blueprint(settings: Settings, engine: Engine,
 
     @blp.route("/livez")
     @blp.doc(security=[])
+    @blp.response(200, LivenessSchema)
     def livez() -> Response:
         """The process is up."""
         return jsonify(status="ok", service=settings.service)
 
     @blp.route("/healthz")
     @blp.doc(security=[])
+    @blp.response(200, HealthSchema)
+    @blp.alt_response(503, schema=HealthSchema, description="a check failed")
     def healthz() -> Response:
         """The service can reach its database and the broker."""
         results = {name: check() for name, check in checks.items()}
@@ -139,6 +147,8 @@ def _health_blueprint(settings: Settings, engine: Engine,
 
     @blp.route("/metrics")
     @roles_required("operator")
+    @blp.doc(responses={"200": {"description": "Prometheus text format", "content": {
+        CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
     def metrics() -> Response:
         """Prometheus metrics of this process (operator key, e.g. as a bearer token in the scrape config)."""
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

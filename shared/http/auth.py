@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 
 from shared.auth.keys import ROLES, ApiKey, ApiKeyStore
+from shared.http.guard import admit_body
 from shared.http.problems import Problem
 
 PUBLIC_ENDPOINTS = {"health.livez", "health.healthz", "static"}
@@ -63,6 +64,7 @@ def roles_required(*roles: str) -> Callable:
             if key.role != "operator" and key.role not in roles:
                 raise Problem(403, "Forbidden", f"role {key.role!r} may not do this; needs one of {sorted(roles)}",
                               kind="forbidden")
+            admit_body()  # media type and JSON limits, once the caller is known to be allowed here
             return view(*args, **kwargs)
 
         setattr(wrapper, ROLES_ATTR, tuple(roles))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -11,9 +9,11 @@ from marshmallow import ValidationError
 
 from services.contacts import schemas as s
 from services.contacts.api import WRITERS, unit_of_work
-from services.contacts.errors import Invalid, MalformedBody, UnsupportedMediaType
+from services.contacts.errors import Invalid
 from services.contacts.handlers.events import record_events
 from shared.http import roles_required
+from shared.http.guard import json_body, per_item_validation
+from shared.http.json_input import might_hold_refused_values, refused_values
 
 blp = Blueprint("events", __name__, url_prefix="/events", description="Behavioural events")
 MAX_BATCH = 1000
@@ -29,18 +29,14 @@ class Events(MethodView):
         "oneOf": [{"$ref": "#/components/schemas/Event"},
                   {"type": "array", "maxItems": MAX_BATCH, "items": {"$ref": "#/components/schemas/Event"}}]}}}})
     @blp.response(202, s.EventResultsSchema)
+    @per_item_validation
     def post(self):
         """Store events on the timeline and publish each as contact.event.<type>; idempotent by event_id.
 
         Every item gets a result: accepted, duplicate (its event_id was seen before) or rejected
         with the reason (invalid fields, unknown or erased contact).
         """
-        if not request.is_json:
-            raise UnsupportedMediaType("send application/json")
-        try:
-            body = json.loads(request.get_data())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedBody(f"the body is not valid JSON: {exc}", {"_body": ["invalid JSON"]}) from None
+        body = json_body()  # read by the guard: 415 for other media types, 400 for unreadable JSON
         items = [body] if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise Invalid("the body must be an event object or a list of them", {"_body": ["expected object or list"]})
@@ -48,10 +44,18 @@ class Events(MethodView):
             raise Invalid(f"post 1 to {MAX_BATCH} events at a time", {"_body": [f"1 to {MAX_BATCH} events"]})
         results: list[dict | None] = [None] * len(items)
         valid: list[tuple[int, dict]] = []
+        screen = might_hold_refused_values(request.get_data(cache=True))
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 results[index] = {"index": index, "event_id": None, "status": "rejected",
                                   "reason": {"_schema": ["each event must be a JSON object"]}}
+                continue
+            # A control character or an out-of-range number rejects this item, not the batch.
+            refused = refused_values(item) if screen else {}
+            if refused:
+                event_id = item.get("event_id") if "event_id" not in refused else None
+                results[index] = {"index": index, "event_id": event_id if isinstance(event_id, str) else None,
+                                  "status": "rejected", "reason": refused}
                 continue
             try:
                 valid.append((index, _EVENT.load(item)))

@@ -40,6 +40,11 @@ class Imports(MethodView):
 
     @roles_required(*IMPORTERS)
     @blp.arguments(s.ImportQuerySchema, location="query", unknown=RAISE)
+    @blp.doc(requestBody={"required": True, "content": {
+        **{media: {"schema": {"type": "string", "format": "binary"}}
+           for media in (*CONTENT_TYPES, "application/octet-stream")},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}})
     @blp.response(202, s.ImportJobSchema)
     def post(self, query):
         """Upload a file (raw body, or multipart field `file`); it is streamed to disk and queued.
