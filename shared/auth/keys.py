@@ -1,8 +1,11 @@
-"""API keys: generation, hashed storage, verification with a short cache, revocation.
+"""API keys: generation, hashed storage, verification with a short cache, revocation, audit trail.
 
 A key is `tp_<id>_<secret>` with 32 random bytes of secret. Keys are high-entropy random tokens,
 not passwords, so one SHA-256 is the right hash (a slow KDF buys nothing against brute force of
 256 bits and would cost milliseconds per request); comparison is constant-time.
+
+Every change (create, revoke) is recorded in `api_key_audit` in the same transaction as the change;
+the last active operator key cannot be revoked (`LastOperatorKeyError`), so the system can't be locked out.
 """
 
 from __future__ import annotations
@@ -16,7 +19,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Identity,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
 
 ROLES = ("marketer", "channel_owner", "agent", "operator", "ingest")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -32,6 +49,24 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
 )
+
+api_key_audit = Table(  # append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0002)
+    "api_key_audit",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("action", String(16), nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("key_name", String(200), nullable=False),
+    Column("key_role", String(32), nullable=False),
+    Column("actor_key_id", String(32)),
+    Column("actor_name", String(200)),
+    Column("actor_role", String(32)),
+)
+
+
+class LastOperatorKeyError(Exception):
+    """Revoking this key would leave no active operator key."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +99,18 @@ class ApiKeyStore:
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str, role: str) -> tuple[ApiKey, str]:
-        """Create a key; return it with its full text, which is shown once and never stored."""
+    def create(self, name: str, role: str, actor: ApiKey | None = None) -> tuple[ApiKey, str]:
+        """Create a key; return it with its full text, which is shown once and never stored.
+
+        `actor` is the key that asked (None: an admin command with direct database access)."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         key_id, secret, text = generate_key()
+        key = ApiKey(key_id, name, role)
         with self.engine.begin() as conn:
             conn.execute(api_keys.insert().values(key_id=key_id, name=name, role=role, key_hash=hash_key(secret)))
-        return ApiKey(key_id, name, role), text
+            _audit(conn, "create", key, actor)
+        return key, text
 
     def verify(self, text: str) -> ApiKey | None:
         """Return the key behind `text`, or None when it is malformed, unknown or revoked."""
@@ -99,14 +138,37 @@ class ApiKeyStore:
             return None
         return ApiKey(row.key_id, row.name, row.role)
 
-    def revoke(self, key_id: str) -> bool:
-        """Revoke a key; caches elsewhere forget it within `cache_seconds`."""
+    def revoke(self, key_id: str, actor: ApiKey | None = None) -> bool:
+        """Revoke an active key (False: no such active key); caches elsewhere forget it within `cache_seconds`.
+
+        Raises `LastOperatorKeyError` when it is the last active operator key."""
         with self.engine.begin() as conn:
-            done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
-                                .values(revoked_at=datetime.now(UTC))).rowcount
+            # Lock every active operator key, always in key_id order, before looking at the target: two
+            # concurrent revokes of the last two operator keys then serialise (no deadlock either), and
+            # the second sees the first's revocation when it re-reads the rows it waited for.
+            operators = conn.execute(select(api_keys.c.key_id).where(
+                api_keys.c.role == "operator", api_keys.c.revoked_at.is_(None))
+                .order_by(api_keys.c.key_id).with_for_update()).scalars().all()
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                               .with_for_update()).first()
+            if row is None:
+                return False
+            if row.role == "operator" and operators == [key_id]:
+                raise LastOperatorKeyError(f"{key_id} is the last active operator key; create another operator "
+                                           "key first, then revoke this one")
+            conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=datetime.now(UTC)))
+            _audit(conn, "revoke", ApiKey(row.key_id, row.name, row.role), actor)
         with self._lock:
             self._cache.clear()
-        return bool(done)
+        return True
+
+    def audit(self, limit: int = 100, before: int | None = None) -> list[dict]:
+        """Audit entries newest first, `limit` of them, only those with an id below `before` when given."""
+        stmt = select(api_key_audit).order_by(api_key_audit.c.id.desc()).limit(limit)
+        if before is not None:
+            stmt = stmt.where(api_key_audit.c.id < before)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
 
     def list(self) -> list[dict]:
         """All keys, without their hashes."""
@@ -114,3 +176,11 @@ class ApiKeyStore:
             rows = conn.execute(select(api_keys.c.key_id, api_keys.c.name, api_keys.c.role, api_keys.c.created_at,
                                        api_keys.c.revoked_at).order_by(api_keys.c.created_at)).all()
         return [dict(r._mapping) for r in rows]
+
+
+def _audit(conn: Connection, action: str, key: ApiKey, actor: ApiKey | None) -> None:
+    """Record a key change in the same transaction as the change itself."""
+    conn.execute(insert(api_key_audit).values(
+        action=action, key_id=key.key_id, key_name=key.name, key_role=key.role,
+        actor_key_id=actor.key_id if actor else None, actor_name=actor.name if actor else None,
+        actor_role=actor.role if actor else None))

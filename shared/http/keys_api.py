@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from shared.auth.keys import ROLES
+from shared.auth.keys import ROLES, LastOperatorKeyError
 from shared.http.auth import current_key, roles_required
 from shared.http.problems import Problem
 
@@ -37,6 +37,50 @@ class CreatedKeySchema(KeySchema):
     key = fields.String()
 
 
+class AuditQuerySchema(Schema):
+    """Paging of the audit trail, newest first: pass a page's `next_cursor` as `cursor` for the next one."""
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,17}$", error="a cursor from next_cursor"))
+
+
+class AuditEntrySchema(Schema):
+    """One key change: what happened to which key, when, and which key did it (null: an admin command)."""
+
+    id = fields.Integer()
+    at = fields.DateTime()
+    action = fields.String(metadata={"enum": ["create", "revoke"]})
+    key_id = fields.String()
+    key_name = fields.String()
+    key_role = fields.String()
+    actor_key_id = fields.String(allow_none=True)
+    actor_name = fields.String(allow_none=True)
+    actor_role = fields.String(allow_none=True)
+
+
+class AuditPageSchema(Schema):
+    """A page of the key audit trail, newest first."""
+
+    items = fields.List(fields.Nested(AuditEntrySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+@blp.route("/audit")
+class KeyAudit(MethodView):
+    """The append-only record of key changes."""
+
+    @roles_required("operator")
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditPageSchema)
+    def get(self, query):
+        """Key changes, newest first (create, revoke), with who made them."""
+        before = int(query["cursor"]) if "cursor" in query else None
+        items = current_app.extensions["touchpoint_keys"].audit(query["limit"] + 1, before)
+        more = len(items) > query["limit"]
+        items = items[:query["limit"]]
+        return {"items": items, "next_cursor": str(items[-1]["id"]) if more else None}
+
+
 @blp.route("")
 class Keys(MethodView):
     """Create and list keys."""
@@ -52,7 +96,7 @@ class Keys(MethodView):
     @blp.response(201, CreatedKeySchema)
     def post(self, body):
         """Create a key; its text is in the answer and nowhere else."""
-        key, text = current_app.extensions["touchpoint_keys"].create(body["name"], body["role"])
+        key, text = current_app.extensions["touchpoint_keys"].create(body["name"], body["role"], current_key())
         return {"key_id": key.key_id, "name": key.name, "role": key.role, "key": text}
 
 
@@ -82,7 +126,14 @@ class KeyItem(MethodView):
 
     @roles_required("operator")
     @blp.response(204)
+    @blp.alt_response(404, description="no active key with this id")
+    @blp.alt_response(409, description="the last active operator key: create another operator key first")
     def delete(self, key_id: str):
-        """Revoke a key."""
-        if not current_app.extensions["touchpoint_keys"].revoke(key_id):
+        """Revoke a key; the last active operator key can't be revoked (409), so operators can't lock themselves out."""
+        try:
+            revoked = current_app.extensions["touchpoint_keys"].revoke(key_id, current_key())
+        except LastOperatorKeyError as exc:
+            raise Problem(409, "Last operator key", str(exc), errors={"key_id": [str(exc)]},
+                          kind="last-operator-key") from exc
+        if not revoked:
             raise Problem(404, "Not Found", f"no active key {key_id}", kind="not-found")
