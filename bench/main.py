@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--baseline-messages", type=int, default=20_000)
     add("--second-step", action="store_true", help="a call step after the email (the weekly cap stops it)")
     add("--broadcast-timeout", type=float, default=None, help="seconds to wait for the broadcast (default: by size)")
+    add("--name", default="pipeline", help="databases are touchpoint_bench_<name>_*")
     add("--json", type=Path, default=None, help="write every figure to this file")
     add("--profile-seconds", type=float, default=0.0,
         help="record every worker with py-spy for this long from the broadcast's trigger (perturbs the figures)")

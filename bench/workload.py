@@ -69,7 +69,7 @@ def wait_known(dbs: dict, total: int, timeout: float) -> dict[str, float]:
                 reached[service] = time.perf_counter()
         return len(reached) == len(queries)
 
-    wait_for(all_known, timeout=timeout, interval=0.25, message="channels and campaigns to learn every contact")
+    wait_for(all_known, timeout=timeout, interval=1.0, message="channels and campaigns to learn every contact")
     return reached
 
 
