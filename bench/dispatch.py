@@ -34,10 +34,10 @@ sys.path.insert(0, str(REPO))
 
 import shared.contracts  # noqa: E402,F401
 from services.channels.consumers import dispatch_spec  # noqa: E402
-from services.channels.contact_copy import HANDLERS  # noqa: E402
 from services.channels.domain import CapScope, FrequencyCap, PolicyRules  # noqa: E402
+from services.channels.handlers.contact_facts import HANDLERS  # noqa: E402
 from services.channels.repository import decisions, deliveries  # noqa: E402
-from services.channels.rules import save_rules  # noqa: E402
+from services.channels.repository.rules_store import save_rules  # noqa: E402
 from services.channels.service import DEFINITION  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db.engine import make_engine  # noqa: E402

@@ -136,7 +136,7 @@ def detach(run_dir: Path, argv: list[str], timeout: float = 300.0) -> int:
             return 1
         time.sleep(0.5)
     print((run_dir / "up.ready").read_text().replace("Ctrl-C stops everything.", "./scripts/down stops everything."))
-    print(f"running in the background (pid {proc.pid}); its output: {log}")
+    print(f"running in the background (pid {proc.pid}); its output, with the demo's example commands: {log}")
     return 0
 
 

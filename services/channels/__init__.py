@@ -13,13 +13,14 @@ from shared.config import Settings
 
 def create_app(settings: Settings | None = None, clock=None) -> Flask:
     """Build the channels HTTP app (`clock` lets tests fix the time the dry-run decides at)."""
-    from services.channels.api import blueprints
+    from services.channels import agents, api, webhooks
+    from services.channels.clock import utc_now
     from services.channels.consumers import subscriptions
-    from services.channels.gate import utc_now
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("channels")
-    app = create_service_app(settings, "Touchpoint channels", blueprints(),
+    app = create_service_app(settings, "Touchpoint channels",
+                             [*api.blueprints(), *agents.blueprints(), webhooks.blp],
                              description="Dispatch gate, decisions, deliveries, call-center tasks, web offers, "
                                          "provider webhooks",
                              queues=lambda: [s.spec for s in subscriptions(settings, None)])

@@ -10,10 +10,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.channels.api import context
-from services.channels.repository import TABLES
-from services.channels.schemas import OfferSchema, TaskCompleteSchema, TaskQuerySchema, TaskSchema
-from services.channels.tasks import (
+from services.channels.handlers.call_center import (
     claim_task,
     complete_task,
     get_task,
@@ -21,20 +18,17 @@ from services.channels.tasks import (
     list_tasks,
     respond_to_offer,
 )
+from services.channels.schemas import OfferSchema, TaskCompleteSchema, TaskQuerySchema, TaskSchema
+from services.channels.web import unit_of_work
 from shared.http import Problem, current_key, roles_required
-from shared.messaging import UnitOfWorkFactory
 
 tasks_blp = Blueprint("tasks", __name__, description="The call-center task queue")
 offers_blp = Blueprint("offers", __name__, description="Offers on contacts' personal web pages")
 
 
-def _uow() -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(context().engine, TABLES, "channels")
-
-
 def _missing_or_conflict(task_id: int, doing: str) -> Problem:
-    with context().engine.connect() as conn:
-        task = get_task(conn, task_id)
+    with unit_of_work().read() as uow:
+        task = get_task(uow, task_id)
     if task is None:
         return Problem(404, "Not Found", f"no task {task_id}", kind="not-found")
     return Problem(409, "Conflict", f"task {task_id} is {task.status}; cannot {doing} it", kind="conflict")
@@ -53,8 +47,8 @@ class Tasks(MethodView):
         """Tasks by status, highest priority first; filters by contact, campaign, `mine` (claimed by the
         caller); cursor paging through the `X-Next-Cursor` header (and a `Link: rel="next"`)."""
         claimed_by = current_key().key_id if query["mine"] else None
-        with context().engine.connect() as conn:
-            rows = list_tasks(conn, query["status"], query["limit"] + 1, query["contact_id"], query["campaign_id"],
+        with unit_of_work().read() as uow:
+            rows = list_tasks(uow, query["status"], query["limit"] + 1, query["contact_id"], query["campaign_id"],
                               claimed_by, _decode_cursor(query["cursor"]))
         page, more = rows[: query["limit"]], len(rows) > query["limit"]
         headers = {}
@@ -94,7 +88,7 @@ class ClaimTask(MethodView):
     @tasks_blp.response(200, TaskSchema)
     def post(self, task_id: int):
         """Claim an open task; of two agents racing, one wins and the other gets 409."""
-        with _uow()() as uow:
+        with unit_of_work()() as uow:
             row = claim_task(uow, task_id, current_key().key_id)
         if row is None:
             raise _missing_or_conflict(task_id, "claim")
@@ -111,7 +105,7 @@ class CompleteTask(MethodView):
     def post(self, body, task_id: int):
         """Complete a task you claimed; the outcome flows back as `interaction.recorded` (call_completed)."""
         key = current_key()
-        with _uow()() as uow:
+        with unit_of_work()() as uow:
             row = complete_task(uow, task_id, None if key.role == "operator" else key.key_id, body["outcome"],
                                 body.get("notes"))
         if row is None:
@@ -130,12 +124,12 @@ class ContactOffers(MethodView):
         if not 1 <= len(contact_id) <= 128:
             raise Problem(422, "Validation failed", "contact_id is 1..128 characters",
                           errors={"contact_id": ["length 1..128"]}, kind="validation")
-        with context().engine.connect() as conn:
-            return [row._mapping for row in list_offers(conn, contact_id)]
+        with unit_of_work().read() as uow:
+            return [row._mapping for row in list_offers(uow, contact_id)]
 
 
 def _respond(offer_id: int, action: str):
-    with _uow()() as uow:
+    with unit_of_work()() as uow:
         row = respond_to_offer(uow, offer_id, action)
     if row is None:
         raise Problem(409, "Conflict", f"offer {offer_id} is not active (or does not exist)", kind="conflict")

@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from services.channels import create_app
 from services.channels.adapters.base import AdapterContext
 from services.channels.adapters.registry import build_adapters, parse_config
+from services.channels.clock import Clock, utc_now
 from services.channels.consumers import subscriptions
 from services.channels.delivery import DeliveryWorker
-from services.channels.gate import Clock, utc_now
+from services.channels.expiry import CallTaskExpiry
 from services.channels.repository import TABLES
-from services.channels.tasks import CallTaskExpiry
 from shared.config import Settings
 from shared.runtime import BackgroundTask, ServiceDefinition
 

@@ -52,6 +52,7 @@ from services.contacts.domain.importing import (
 from services.contacts.handlers.common import now, upserted_payload
 from services.contacts.repository import TABLES, contacts, import_jobs, import_rejections
 from shared.config import Settings
+from shared.http.json_input import nesting_error, refused_values
 from shared.messaging import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _csv_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Item
             continue  # blank lines are not rows
         number += 1
         try:
-            yield number, row_from_csv(number, names, record, phone_region), None
+            yield _screened(row_from_csv(number, names, record, phone_region))
         except RowRejected as exc:
             yield number, None, str(exc)
 
@@ -114,10 +115,22 @@ def _json_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Ite
         if len(line) > MAX_ROW_BYTES:
             yield number, None, f"a line may be at most {MAX_ROW_BYTES} characters"
             continue
+        deep = nesting_error(line)  # json.loads would recurse into a RecursionError and stop the job
+        if deep:
+            yield number, None, deep
+            continue
         try:
-            yield number, row_from_json_line(number, line, phone_region), None
+            yield _screened(row_from_json_line(number, line, phone_region))
         except RowRejected as exc:
             yield number, None, str(exc)
+
+
+def _screened(row: ImportRow) -> Item:
+    """The row, or its rejection when a value can't be stored (a NUL, a lone surrogate, a 65-bit number)."""
+    refused = refused_values(row.values)
+    if refused:
+        return row.number, None, "; ".join(f"{name}: {reasons[0]}" for name, reasons in sorted(refused.items()))
+    return row.number, row, None
 
 
 def _upsert_statement() -> TextClause:

@@ -46,6 +46,17 @@ def screenshot(browser, name: str) -> None:
         browser.set_window_size(1280, 1000)
 
 
+def fits_a_phone(browser) -> bool:
+    """At a phone's width (390 px) the page needs no sideways scrolling (wide tables scroll in their box)."""
+    browser.set_window_size(390, 844)
+    try:
+        browser.refresh()
+        return browser.execute_script(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1")
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
 def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, console: str, browser) -> None:
     e2e.set_policy()
     cohort = uuid.uuid4().hex[:8]
@@ -76,6 +87,7 @@ def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, consol
     assert counts["requested"] >= 2 and counts["sent"] >= 2, counts
     assert int(browser.find_element(By.ID, "enrolled").text) >= 2
     screenshot(browser, "campaign")
+    assert fits_a_phone(browser)
     e2e.call("POST", "campaigns", f"/campaigns/{campaign['id']}/archive", role="marketer")
 
 
@@ -99,6 +111,7 @@ def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, 
     card = browser.find_element(By.ID, f"task-{task['id']}")
     assert "withdrew 25000" in card.text and "P100" in card.text
     screenshot(browser, "agent")
+    assert fits_a_phone(browser)
     browser.find_element(By.ID, f"claim-{task['id']}").click()
     assert f"Task {task['id']} is yours" in browser.page_source
     assert open_task() == []  # a claimed task is offered to nobody else

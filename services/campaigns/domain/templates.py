@@ -1,8 +1,7 @@
-"""Message templates: Jinja2 in a sandbox, strict about unknown variables, escaping HTML bodies."""
+"""Message templates: Jinja2 in a bounded sandbox, strict about unknown variables, escaping HTML bodies."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,14 +9,14 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+
+from services.campaigns.domain.template_bounds import BoundExceeded, Bounds, Budget
+from services.campaigns.domain.templates_sandbox import CURRENT, BoundedSandbox, unsafe_constructs
 
 # The parts of a template and whether each is HTML (autoescaped).
 PARTS: dict[str, bool] = {"subject": False, "body": False, "html": True}
 VARIABLES = frozenset({"contact", "event"})
-# Bounds that keep a marketer's template from building huge strings or numbers.
-MAX_REPEAT = 10_000
-MAX_EXPONENT = 100
+BOUNDS = Bounds()  # per part of one message; documented in docs/campaigns.md
 
 
 class TemplateError(ValueError):
@@ -33,25 +32,8 @@ class Rendered:
     html: str | None = None
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The Jinja2 sandbox, with '*' and '**' bounded so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        """Apply '*' or '**' after checking the result stays small."""
-        if operator_name == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
-            return operator.pow(left, right)
-        for seq, count in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(count, int) and count > MAX_REPEAT:
-                raise SecurityError(f"repeating a value {count} times is more than {MAX_REPEAT}")
-        return operator.mul(left, right)
-
-
-_TEXT = _Sandbox(undefined=StrictUndefined, autoescape=False)
-_HTML = _Sandbox(undefined=StrictUndefined, autoescape=True)
+_TEXT = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+_HTML = BoundedSandbox(undefined=StrictUndefined, autoescape=True)
 
 
 def validate_template(template: Mapping[str, Any]) -> list[str]:
@@ -77,6 +59,8 @@ def validate_template(template: Mapping[str, Any]) -> list[str]:
             continue
         for name in sorted(meta.find_undeclared_variables(tree) - VARIABLES):
             problems.append(f"{part}: unknown variable {name!r}; use 'contact' or 'event'")
+        for construct in unsafe_constructs(tree):
+            problems.append(f"{part}: not allowed in a template: {construct}")
     return problems
 
 
@@ -133,9 +117,21 @@ def merged_contact(contact: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _render_part(part: str, source: str, context: Mapping[str, Any]) -> str:
+def _render_part(part: str, source: str, context: Mapping[str, Any], bounds: Bounds = BOUNDS) -> str:
+    """Render one part within `bounds`, streaming so an oversized output stops as soon as it is too long."""
+    token = CURRENT.set(Budget(bounds))
     try:
-        return _compiled(part, source).render(context)
+        chunks, size = [], 0
+        for chunk in _compiled(part, source).generate(context):
+            size += len(chunk)
+            if size > bounds.max_output:
+                raise BoundExceeded(f"output longer than {bounds.max_output:,} characters")
+            chunks.append(chunk)
+        return "".join(chunks)
+    except BoundExceeded as exc:
+        raise TemplateError(f"{part}: exceeds a bound: {exc}") from exc
+    except (RecursionError, MemoryError) as exc:  # last lines of defence; the bounds should come first
+        raise TemplateError(f"{part}: exceeds a bound: {exc.__class__.__name__}") from exc
     except SecurityError as exc:
         raise TemplateError(f"{part}: not allowed in a template: {exc}") from exc
     except UndefinedError as exc:
@@ -144,3 +140,5 @@ def _render_part(part: str, source: str, context: Mapping[str, Any]) -> str:
         raise TemplateError(f"{part}: unknown variable: {exc.message}") from exc
     except (TemplateRuntimeError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
         raise TemplateError(f"{part}: could not render: {exc}") from exc
+    finally:
+        CURRENT.reset(token)

@@ -1,18 +1,17 @@
 """Adapters that deliver into Touchpoint itself: the call-center task queue and web offers.
 
-Both write one row per request (idempotent on request_id), which agents and the website then read
-through the channels API; outcomes flow back as `interaction.recorded`.
+Both write one row per request (idempotent on request_id) through the service's `AgentQueue`
+repository (never its tables), which agents and the website then read through the channels API;
+outcomes flow back as `interaction.recorded`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
-from services.channels.repository import call_tasks, offers
+from services.channels.repository.agent_queue import AgentQueue
 
 
 class _DatabaseAdapter(ChannelAdapter):
@@ -24,10 +23,9 @@ class _DatabaseAdapter(ChannelAdapter):
             raise RuntimeError(f"{self.__class__.__name__} needs the service database")
         return self.context.engine
 
-    def _insert(self, table, row: dict, prefix: str, request_id: str) -> DeliveryResult:
+    def _insert(self, add: Callable[[AgentQueue], int], prefix: str) -> DeliveryResult:
         with self._engine().begin() as conn:
-            conn.execute(pg_insert(table).values(**row).on_conflict_do_nothing(index_elements=["request_id"]))
-            row_id = conn.execute(select(table.c.id).where(table.c.request_id == request_id)).scalar_one()
+            row_id = add(AgentQueue(conn))
         return DeliveryResult("sent", f"{prefix}:{row_id}", f"{prefix} {row_id} created")
 
 
@@ -41,13 +39,13 @@ class CallCenterAdapter(_DatabaseAdapter):
         """Queue a call task."""
         ttl = timedelta(seconds=float(self.options.get("task_ttl_seconds", 86_400)))
         expires_at = message.expires_at or datetime.now(UTC) + ttl
-        return self._insert(call_tasks, {
+        return self._insert(lambda queue: queue.add_call_task({
             "request_id": message.request_id, "contact_id": message.contact_id,
             "campaign_id": message.campaign_id, "priority": message.priority, "status": "open",
             "script": {**dict(message.content), "contact": {"first_name": message.recipient.first_name,
                                                              "last_name": message.recipient.last_name,
                                                              "phone": message.recipient.phone}},
-            "expires_at": expires_at}, "task", message.request_id)
+            "expires_at": expires_at}), "task")
 
 
 class WebOffersAdapter(_DatabaseAdapter):
@@ -55,7 +53,7 @@ class WebOffersAdapter(_DatabaseAdapter):
 
     def send(self, message: RenderedMessage) -> DeliveryResult:
         """Publish the offer to the contact's page."""
-        return self._insert(offers, {
+        return self._insert(lambda queue: queue.add_offer({
             "request_id": message.request_id, "contact_id": message.contact_id,
             "campaign_id": message.campaign_id, "priority": message.priority, "status": "active",
-            "content": dict(message.content), "expires_at": message.expires_at}, "offer", message.request_id)
+            "content": dict(message.content), "expires_at": message.expires_at}), "offer")

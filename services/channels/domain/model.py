@@ -95,13 +95,23 @@ class ConsentStatus(StrEnum):
 
 
 class Outcome(StrEnum):
-    """What the gate decided; everything but DEFER is final for the message."""
+    """What the gate decided; everything but DEFER is final for the message.
+
+    ALREADY_DECIDED is the answer to a redelivery: the request was decided before, so nothing is
+    recorded or announced again. DUPLICATE: another request holds this campaign step occurrence.
+    """
 
     SEND = "send"
     DEFER = "defer"
     SUPPRESS = "suppress"
     CAP = "cap"
     EXPIRE = "expire"
+    DUPLICATE = "duplicate"
+    ALREADY_DECIDED = "already_decided"
+
+
+# (campaign, step, contact, occurrence): invariant 3 allows one send per key.
+StepKey = tuple[str, str, str, str]
 
 
 def _require_aware(name: str, value: datetime | None) -> None:
@@ -129,12 +139,23 @@ class OutboundMessage:
     topic: str | None = None
     priority: int = 0
     expires_at: datetime | None = None
+    request_id: str = ""
+    attempt: int = 0  # how often the request was deferred before (its `deferrals`)
+    step_id: str | None = None
+    occurrence: str | None = None
 
     def __post_init__(self) -> None:
         _require_channel(self.channel)
         object.__setattr__(self, "channel", str(self.channel))
         object.__setattr__(self, "category", Category(self.category))
         _require_aware("expires_at", self.expires_at)
+
+    @property
+    def step_key(self) -> StepKey | None:
+        """(campaign, step, contact, occurrence) of a campaign step's message; None for other messages."""
+        if not self.campaign_id or not self.step_id:
+            return None
+        return (self.campaign_id, self.step_id, self.contact_id, self.occurrence or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,13 +275,31 @@ class Suppression:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorDecisions:
+    """What the gate already decided for one request: the attempts seen, and whether one was final."""
+
+    attempts: frozenset[int] = frozenset()
+    final: bool = False
+
+    def covers(self, attempt: int) -> bool:
+        """True when deciding ``attempt`` again would decide the request twice."""
+        return self.final or attempt in self.attempts
+
+
+@dataclass(frozen=True, slots=True)
 class ContactPolicyState:
-    """Everything the gate knows about one contact, loaded under the contact's lock."""
+    """Everything the gate knows about one contact, loaded under the contact's lock.
+
+    ``decided`` holds the prior decisions of the requests being decided (by request id) and
+    ``live_steps`` the campaign step occurrences that already hold a reserved or sent touch.
+    """
 
     time_zone: str | None = None
     consents: Mapping[str, ConsentStatus] = field(default_factory=dict)
     suppressions: tuple[Suppression, ...] = ()
     touches: tuple[Touch, ...] = ()
+    decided: Mapping[str, PriorDecisions] = field(default_factory=dict)
+    live_steps: frozenset[StepKey] = frozenset()
 
     def __post_init__(self) -> None:
         if self.time_zone is not None and not isinstance(self.time_zone, str):
@@ -269,6 +308,8 @@ class ContactPolicyState:
         object.__setattr__(self, "consents", MappingProxyType(consents))
         object.__setattr__(self, "suppressions", tuple(self.suppressions))
         object.__setattr__(self, "touches", tuple(self.touches))
+        object.__setattr__(self, "decided", MappingProxyType(dict(self.decided)))
+        object.__setattr__(self, "live_steps", frozenset(self.live_steps))
 
     def consent_for(self, channel: str) -> ConsentStatus:
         """The recorded consent for ``channel``; unknown when nothing was recorded."""

@@ -1,15 +1,17 @@
 """The dispatch gate's decision: one pure function over one contact's state.
 
-The rules run in a fixed order and the first that objects decides:
-expiry, suppression, consent, quiet hours, frequency caps and the marketing gap.
-The caller holds the contact's lock and writes the decision together with the touch it
-reserves, so the counts seen here are the counts that hold (invariant 1).
+The rules run in a fixed order and the first that objects decides: already decided (a
+redelivery), the step-occurrence duplicate (invariant 3), expiry, suppression, consent, quiet
+hours, frequency caps and the marketing gap. The caller holds the contact's lock and writes the
+decision together with the touch it reserves, so the counts seen here are the counts that hold
+(invariant 1); `apply_decision` gives the state the next message of the same batch is decided on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from services.channels.domain.model import (
     CapScope,
@@ -21,9 +23,11 @@ from services.channels.domain.model import (
     OutboundMessage,
     Outcome,
     PolicyRules,
+    PriorDecisions,
     Suppression,
     SuppressionScope,
     Touch,
+    TouchState,
 )
 from services.channels.domain.quiet_hours import SEARCH_HORIZON, next_window_start, resolve_time_zone
 
@@ -131,6 +135,22 @@ def _cap_noun(cap: FrequencyCap) -> str:
     if cap.scope is CapScope.CAMPAIGN:
         return f"touches of campaign {cap.scope_value}"
     return "touches"
+
+
+def _check_already_decided(message: OutboundMessage, state: ContactPolicyState) -> Decision | None:
+    prior = state.decided.get(message.request_id)
+    if prior is not None and prior.covers(message.attempt):
+        return Decision(Outcome.ALREADY_DECIDED, "already_decided",
+                        detail=f"request {message.request_id} (attempt {message.attempt}) was decided before")
+    return None
+
+
+def _check_duplicate_step(message: OutboundMessage, state: ContactPolicyState) -> Decision | None:
+    key = message.step_key
+    if key is not None and key in state.live_steps:
+        return Decision(Outcome.DUPLICATE, "duplicate:step_occurrence",
+                        detail="this campaign step already has a send for this occurrence")
+    return None
 
 
 def _check_expiry(message: OutboundMessage, now: datetime) -> Decision | None:
@@ -244,10 +264,39 @@ def decide(
         raise ValueError("now must be timezone-aware")
     now = _utc(now)
     return (
-        _check_expiry(message, now)
+        _check_already_decided(message, state)
+        or _check_duplicate_step(message, state)
+        or _check_expiry(message, now)
         or _check_suppression(message, state, now)
         or _check_consent(message, state, rules)
         or _check_quiet_hours(message, state, rules, now)
         or _check_caps(message, state, rules, now)
         or Decision(Outcome.SEND, "send", detail="passed every rule")
     )
+
+
+def apply_decision(
+    state: ContactPolicyState, message: OutboundMessage, decision: Decision, now: datetime
+) -> ContactPolicyState:
+    """The contact's state after ``decision`` was recorded: the request counts as decided, and a
+    send holds a reserved touch and its step occurrence, so the next message of a batch sees both."""
+    if decision.outcome is Outcome.ALREADY_DECIDED:
+        return state
+    prior = state.decided.get(message.request_id, PriorDecisions())
+    decided = {**state.decided, message.request_id: PriorDecisions(
+        prior.attempts | {message.attempt}, prior.final or decision.is_final)}
+    if decision.outcome is not Outcome.SEND:
+        return _evolve(state, decided=MappingProxyType(decided))
+    touch = Touch(message.channel, message.category, message.campaign_id, message.topic, now, TouchState.RESERVED)
+    key = message.step_key
+    live = state.live_steps if key is None else state.live_steps | {key}
+    return _evolve(state, decided=MappingProxyType(decided), touches=(*state.touches, touch), live_steps=live)
+
+
+def _evolve(state: ContactPolicyState, **changes: object) -> ContactPolicyState:
+    # The gate applies one decision per request; `dataclasses.replace` would re-validate the whole
+    # state each time (as costly as `decide`). Every value here is already of its validated type.
+    new = object.__new__(ContactPolicyState)
+    for name in ContactPolicyState.__slots__:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(state, name))
+    return new

@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 
 import shared.contracts  # noqa: F401  (registers the contracts)
 from services.channels.consumers import dispatch_spec
-from services.channels.contact_copy import HANDLERS
+from services.channels.handlers.contact_facts import HANDLERS
 from services.channels.service import build_definition
 from shared.db.engine import make_engine
 from shared.messaging import ConfirmingPublisher, Message, QueueSpec, Topology, decode

@@ -11,12 +11,12 @@ from sqlalchemy import insert, select, text, update
 
 from services.channels.adapters.base import AdapterContext, Recipient, RenderedMessage
 from services.channels.adapters.internal import CallCenterAdapter, WebOffersAdapter
+from services.channels.handlers.call_center import expire_tasks
 from services.channels.repository import TABLES, call_tasks, contact_policy, deliveries, suppressions
 from services.channels.service import build_definition
 from services.channels.signing import SIGNATURE_HEADER, sign
-from services.channels.tasks import expire_tasks
+from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
 from shared.http.auth import endpoints_without_roles
-from shared.messaging import UnitOfWorkFactory
 from tests.support import ServiceHarness, unique_namespace
 
 pytestmark = pytest.mark.integration
@@ -158,7 +158,7 @@ def test_call_tasks_priority_claim_race_complete_and_expiry(api):
     assert event["data"]["task_id"] == task_id and event["data"]["campaign_id"] == "camp"
     with api.engine.begin() as conn:
         conn.execute(update(call_tasks).where(call_tasks.c.request_id == "low").values(expires_at=text("now()")))
-    with UnitOfWorkFactory(api.engine, TABLES, "channels")() as uow:
+    with ChannelsUnitOfWorkFactory(api.engine)() as uow:
         assert expire_tasks(uow) == 1
     [expired] = _outbox(api, "message.expired")
     assert expired["request_id"] == "low" and expired["reason"] == "call_task_expired"
@@ -180,7 +180,7 @@ def test_offers_by_priority_accept_once_and_roles(api):
 
 
 def test_erasure_drops_personal_data_and_suppresses_for_good(api):
-    from services.channels.contact_copy import handle_contact_facts
+    from services.channels.handlers.contact_facts import handle_contact_facts
     from shared.messaging import Message
 
     facts = [Message(type="contact.upserted", key="e1", payload={
@@ -191,7 +191,7 @@ def test_erasure_drops_personal_data_and_suppresses_for_good(api):
              Message(type="contact.upserted", key="e1", payload={  # a late copy must not bring data back
                  "contact_id": "e1", "email": "e1@example.test", "phone": None, "first_name": "Eve",
                  "last_name": None, "time_zone": None, "updated_at": datetime(2026, 1, 3, tzinfo=UTC)})]
-    with UnitOfWorkFactory(api.engine, TABLES, "channels")() as uow:
+    with ChannelsUnitOfWorkFactory(api.engine)() as uow:
         handle_contact_facts(uow, facts)
     with api.engine.connect() as conn:
         profile = conn.execute(select(contact_policy).where(contact_policy.c.contact_id == "e1")).one()

@@ -17,7 +17,7 @@ import requests
 
 from shared.config import SERVICES
 from tests import support
-from tests.support import REPO, delete_namespace, unique_namespace
+from tests.support import REPO, delete_namespace, unique_namespace, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,8 @@ def local_env(tmp_path, amqp_url, pg_root):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k != "CHANNELS_ADAPTERS"}
     env.update({"TOUCHPOINT_RUN_DIR": str(tmp_path / "run"), "TOUCHPOINT_NAMESPACE": namespace,
                 "AUTH_DATABASE_URL": support.test_database_url("up_auth"), "TOUCHPOINT_API_WORKERS": "1",
-                "TOUCHPOINT_MAIL_PORT": str(_free_port()), "TOUCHPOINT_SMS_PORT": str(_free_port())})
+                "TOUCHPOINT_MAIL_PORT": str(_free_port()), "TOUCHPOINT_SMS_PORT": str(_free_port()),
+                "TOUCHPOINT_CONSOLE_URL": f"http://127.0.0.1:{_free_port()}"})
     for service in SERVICES:
         env[f"{service.upper()}_DATABASE_URL"] = support.test_database_url(f"up_{service}")
         env[f"TOUCHPOINT_{service.upper()}_URL"] = f"http://127.0.0.1:{_free_port()}"
@@ -49,6 +50,13 @@ def local_env(tmp_path, amqp_url, pg_root):
     yield env
     subprocess.run([str(REPO / "scripts" / "down")], env=env, capture_output=True, timeout=120)  # after a failure
     delete_namespace(namespace)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def _script(env: dict[str, str], *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -62,10 +70,11 @@ def test_up_detach_serves_everything_and_down_stops_it(local_env):
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Touchpoint is running" in up.stdout and "./scripts/down stops everything" in up.stdout
     assert f"{run_dir}/mail/ (touchpoint mail list" in up.stdout and f"{run_dir}/sms/" in up.stdout
-    for service in SERVICES:
-        assert requests.get(f"{local_env[f'TOUCHPOINT_{service.upper()}_URL']}/healthz", timeout=10).status_code == 200
+    for service in SERVICES:  # up waited for them; a loaded machine or a broker restart may still slow one
+        wait_for(lambda service=service: _healthy(local_env[f"TOUCHPOINT_{service.upper()}_URL"]), timeout=120,
+                 interval=1, message=f"{service} /healthz")
     assert f"console    {local_env['TOUCHPOINT_CONSOLE_URL']}" in up.stdout
-    assert requests.get(f"{local_env['TOUCHPOINT_CONSOLE_URL']}/sign-in", timeout=10).status_code == 200
+    assert requests.get(f"{local_env['TOUCHPOINT_CONSOLE_URL']}/sign-in", timeout=30).status_code == 200
 
     again = _script(local_env, "up", "--detach", "--no-seed")
     assert again.returncode == 1 and "already running" in again.stderr

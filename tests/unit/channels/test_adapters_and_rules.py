@@ -20,7 +20,7 @@ from services.channels.domain import (
     Suppression,
     still_deliverable,
 )
-from services.channels.gate import horizon
+from services.channels.handlers.gate import horizon
 from services.channels.rules import from_document, to_document
 from services.channels.signing import sign, verify
 

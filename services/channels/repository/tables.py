@@ -1,4 +1,4 @@
-"""Tables of the channels database (SQLAlchemy Core); queries live next to the use cases that run them.
+"""Tables of the channels database (SQLAlchemy Core); the queries are in the sibling repository modules.
 
 - `policy_rules`: the operator-managed rules of the gate (one JSON document, versioned).
 - `contact_policy`: one row per contact, the lock every decision about the contact takes, and the

@@ -1,0 +1,104 @@
+"""The dispatch gate: `message.requested` in, one decision per request out, atomic with its touch.
+
+One database transaction per consumer batch. Inside it, the batch's contacts are locked in id order,
+the rules are loaded once, the contacts' touches, suppressions and consents, the requests' prior
+decisions and the live step occurrences are loaded once, and each request is decided by the pure
+`domain.decide` against a state that includes what was decided earlier in the same batch
+(`domain.apply_decision`). A send reserves a touch in the ledger and writes a delivery job; nothing
+is sent here: delivery workers take the job after commit.
+
+Idempotency (documented in docs/channels.md), all decided in `domain.decide`:
+- a request that already has a final decision is `already_decided`: no new decision, nothing
+  published (the first decision's outcome message is already on its way);
+- a deferred request comes back with `deferrals` one higher and is decided again; the same
+  (request_id, deferrals) seen twice is `already_decided` the same way;
+- a *different* request for a (campaign, step, contact, occurrence) that already holds a live
+  touch is recorded as `duplicate` and published as `message.duplicate`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.channels.domain import (
+    Decision,
+    OutboundMessage,
+    Outcome,
+    PolicyRules,
+    apply_decision,
+    decide,
+)
+from services.channels.handlers.states import load_states
+from services.channels.messages import OUTCOME_WORDS, dump_request, outbound, outcome_payload
+from services.channels.unit_of_work import ChannelsUnitOfWork
+
+
+def horizon(rules: PolicyRules) -> timedelta:
+    """How far back touches can matter to any rule (the largest cap window or the marketing gap)."""
+    spans = [cap.window for cap in rules.caps]
+    if rules.min_marketing_gap:
+        spans.append(rules.min_marketing_gap)
+    return max(spans, default=timedelta(0))
+
+
+def decide_requests(uow: ChannelsUnitOfWork, requests: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Decide every request of a batch (loaded `message.requested` payloads) in the unit of work."""
+    rules, _ = uow.rules.load()
+    profiles = uow.contacts.lock(r["contact_id"] for r in requests)
+    by_contact: dict[str, list[tuple[dict[str, Any], OutboundMessage]]] = defaultdict(list)
+    for request in requests:
+        by_contact[request["contact_id"]].append((request, outbound(request)))
+    prior = uow.decisions.prior([r["request_id"] for r in requests])
+    decided = {cid: {m.request_id: prior[m.request_id] for _, m in pairs if m.request_id in prior}
+               for cid, pairs in by_contact.items()}
+    live = uow.ledger.live_steps(m.step_key for pairs in by_contact.values() for _, m in pairs
+                                 if m.step_key is not None)
+    fallback_tz = {r["contact_id"]: (r.get("recipient") or {}).get("time_zone") for r in requests}
+    states = load_states(uow, profiles, now - horizon(rules), fallback_tz, decided, live)
+    rows: list[dict[str, Any]] = []
+    sends: list[dict[str, Any]] = []
+    for contact_id in sorted(by_contact):
+        state = states[contact_id]
+        # Higher priority first when one batch holds competing messages for the contact.
+        for request, message in sorted(by_contact[contact_id], key=lambda pair: -pair[1].priority):
+            decision = decide(message, state, rules, now)
+            if decision.outcome is Outcome.ALREADY_DECIDED:
+                continue  # a redelivery: its outcome is recorded and on its way already
+            state = apply_decision(state, message, decision, now)
+            word = OUTCOME_WORDS[decision.outcome]
+            rows.append(decision_row(request, message.attempt, word, decision, now))
+            if decision.outcome is Outcome.SEND:
+                sends.append(request)
+            else:
+                announce(uow, request, word, decision, now)
+    uow.decisions.record(rows)
+    if sends:
+        touch_ids = uow.ledger.reserve(sends, now)
+        uow.jobs.enqueue(sends, touch_ids, [dump_request(r) for r in sends])
+
+
+def decision_row(request: dict[str, Any], attempt: int, word: str, decision: Decision,
+                 now: datetime) -> dict[str, Any]:
+    """The decision record of one request."""
+    return {"request_id": request["request_id"], "attempt": attempt, "contact_id": request["contact_id"],
+            "channel": request["channel"], "category": request["category"],
+            "campaign_id": request.get("campaign_id"), "step_id": request.get("step_id"),
+            "occurrence": request.get("occurrence"), "outcome": word, "reason": decision.reason,
+            "rule_id": decision.rule_id, "detail": decision.detail, "defer_until": decision.defer_until,
+            "decided_at": now}
+
+
+def announce(uow: ChannelsUnitOfWork, request: dict[str, Any], word: str, decision: Decision,
+             now: datetime) -> None:
+    """Publish `message.<word>` for a decision other than send."""
+    payload = outcome_payload(request, word, now, decision.reason, decision.rule_id, decision.detail)
+    if decision.outcome is Outcome.DEFER:
+        assert decision.defer_until is not None
+        payload["defer_until"] = decision.defer_until.isoformat()
+        # The scheduler publishes `request` verbatim at defer_until; the bumped counter lets the
+        # gate tell that comeback from a redelivery of the original.
+        payload["request"] = {**dump_request(request), "deferrals": (request.get("deferrals") or 0) + 1}
+    uow.publish(f"message.{word}", payload, key=request["contact_id"])

@@ -1,0 +1,86 @@
+"""The touch ledger: every touch's lifecycle in one place.
+
+A touch is `reserved` by the gate in the transaction of its decision (counted by every cap at
+once), becomes `sent` when the adapter accepted the message, or is released: `failed` (the send
+failed for good, a receipt said undelivered, a call task expired unclaimed) or `cancelled` (a
+suppression arrived between decision and delivery). Released touches no longer count against
+caps nor hold their campaign step occurrence (the partial unique index of invariant 3).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, tuple_, update
+
+from services.channels.domain import StepKey, Touch
+from services.channels.repository.tables import touches
+
+
+class LedgerState(StrEnum):
+    """A touch's state in the ledger (the domain sees only the counted ones)."""
+
+    RESERVED = "reserved"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+COUNTED_STATES = (LedgerState.RESERVED.value, LedgerState.SENT.value)
+
+
+class TouchLedger:
+    """The `touches` table of one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def counted_since(self, contact_ids: Sequence[str], since: datetime) -> dict[str, list[Touch]]:
+        """The touches that count against caps (reserved or sent) of each contact, after `since`."""
+        found: dict[str, list[Touch]] = defaultdict(list)
+        query = select(touches.c.contact_id, touches.c.channel, touches.c.category, touches.c.campaign_id,
+                       touches.c.topic, touches.c.at, touches.c.state).where(
+            touches.c.contact_id.in_(contact_ids), touches.c.at > since, touches.c.state.in_(COUNTED_STATES))
+        for row in self.conn.execute(query):
+            found[row.contact_id].append(Touch(row.channel, row.category, row.campaign_id, row.topic, row.at,
+                                               row.state))
+        return found
+
+    def live_steps(self, keys: Iterable[StepKey]) -> set[StepKey]:
+        """Which of `keys` (campaign, step, contact, occurrence) already hold a reserved or sent touch."""
+        wanted = sorted({key[:3] for key in keys})
+        if not wanted:
+            return set()
+        query = select(touches.c.campaign_id, touches.c.step_id, touches.c.contact_id, touches.c.occurrence).where(
+            tuple_(touches.c.campaign_id, touches.c.step_id, touches.c.contact_id).in_(wanted),
+            touches.c.state.in_(COUNTED_STATES))
+        return {(r.campaign_id, r.step_id, r.contact_id, r.occurrence or "") for r in self.conn.execute(query)}
+
+    def reserve(self, requests: Sequence[dict[str, Any]], at: datetime) -> dict[str, int]:
+        """Reserve one touch per request (one statement); returns the touch id of each request id."""
+        rows = [{"request_id": r["request_id"], "contact_id": r["contact_id"], "channel": r["channel"],
+                 "category": r["category"], "campaign_id": r.get("campaign_id"), "step_id": r.get("step_id"),
+                 "occurrence": r.get("occurrence"), "topic": r.get("topic"), "at": at,
+                 "state": LedgerState.RESERVED.value} for r in requests]
+        return {row.request_id: row.id for row in
+                self.conn.execute(insert(touches).returning(touches.c.id, touches.c.request_id), rows)}
+
+    def mark_sent(self, touch_id: int) -> None:
+        """The adapter accepted the message: the touch keeps counting, now as sent."""
+        self._set(touches.c.id == touch_id, LedgerState.SENT)
+
+    def release(self, *, touch_id: int | None = None, request_ids: Sequence[str] = (),
+                cancelled: bool = False) -> None:
+        """Stop counting a reservation: `failed` (the send failed for good) or `cancelled` (stopped before it)."""
+        state = LedgerState.CANCELLED if cancelled else LedgerState.FAILED
+        if touch_id is not None:
+            self._set(touches.c.id == touch_id, state)
+        if request_ids:
+            self._set(touches.c.request_id.in_(request_ids), state)
+
+    def _set(self, where, state: LedgerState) -> None:
+        self.conn.execute(update(touches).where(where).values(state=state.value, updated_at=func.now()))

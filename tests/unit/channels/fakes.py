@@ -1,0 +1,141 @@
+"""In-memory fakes of the channels repositories, shaped like `services.channels.unit_of_work.ChannelsUnitOfWork`.
+
+They keep plain lists and dicts and answer the same questions the SQL repositories answer, so the
+handlers run unchanged with no database and no broker (cosmicpython's FakeRepository / FakeUnitOfWork).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from services.channels.domain import PolicyRules, PriorDecisions, StepKey, Suppression, Touch
+
+COUNTED = ("reserved", "sent")
+
+
+class FakeContactCopy:
+    """Contacts, their suppressions and consents; `locked` records every lock taken, in order."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, SimpleNamespace] = {}
+        self.suppressions: dict[str, list[Suppression]] = defaultdict(list)
+        self.consents: dict[str, dict[str, str]] = defaultdict(dict)
+        self.locked: list[list[str]] = []
+
+    def lock(self, contact_ids: Iterable[str]) -> dict[str, SimpleNamespace]:
+        ids = sorted(set(contact_ids))
+        self.locked.append(ids)
+        for cid in ids:
+            self.rows.setdefault(cid, SimpleNamespace(contact_id=cid, time_zone=None, email=None, phone=None,
+                                                      first_name=None, last_name=None))
+        return {cid: self.rows[cid] for cid in ids}
+
+    def profiles(self, contact_ids: Sequence[str]) -> dict[str, SimpleNamespace]:
+        return {cid: self.rows[cid] for cid in contact_ids if cid in self.rows}
+
+    def facts(self, contact_ids: Sequence[str]) -> tuple[dict[str, list[Suppression]], dict[str, dict[str, str]]]:
+        return ({cid: list(self.suppressions[cid]) for cid in contact_ids if self.suppressions.get(cid)},
+                {cid: dict(self.consents[cid]) for cid in contact_ids if self.consents.get(cid)})
+
+
+class FakeLedger:
+    """Touches as dicts with the ledger's states."""
+
+    def __init__(self) -> None:
+        self.touches: list[dict[str, Any]] = []
+
+    def counted_since(self, contact_ids: Sequence[str], since: datetime) -> dict[str, list[Touch]]:
+        found: dict[str, list[Touch]] = defaultdict(list)
+        for t in self.touches:
+            if t["contact_id"] in contact_ids and t["at"] > since and t["state"] in COUNTED:
+                found[t["contact_id"]].append(Touch(t["channel"], t["category"], t["campaign_id"], t["topic"],
+                                                    t["at"], t["state"]))
+        return found
+
+    def live_steps(self, keys: Iterable[StepKey]) -> set[StepKey]:
+        wanted = {key[:3] for key in keys}
+        return {(t["campaign_id"], t["step_id"], t["contact_id"], t["occurrence"] or "") for t in self.touches
+                if (t["campaign_id"], t["step_id"], t["contact_id"]) in wanted and t["state"] in COUNTED}
+
+    def reserve(self, requests: Sequence[dict[str, Any]], at: datetime) -> dict[str, int]:
+        ids = {}
+        for r in requests:
+            self.touches.append({"id": len(self.touches) + 1, "state": "reserved", "at": at,
+                                 **{k: r.get(k) for k in ("request_id", "contact_id", "channel", "category",
+                                                          "campaign_id", "step_id", "occurrence", "topic")}})
+            ids[r["request_id"]] = len(self.touches)
+        return ids
+
+    def mark_sent(self, touch_id: int) -> None:
+        self.touches[touch_id - 1]["state"] = "sent"
+
+    def release(self, *, touch_id: int | None = None, request_ids: Sequence[str] = (), cancelled: bool = False) -> None:
+        for t in self.touches:
+            if t["id"] == touch_id or t["request_id"] in request_ids:
+                t["state"] = "cancelled" if cancelled else "failed"
+
+
+class FakeDecisionLog:
+    """Decision rows as the gate writes them."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def prior(self, request_ids: Sequence[str]) -> dict[str, PriorDecisions]:
+        out: dict[str, PriorDecisions] = {}
+        for row in self.rows:
+            if row["request_id"] in request_ids:
+                seen = out.get(row["request_id"], PriorDecisions())
+                out[row["request_id"]] = PriorDecisions(seen.attempts | {row["attempt"]},
+                                                        seen.final or row["outcome"] != "deferred")
+        return out
+
+    def record(self, rows: Sequence[dict[str, Any]]) -> None:
+        keys = {(r["request_id"], r["attempt"]) for r in self.rows}
+        for row in rows:  # the unique index of the real table
+            assert (row["request_id"], row["attempt"]) not in keys, row
+        self.rows.extend(rows)
+
+
+class FakeJobs:
+    """Delivery jobs the gate enqueued."""
+
+    def __init__(self) -> None:
+        self.jobs: list[dict[str, Any]] = []
+
+    def enqueue(self, requests: Sequence[dict[str, Any]], touch_ids: dict[str, int],
+                wire: Sequence[dict[str, Any]]) -> None:
+        for r, body in zip(requests, wire, strict=True):
+            self.jobs.append({"request_id": r["request_id"], "touch_id": touch_ids[r["request_id"]],
+                              "state": "pending", "request": body})
+
+
+class FakeRules:
+    """Rules that count how often they were loaded."""
+
+    def __init__(self, rules: PolicyRules) -> None:
+        self.rules = rules
+        self.loads = 0
+
+    def load(self) -> tuple[PolicyRules, int]:
+        self.loads += 1
+        return self.rules, 1
+
+
+class FakeUnitOfWork:
+    """A ChannelsUnitOfWork with fakes; `published` is the outbox as (type, payload, key)."""
+
+    def __init__(self, rules: PolicyRules | None = None) -> None:
+        self.contacts = FakeContactCopy()
+        self.ledger = FakeLedger()
+        self.decisions = FakeDecisionLog()
+        self.jobs = FakeJobs()
+        self.rules = FakeRules(rules or PolicyRules())
+        self.published: list[tuple[str, dict[str, Any], str | None]] = []
+
+    def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None) -> None:
+        self.published.append((message_type, payload, key))
