@@ -16,6 +16,19 @@ from shared.messaging.topology import Topology
 from tests.support import AMQP_URL, PG_ROOT, fresh_database, unique_namespace
 
 
+# Tests that start the whole system as processes (or the local runner) share one xdist worker, so a
+# parallel run holds at most one such system and stays inside PostgreSQL's 100 connections.
+PROCESS_HEAVY = ("tests/e2e/", "tests/integration/localrun/test_up_down.py", "tests/integration/edge/test_servers.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test an xdist group: its module (module fixtures start once), or the process-heavy group."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = "process-heavy" if path.startswith(PROCESS_HEAVY) else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_this_runs_databases():
     """After the session, drop every database this run created (touchpoint_test_<run>_*)."""

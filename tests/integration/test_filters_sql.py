@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 import tests.support as support
 from shared.filters import JsonbTableResolver, MappingContext, compile_sql, evaluate, parse
+from tests.properties import examples
 
 pytestmark = pytest.mark.integration
 
@@ -233,7 +234,7 @@ conditions = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(conditions)
 def test_sql_and_python_agree_on_generated_conditions(
     world: tuple[sa.Engine, JsonbTableResolver, sa.Table], text: str
