@@ -15,7 +15,6 @@ from shared.messaging.connection import connect
 from shared.messaging.topology import Topology
 from tests.support import AMQP_URL, PG_ROOT, fresh_database, unique_namespace
 
-
 # Tests that start the whole system as processes (or the local runner) share one xdist worker, so a
 # parallel run holds at most one such system and stays inside PostgreSQL's 100 connections.
 PROCESS_HEAVY = ("tests/e2e/", "tests/integration/localrun/test_up_down.py", "tests/integration/edge/test_servers.py")
