@@ -15,6 +15,7 @@ from services.campaigns.domain.validation import (
     DefinitionError,
     validate_definition,
 )
+from shared import config
 from shared.filters import parse
 
 __all__ = [
@@ -40,7 +41,8 @@ __all__ = [
 ]
 
 Category = Literal["marketing", "service", "transactional"]
-DEFAULT_CHANNELS = frozenset({"email", "sms", "call", "web"})
+# Without a configured list (tests, the domain alone): the deployment default of shared.config.
+DEFAULT_CHANNELS = frozenset(config.DEFAULT_CHANNELS)
 
 
 class DefinitionInvalid(ValueError):
