@@ -29,8 +29,8 @@ from services.campaigns.domain.definition import (
     WaitStep,
 )
 from services.campaigns.domain.durations import next_local_time
+from services.campaigns.domain.filters import evaluate
 from services.campaigns.domain.validation import STEP_ROOT
-from shared.filters import evaluate
 
 Outcome = Literal["completed", "converted", "exited"]
 
