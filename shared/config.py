@@ -16,6 +16,10 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_PG_ROOT = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 SERVICES = ("contacts", "campaigns", "channels", "scheduler")
+# Where each service's HTTP API listens on a developer machine; TOUCHPOINT_<SERVICE>_URL moves one.
+# Here because both a service (the console) and the clients in tools/ need them.
+DEFAULT_SERVICE_URLS = {"contacts": "http://127.0.0.1:8001", "campaigns": "http://127.0.0.1:8002",
+                        "channels": "http://127.0.0.1:8003", "scheduler": "http://127.0.0.1:8004"}
 # The channels of a deployment without CHANNELS_ADAPTERS (services/channels/adapters/registry.py
 # DEFAULT_CONFIG gives each its adapter; tests/unit/campaigns/test_channel_list.py keeps the two equal).
 DEFAULT_CHANNELS = ("email", "sms", "call", "web")
