@@ -1,0 +1,116 @@
+"""The CLI without a network: argument parsing, problem bodies, text output, demo data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tools import demo
+from tools.cli import build_parser, main, output
+from tools.cli.client import Api, CliError, format_problem
+from tools.cli.commands import import_format, load_definition
+
+
+def test_parses_the_command_tree():
+    parser = build_parser()
+    args = parser.parse_args(["--key", "k", "contacts", "import", "people.csv", "--no-wait"])
+    assert (args.command, args.contacts_command, args.file, args.wait) == ("contacts", "import", "people.csv", False)
+    assert parser.parse_args(["contacts", "import", "x.jsonl"]).wait is True
+    args = parser.parse_args(["campaign", "create", "drip.yaml", "--activate"])
+    assert (args.campaign_command, args.activate) == ("create", True)
+    assert parser.parse_args(["campaign", "report", "c1", "--json"]).json is True
+    args = parser.parse_args(["broadcast", "trigger", "campaign:c1", "--no-wait"])
+    assert (args.schedule_id, args.no_wait) == ("campaign:c1", True)
+    assert parser.parse_args(["event", "post", "c1", "withdrawal", "{}"]).words == ["post", "c1", "withdrawal", "{}"]
+    assert parser.parse_args(["contact", "timeline", "c1"]).contact_command == "timeline"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["campaign", "explode", "c1"])
+
+
+def test_format_problem_shows_title_detail_and_field_errors():
+    text = format_problem(422, {"title": "Validation failed", "detail": "invalid field(s): phone",
+                                "errors": {"phone": ["not a valid phone number"], "steps[2].next": ["unknown"]}})
+    assert text.splitlines() == ["Validation failed: invalid field(s): phone", "  phone: not a valid phone number",
+                                 "  steps[2].next: unknown"]
+    assert format_problem(502, "<html>bad gateway</html>") == "HTTP 502: <html>bad gateway</html>"
+    assert format_problem(404, {"title": "Not Found"}) == "Not Found"
+
+
+def test_connection_refused_hints_at_scripts_up(monkeypatch, capsys):
+    monkeypatch.setenv("TOUCHPOINT_CONTACTS_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    assert main(["--key", "k", "contact", "show", "c1"]) == 1
+    assert "./scripts/up" in capsys.readouterr().err
+
+
+def test_missing_key_is_an_error(monkeypatch):
+    monkeypatch.delenv("TOUCHPOINT_API_KEY", raising=False)
+    with pytest.raises(CliError, match="TOUCHPOINT_API_KEY"):
+        Api("contacts", None)
+
+
+def test_event_needs_contact_and_type(capsys):
+    assert main(["--key", "k", "event", "post", "only-one"]) == 1
+    assert "usage" in capsys.readouterr().err
+    assert main(["--key", "k", "event", "post", "c1", "withdrawal", "{nope"]) == 1
+    assert "not JSON" in capsys.readouterr().err
+
+
+def test_import_format_from_extension():
+    assert import_format(Path("a.CSV"), None) == "csv"
+    assert import_format(Path("a.ndjson"), None) == "jsonl"
+    assert import_format(Path("a.txt"), "jsonl") == "jsonl"
+    with pytest.raises(CliError):
+        import_format(Path("a.txt"), None)
+
+
+def test_load_definition_yaml_and_json(tmp_path):
+    (tmp_path / "d.yaml").write_text("name: Drip\ncategory: marketing\nsteps: []\n")
+    (tmp_path / "d.json").write_text('{"name": "Drip"}')
+    (tmp_path / "bad.yaml").write_text("- a list\n")
+    assert load_definition(tmp_path / "d.yaml")["category"] == "marketing"
+    assert load_definition(tmp_path / "d.json") == {"name": "Drip"}
+    with pytest.raises(CliError, match="mapping"):
+        load_definition(tmp_path / "bad.yaml")
+
+
+def test_report_table_lists_steps_and_reasons():
+    text = output.campaign_report({
+        "campaign_id": "c1", "enrollments": {"enrolled": 3, "active": 1},
+        "steps": {"mail": {"requested": 3, "sent": 2, "capped": 1, "capped_by_rule": {"marketing-daily": 1}}},
+        "broadcasts": [{"occurrence": "20261201T080000Z", "version": 1, "pages": 1, "enrolled": 3}]})
+    lines = text.splitlines()
+    assert lines[1] == "enrollments: enrolled 3, active 1"
+    header = next(line for line in lines if line.startswith("step"))
+    row = next(line for line in lines if line.startswith("mail "))
+    assert header.split()[:4] == ["step", "requested", "sent", "deferred"]
+    assert row.split()[:4] == ["mail", "3", "2", "0"]
+    assert "  mail capped: marketing-daily 1" in lines
+    assert any(line.startswith("20261201T080000Z") and line.endswith("running") for line in lines)
+
+
+def test_import_report_and_table_cutting():
+    text = output.import_report({"id": "j", "status": "done", "rows_processed": 3, "created": 1, "updated": 1,
+                                 "rejected": 2}, [{"row": 2, "reason": "email: invalid"}])
+    assert "created 1, updated 1, rejected 2" in text
+    assert "row 2: email: invalid" in text and "1 more" in text
+    assert output.table([["x" * 100]], ["h"], max_width=10).splitlines()[2] == "x" * 9 + "…"
+
+
+def test_demo_contacts_are_valid_and_stable():
+    import phonenumbers
+
+    bodies = [demo.contact_body(i) for i in range(len(demo.PEOPLE))]
+    assert len({b["external_id"] for b in bodies}) == len(bodies) >= 20
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(b["phone"])) for b in bodies)
+    assert sum(b["attributes"]["tier"] == "platinum" for b in bodies) >= 3
+    assert demo.contact_body(0) == bodies[0]
+
+
+def test_demo_example_contact_is_a_platinum_customer_in_calling_hours():
+    people = [{"id": "ny", "time_zone": "America/New_York", "attributes": {"tier": "platinum"}},
+              {"id": "tokyo", "time_zone": "Asia/Tokyo", "attributes": {"tier": "platinum"}},
+              {"id": "g", "time_zone": "Asia/Tokyo", "attributes": {"tier": "gold"}}]
+    at_noon_utc = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 07:00 in New York, 21:00 in Tokyo
+    assert demo.example_contact(people, at_noon_utc)["id"] == "tokyo"
