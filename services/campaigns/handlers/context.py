@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.campaigns.domain.definition import DEFAULT_CHANNELS, Campaign, parse_definition
+from services.campaigns.domain.filters import MappingContext
 from services.campaigns.repository import EnrollmentStore
-from shared.filters import MappingContext
 
 HISTORY_WINDOW = timedelta(days=400)  # the longest `within=` a condition may usefully ask about
 HISTORY_LIMIT = 500  # newest events per contact that did()/count() look at
