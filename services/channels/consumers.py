@@ -13,7 +13,6 @@ from datetime import UTC
 
 from sqlalchemy import Engine
 
-import shared.contracts  # noqa: F401  (fills the contract registry)
 from services.channels.clock import Clock, utc_now
 from services.channels.handlers.contact_facts import HANDLERS, handle_contact_facts
 from services.channels.handlers.gate import decide_requests

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from shared.auth.keys import ApiKeyStore
 from shared.config import Settings
+from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.http.auth import install_authentication, roles_required
 from shared.http.guard import install_request_guard
@@ -77,6 +78,7 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
 
     `queues` names the service's work queues, so operators can list and replay their dead letters.
     """
+    register_contracts()  # start-up of an API process: the message contracts, explicitly
     app = Flask(settings.service)
     app.config.update(
         API_TITLE=title,

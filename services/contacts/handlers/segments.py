@@ -10,9 +10,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from services.contacts.domain.ids import new_id
 from services.contacts.errors import Conflict, Invalid, NotFound
+from services.contacts.filters import FilterCompileError, JsonbTableResolver, compile_sql
 from services.contacts.handlers.common import decode_cursor, encode_cursor, now
 from services.contacts.repository import consents, contacts, events, segments, suppressions
-from shared.filters import FilterCompileError, FilterSyntaxError, JsonbTableResolver, compile_sql, parse
+from shared.filters import FilterSyntaxError, parse
 
 MEMBER_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
                   "attributes")
