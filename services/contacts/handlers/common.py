@@ -8,10 +8,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 
 from services.contacts.errors import Conflict, Invalid, NotFound
-from services.contacts.repository import contacts
+from services.contacts.repository import ContactStore
 
 CONTACT_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
                    "attributes", "created_at", "updated_at", "erased_at")
@@ -63,10 +63,12 @@ def upserted_payload(row: Row | dict[str, Any]) -> dict[str, Any]:
 
 def load_contact(conn: Connection, contact_id: str, *, for_update: bool = False, live: bool = False) -> Row:
     """The contact row; NotFound if absent, Conflict when `live` is asked of an erased contact."""
-    query = select(contacts).where(contacts.c.id == contact_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first() if _plausible_id(contact_id) else None
+    return found_contact(ContactStore(conn), contact_id, for_update=for_update, live=live)
+
+
+def found_contact(store: ContactStore, contact_id: str, *, for_update: bool = False, live: bool = False) -> Any:
+    """The contact row from a store; NotFound if absent, Conflict when `live` is asked of an erased contact."""
+    row = store.contact(contact_id, for_update=for_update) if _plausible_id(contact_id) else None
     if row is None:
         raise NotFound(f"no contact {contact_id[:64]!r}")
     if live and row.erased_at is not None:
