@@ -19,15 +19,15 @@ from services.channels.handlers.call_center import (
     respond_to_offer,
 )
 from services.channels.schemas import OfferSchema, TaskCompleteSchema, TaskQuerySchema, TaskSchema
-from services.channels.web import unit_of_work
 from shared.http import Problem, current_key, roles_required
+from shared.http.context import unit_of_work, units_of_work
 
 tasks_blp = Blueprint("tasks", __name__, description="The call-center task queue")
 offers_blp = Blueprint("offers", __name__, description="Offers on contacts' personal web pages")
 
 
 def _missing_or_conflict(task_id: int, doing: str) -> Problem:
-    with unit_of_work().read() as uow:
+    with units_of_work().read() as uow:
         task = get_task(uow, task_id)
     if task is None:
         return Problem(404, "Not Found", f"no task {task_id}", kind="not-found")
@@ -47,7 +47,7 @@ class Tasks(MethodView):
         """Tasks by status, highest priority first; filters by contact, campaign, `mine` (claimed by the
         caller); cursor paging through the `X-Next-Cursor` header (and a `Link: rel="next"`)."""
         claimed_by = current_key().key_id if query["mine"] else None
-        with unit_of_work().read() as uow:
+        with units_of_work().read() as uow:
             rows = list_tasks(uow, query["status"], query["limit"] + 1, query["contact_id"], query["campaign_id"],
                               claimed_by, _decode_cursor(query["cursor"]))
         page, more = rows[: query["limit"]], len(rows) > query["limit"]
@@ -88,7 +88,7 @@ class ClaimTask(MethodView):
     @tasks_blp.response(200, TaskSchema)
     def post(self, task_id: int):
         """Claim an open task; of two agents racing, one wins and the other gets 409."""
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             row = claim_task(uow, task_id, current_key().key_id)
         if row is None:
             raise _missing_or_conflict(task_id, "claim")
@@ -105,7 +105,7 @@ class CompleteTask(MethodView):
     def post(self, body, task_id: int):
         """Complete a task you claimed; the outcome flows back as `interaction.recorded` (call_completed)."""
         key = current_key()
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             row = complete_task(uow, task_id, None if key.role == "operator" else key.key_id, body["outcome"],
                                 body.get("notes"))
         if row is None:
@@ -124,12 +124,12 @@ class ContactOffers(MethodView):
         if not 1 <= len(contact_id) <= 128:
             raise Problem(422, "Validation failed", "contact_id is 1..128 characters",
                           errors={"contact_id": ["length 1..128"]}, kind="validation")
-        with unit_of_work().read() as uow:
+        with units_of_work().read() as uow:
             return [row._mapping for row in list_offers(uow, contact_id)]
 
 
 def _respond(offer_id: int, action: str):
-    with unit_of_work()() as uow:
+    with unit_of_work() as uow:
         row = respond_to_offer(uow, offer_id, action)
     if row is None:
         raise Problem(409, "Conflict", f"offer {offer_id} is not active (or does not exist)", kind="conflict")

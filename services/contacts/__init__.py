@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from services.contacts.api import blueprints
     from services.contacts.consumers import subscriptions
     from services.contacts.errors import ContactsError
+    from services.contacts.repository import TABLES
     from services.contacts.schemas import EventSchema
     from shared.http import create_service_app
     from shared.http.problems import problem_response
@@ -24,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env("contacts")
     app = create_service_app(settings, "Touchpoint contacts", blueprints(),
                              description="Contacts, consent, suppressions, events, segments, timeline",
-                             queues=lambda: [s.spec for s in subscriptions(settings, None)])
+                             queues=lambda: [s.spec for s in subscriptions(settings, None)], tables=TABLES)
     # POST /events takes one Event or a list of them; the schema is named so the doc can refer to it.
     app.extensions["touchpoint_api"].spec.components.schema("Event", schema=EventSchema)
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from services.scheduler.domain.clock import Clock, SystemClock
 from services.scheduler.handlers import SchedulerHandlers
+from shared.clock import Clock, SystemClock
 from shared.config import Settings
 from shared.messaging import QueueSpec, Subscription
 from shared.messaging.topology import DEFAULT_RETRY_DELAYS_MS

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from services.scheduler import repository as repo
-from services.scheduler.domain.clock import Clock
 from services.scheduler.domain.entries import (
     DueEntry,
     broadcast_message_id,
@@ -16,6 +15,7 @@ from services.scheduler.domain.entries import (
     deferral_entry,
 )
 from services.scheduler.domain.recurrence import InvalidSchedule, Recurrence, next_fire
+from shared.clock import Clock
 from shared.messaging import Message, UnitOfWork
 from shared.messaging.contracts import schema_for
 

@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 import shared.contracts  # noqa: F401  (fills the contract registry)
 from services.scheduler import create_app
 from services.scheduler.consumers import subscriptions
-from services.scheduler.domain.clock import Clock, SystemClock
 from services.scheduler.leadership import LeaderLock
 from services.scheduler.poller import DuePoller
 from services.scheduler.repository import TABLES
+from shared.clock import Clock, SystemClock
 from shared.config import Settings
 from shared.runtime import BackgroundTask, ServiceDefinition
 

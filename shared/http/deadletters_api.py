@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared.http.auth import roles_required
+from shared.http.context import service_context
 from shared.http.problems import Problem
 from shared.messaging import deadletters
 
@@ -61,7 +61,7 @@ class ReplayedSchema(Schema):
 
 def dead_queue_names() -> list[str]:
     """The physical dead-letter queues of this service's work queues (shards included)."""
-    context = current_app.extensions["touchpoint"]
+    context = service_context()
     specs = context.extra.get("queues", lambda: ())()
     return [context.topology.dead_queue_name(name) for spec in specs for name in context.topology.shard_queue_names(spec)]
 
@@ -73,7 +73,7 @@ def _known(queue: str) -> str:
 
 
 def _amqp_url() -> str:
-    return current_app.extensions["touchpoint"].settings.amqp_url
+    return service_context().settings.amqp_url
 
 
 @blp.route("")

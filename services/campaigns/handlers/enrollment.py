@@ -90,11 +90,6 @@ class Writes:
     updates: list[dict[str, Any]] = field(default_factory=list)
     messages: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
 
-    @property
-    def requested(self) -> int:
-        """How many message requests this batch asks for."""
-        return len(self.requests)
-
 
 @dataclass(frozen=True)
 class Enrollment:

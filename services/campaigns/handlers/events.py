@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,14 +29,10 @@ from services.campaigns.repository import (
     send_outcomes,
     step_sends,
 )
+from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -45,7 +40,7 @@ class Engine:
     """What the enrollment handlers share: the parsed-campaign cache and the clock."""
 
     catalog: CampaignCatalog
-    clock: Callable[[], datetime] = utcnow
+    clock: Clock = system_clock
 
 
 def handle_contact_event(uow: UnitOfWork, message: Message, engine: Engine) -> None:
@@ -57,7 +52,7 @@ def handle_contact_event(uow: UnitOfWork, message: Message, engine: Engine) -> N
         data=p["data"]).on_conflict_do_nothing().returning(contact_events.c.event_id)).first()
     if stored is None:
         return  # the same event reached us twice (a republish, not a redelivery): it took effect once
-    now = engine.clock()
+    now = engine.clock.now()
     contact = load_contact(conn, p["contact_id"])
     event = event_view(p["event_id"], p["type"], p["occurred_at"], p["data"])
     ctx = ContactContext(conn, contact, event, now)
@@ -130,7 +125,7 @@ def handle_step_due(uow: UnitOfWork, message: Message, engine: Engine) -> None:
     campaign = engine.catalog.get(conn, row["campaign_id"], row["version"])
     if campaign is None:
         return
-    now = engine.clock()
+    now = engine.clock.now()
     enrollment = Enrollment.from_row(row)
     # The scheduler decided the wait is over; a clock a little behind its own must not park it again.
     if enrollment.waiting_until is not None and enrollment.waiting_until > now:
