@@ -27,7 +27,8 @@ from services.channels.schemas import (
     PolicySchema,
     PolicyWriteQuerySchema,
 )
-from shared.http import Problem, roles_required
+from shared.errors import Invalid
+from shared.http import roles_required
 from shared.http.context import clock, unit_of_work, units_of_work
 from shared.http.merge_patch import MERGE_PATCH_TYPE
 
@@ -69,8 +70,7 @@ class Policy(MethodView):
             try:
                 document = PolicySchema().load(merged)
             except ValidationError as exc:
-                raise Problem(422, "Validation failed", "the patched rule set is incomplete or invalid",
-                              errors=exc.normalized_messages(), kind="validation") from exc
+                raise Invalid("the patched rule set is incomplete or invalid", exc.normalized_messages()) from exc
             return _checked_rules(document, query["allow_empty"])
 
         with unit_of_work() as uow:
@@ -82,11 +82,11 @@ def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
     try:
         rules = from_document(document)
     except ValueError as exc:
-        raise Problem(422, "Invalid policy", str(exc), errors={"caps": [str(exc)]}, kind="validation") from exc
+        raise Invalid(str(exc), {"caps": [str(exc)]}, title="Invalid policy") from exc
     if sets_no_rule(rules) and not allow_empty:
         # a body that lost its content on the way (a wrong client, a form post) must not open the gate
         message = "the rule set has no cap, gap, quiet hours or opt-in channel; pass ?allow_empty=true to mean it"
-        raise Problem(422, "Empty policy refused", message, errors={"allow_empty": [message]}, kind="validation")
+        raise Invalid(message, {"allow_empty": [message]}, title="Empty policy refused")
     return rules
 
 

@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError
 from services.channels.handlers import provider_events
 from services.channels.schemas import EmailEventSchema, SmsInboundSchema, SmsReceiptSchema
 from services.channels.signing import SIGNATURE_HEADER, verify
+from shared.errors import Invalid, MalformedBody, NotFound
 from shared.http import Problem
 from shared.http.auth import ROLES_ATTR, SELF_AUTHENTICATED_ATTR
 from shared.http.context import service_context, unit_of_work
@@ -60,13 +61,12 @@ _SUPPRESSED = {"suppressed": {"type": "array", "items": {"type": "string"}}}
 def _body(schema: Schema) -> dict[str, Any]:
     raw = json_body()
     if not isinstance(raw, dict):
-        raise Problem(400, "Malformed request body", "body must be a JSON object", kind="malformed-body")
+        raise MalformedBody("body must be a JSON object")
     try:
         return schema.load(raw)
     except ValidationError as exc:
         errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise Problem(422, "Validation failed", f"invalid field(s): {', '.join(map(str, errors))}", errors=errors,
-                      kind="validation") from exc
+        raise Invalid(f"invalid field(s): {', '.join(map(str, errors))}", errors) from exc
 
 
 def _accepted(**body: Any) -> Response:
@@ -84,7 +84,7 @@ def email_event() -> Response:
     with unit_of_work() as uow:
         contact_ids, reason = provider_events.email_event(uow, body)
         if not contact_ids:
-            raise Problem(404, "Not Found", "no contact matches the request id or address", kind="not-found")
+            raise NotFound("no contact matches the request id or address")
     return _accepted(suppressed=contact_ids, reason=reason)
 
 
@@ -97,7 +97,7 @@ def sms_receipt() -> Response:
     with unit_of_work() as uow:
         request_id = provider_events.sms_receipt(uow, body)
         if request_id is None:
-            raise Problem(404, "Not Found", f"no SMS with gateway id {body['id']}", kind="not-found")
+            raise NotFound(f"no SMS with gateway id {body['id']}")
     return _accepted(request_id=request_id)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from datetime import datetime
 from typing import Any
@@ -26,37 +24,24 @@ from services.scheduler.schemas import (
     StatsSchema,
     TriggeredSchema,
 )
-from shared.http import Problem, roles_required
+from shared.errors import Conflict, Invalid, NotFound
+from shared.http import roles_required
 from shared.http.context import clock, reading, unit_of_work
+from shared.http.cursor import aware_datetime, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 blp = Blueprint("scheduler", __name__, description="Due entries, broadcast schedules, pause/resume, stats")
 
 
-def _encode(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def _decode(cursor: str) -> str:
-    """The text inside a cursor; ValueError when it is not one of ours."""
-    return base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
-
-
 def _decode_entry_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if cursor is None:
-        return None
-    try:
-        due, ident = _decode(cursor).rsplit("|", 1)
-        return datetime.fromisoformat(due), int(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
-                      errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+    position = decode_cursor(cursor, {"due": aware_datetime, "id": int})
+    return (position["due"], position["id"]) if position else None
 
 
 def _entry_page(rows: list[Any], limit: int) -> dict[str, Any]:
     last = rows[-1] if len(rows) == limit else None
     return {"items": [dict(r._mapping) for r in rows],
-            "next_cursor": _encode(f"{last.due_at.isoformat()}|{last.id}") if last is not None else None}
+            "next_cursor": encode_cursor({"due": last.due_at, "id": last.id}) if last is not None else None}
 
 
 @blp.route("/entries")
@@ -99,18 +84,13 @@ class Schedules(MethodView):
     @blp.response(200, SchedulePageSchema)
     def get(self, query: dict[str, Any]):
         """List broadcast schedules with their next fire time."""
-        after = None
-        if query["cursor"] is not None:
-            try:
-                after = _decode(query["cursor"])
-            except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-                raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
-                              errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+        position = decode_cursor(query["cursor"], {"after": str})
+        after = position["after"] if position else None
         with reading() as conn:
             rows = repo.list_schedules(conn, owner=query["owner"], after=after, limit=query["limit"])
         last = rows[-1] if len(rows) == query["limit"] else None
         return {"items": [dict(r._mapping) for r in rows],
-                "next_cursor": _encode(last.schedule_id) if last is not None else None}
+                "next_cursor": encode_cursor({"after": last.schedule_id}) if last is not None else None}
 
 
 @blp.route("/schedules/<string:schedule_id>/trigger")
@@ -125,16 +105,14 @@ class TriggerSchedule(MethodView):
             with unit_of_work() as uow:
                 return handlers.trigger_schedule(uow, schedule_id, clock().now())
         except handlers.ScheduleNotFound as exc:
-            raise Problem(404, "Not Found", f"no schedule {schedule_id}", kind="not-found") from exc
+            raise NotFound(f"no schedule {schedule_id}") from exc
         except handlers.SchedulePaused as exc:
-            raise Problem(409, "Conflict", f"schedule {schedule_id} is paused; resume its owner first",
-                          kind="paused") from exc
+            raise Conflict(f"schedule {schedule_id} is paused; resume its owner first", kind="paused") from exc
 
 
 def _pause(owner: str, body: dict[str, Any], paused: bool) -> dict[str, Any]:
     if not 1 <= len(owner) <= 128:
-        raise Problem(422, "Validation failed", "invalid field(s): owner", errors={"owner": ["1 to 128 characters"]},
-                      kind="validation")
+        raise Invalid("invalid field(s): owner", {"owner": ["1 to 128 characters"]})
     with unit_of_work() as uow:
         result = handlers.pause_owner(uow, owner, paused, clock().now())
     log.info("owner paused" if paused else "owner resumed", extra={**result, "reason": body.get("reason")})

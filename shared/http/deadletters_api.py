@@ -12,9 +12,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from shared.errors import NotFound
 from shared.http.auth import roles_required
 from shared.http.context import service_context
-from shared.http.problems import Problem
 from shared.messaging import deadletters
 
 blp = Blueprint("dead_letters", __name__, url_prefix="/dead-letters", description="Dead letters (operators)")
@@ -68,7 +68,7 @@ def dead_queue_names() -> list[str]:
 
 def _known(queue: str) -> str:
     if queue not in dead_queue_names():
-        raise Problem(404, "Not Found", f"{queue} is not a dead-letter queue of this service", kind="not-found")
+        raise NotFound(f"{queue} is not a dead-letter queue of this service")
     return queue
 
 

@@ -10,9 +10,9 @@ from marshmallow import RAISE
 
 from services.contacts import schemas as s
 from services.contacts.api import READERS, WRITERS, jsonable
-from services.contacts.errors import Invalid
 from services.contacts.handlers import contacts as handlers
 from services.contacts.handlers import events, preferences, privacy
+from shared.errors import Invalid
 from shared.http import roles_required
 from shared.http.context import reading, unit_of_work
 

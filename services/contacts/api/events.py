@@ -9,8 +9,8 @@ from marshmallow import ValidationError
 
 from services.contacts import schemas as s
 from services.contacts.api import WRITERS
-from services.contacts.errors import Invalid
 from services.contacts.handlers.events import record_events
+from shared.errors import Invalid
 from shared.http import roles_required
 from shared.http.context import unit_of_work
 from shared.http.guard import json_body, per_item_validation

@@ -9,8 +9,8 @@ from marshmallow import RAISE
 
 from services.contacts import schemas as s
 from services.contacts.domain.contact import is_valid_region
-from services.contacts.errors import Invalid
 from services.contacts.handlers import imports as handlers
+from shared.errors import Invalid
 from shared.http import roles_required
 from shared.http.context import reading, service_context
 
