@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -10,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from shared.auth.keys import ROLES, LastOperatorKeyError
 from shared.errors import NotFound
 from shared.http.auth import current_key, roles_required
+from shared.http.context import service_context
 from shared.http.cursor import decode_cursor, next_page
 from shared.http.problems import Problem
 
@@ -79,7 +79,7 @@ class KeyAudit(MethodView):
         """Key changes, newest first (create, revoke), with who made them."""
         position = decode_cursor(query.get("cursor"), {"before": int})
         before = position["before"] if position else None
-        items = current_app.extensions["touchpoint_keys"].audit(query["limit"] + 1, before)
+        items = service_context().keys.audit(query["limit"] + 1, before)
         page, next_cursor = next_page(items, query["limit"], lambda last: {"before": last["id"]})
         return {"items": page, "next_cursor": next_cursor}
 
@@ -92,14 +92,14 @@ class Keys(MethodView):
     @blp.response(200, KeySchema(many=True))
     def get(self):
         """List keys."""
-        return current_app.extensions["touchpoint_keys"].list()
+        return service_context().keys.list()
 
     @roles_required("operator")
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, CreatedKeySchema)
     def post(self, body):
         """Create a key; its text is in the answer and nowhere else."""
-        key, text = current_app.extensions["touchpoint_keys"].create(body["name"], body["role"], current_key())
+        key, text = service_context().keys.create(body["name"], body["role"], current_key())
         return {"key_id": key.key_id, "name": key.name, "role": key.role, "key": text}
 
 
@@ -134,7 +134,7 @@ class KeyItem(MethodView):
     def delete(self, key_id: str):
         """Revoke a key; the last active operator key can't be revoked (409), so operators can't lock themselves out."""
         try:
-            revoked = current_app.extensions["touchpoint_keys"].revoke(key_id, current_key())
+            revoked = service_context().keys.revoke(key_id, current_key())
         except LastOperatorKeyError as exc:
             raise Problem(409, "Last operator key", str(exc), errors={"key_id": [str(exc)]},
                           kind="last-operator-key") from exc
