@@ -6,13 +6,25 @@ Every setting has one name; services read them through `Settings.from_env()` so 
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_PG_ROOT = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 SERVICES = ("contacts", "campaigns", "channels", "scheduler")
+# Where each service's HTTP API listens on a developer machine; TOUCHPOINT_<SERVICE>_URL moves one.
+# Here because both a service (the console) and the clients in tools/ need them.
+DEFAULT_SERVICE_URLS = {"contacts": "http://127.0.0.1:8001", "campaigns": "http://127.0.0.1:8002",
+                        "channels": "http://127.0.0.1:8003", "scheduler": "http://127.0.0.1:8004"}
+# The channels of a deployment without CHANNELS_ADAPTERS (services/channels/adapters/registry.py
+# DEFAULT_CONFIG gives each its adapter; tests/unit/campaigns/test_channel_list.py keeps the two equal).
+DEFAULT_CHANNELS = ("email", "sms", "call", "web")
+
+log = logging.getLogger(__name__)
 
 
 def default_database_url(database: str) -> str:
@@ -24,6 +36,29 @@ def database_url_for(service: str, env: dict[str, str] | None = None) -> str:
     """Return the database URL of a service: `<SERVICE>_DATABASE_URL`, else the local default."""
     env = os.environ if env is None else env
     return env.get(f"{service.upper()}_DATABASE_URL") or default_database_url(f"touchpoint_{service}")
+
+
+def channel_names(env: Mapping[str, str], service: str = "") -> tuple[str, ...]:
+    """The deployment's channels, configured once: the enabled keys of `CHANNELS_ADAPTERS`.
+
+    The channels service builds its adapters from that JSON map; campaigns accepts send steps on
+    exactly its channels. `CAMPAIGNS_CHANNELS` (the old second list) still wins for one release,
+    with a deprecation line. A value that is not a JSON object gives the defaults here: the
+    channels service refuses to start on it, which is where the error belongs.
+    """
+    legacy = env.get("CAMPAIGNS_CHANNELS", "")
+    if legacy.strip():
+        if service == "campaigns":
+            log.warning("CAMPAIGNS_CHANNELS is deprecated and will be removed in the next release: campaigns "
+                        "reads the channels from CHANNELS_ADAPTERS (docs/channels.md, 'Adding a channel')")
+        return tuple(sorted({c.strip() for c in legacy.split(",") if c.strip()}))
+    try:
+        adapters = json.loads(env.get("CHANNELS_ADAPTERS") or "null")
+    except json.JSONDecodeError:
+        adapters = None
+    if not isinstance(adapters, dict):
+        return DEFAULT_CHANNELS
+    return tuple(sorted(name for name, entry in adapters.items() if entry is not None))
 
 
 @dataclass(frozen=True)
@@ -40,6 +75,8 @@ class Settings:
     # HMAC secret of inbound webhooks (SMTP bounces, SMS receipts); empty means webhooks are refused.
     webhook_secret: str = ""
     queue_type: str = "classic"
+    # Channel names of the deployment (channel_names): the one list campaigns validates send steps against.
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +94,7 @@ class Settings:
             max_body_bytes=int(env.get("MAX_BODY_BYTES") or 1_048_576),
             webhook_secret=env.get("WEBHOOK_SECRET") or "",
             queue_type=env.get("QUEUE_TYPE") or "classic",
+            channels=channel_names(env, service),
             extra={k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)},
         )
 

@@ -7,7 +7,6 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.campaigns import schemas as s
-from services.campaigns.domain.definition import DEFAULT_CHANNELS
 from services.campaigns.handlers import definitions, reports
 from services.campaigns.handlers import templates as tpl
 from shared.http import roles_required
@@ -20,9 +19,8 @@ ACTIONS = "any(activate, pause, resume, archive)"
 
 
 def known_channels() -> set[str]:
-    """Channels a send step may name: CAMPAIGNS_CHANNELS (comma-separated), else the four built in."""
-    configured = service_context().settings.extra.get("channels", "")
-    return {c.strip() for c in configured.split(",") if c.strip()} or set(DEFAULT_CHANNELS)
+    """Channels a send step may name: the deployment's channel list (`shared.config.channel_names`)."""
+    return set(service_context().settings.channels)
 
 
 @campaigns_blp.route("")

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from sqlalchemy import Engine
 
 import shared.contracts  # noqa: F401 - fills the contract registry
-from services.campaigns.domain.definition import DEFAULT_CHANNELS
 from services.campaigns.handlers import broadcasts, events, projections
 from services.campaigns.handlers.context import CampaignCatalog
 from services.campaigns.segments import SegmentSource, SegmentUnavailable, source_from_settings
@@ -42,8 +41,7 @@ class _NoSegmentSource:
 
 def engine_for(settings: Settings) -> events.Engine:
     """The shared enrollment machinery: known channels and the campaign cache."""
-    configured = {c.strip() for c in settings.extra.get("channels", "").split(",") if c.strip()}
-    return events.Engine(CampaignCatalog(configured or DEFAULT_CHANNELS))
+    return events.Engine(CampaignCatalog(settings.channels))
 
 
 def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | None = None,

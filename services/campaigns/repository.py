@@ -8,6 +8,9 @@ facts that conditions and templates read (`contacts`, `consents`, `suppressions`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -25,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from services.campaigns.domain.enrollment import Enrollment
 from shared.messaging import MessagingTables
 
 metadata = MetaData()
@@ -179,3 +183,12 @@ broadcast_runs = Table(
     Column("finished_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("campaign_id", "occurrence", name="pk_broadcast_runs"),
 )
+
+
+def enrollment_from_row(row: Mapping[str, Any]) -> Enrollment:
+    """The domain's Enrollment of an `enrollments` row."""
+    return Enrollment(campaign_id=row["campaign_id"], version=row["version"], contact_id=row["contact_id"],
+                      enrollment_id=row["enrollment_id"], occurrence=row["occurrence"], status=row["status"],
+                      current_step=row["current_step"], waiting_until=row["waiting_until"],
+                      step_outcomes=row["step_outcomes"] or {}, variant=row["variant"], reason=row["reason"],
+                      ended_at=row["ended_at"], trigger_event=row["trigger_event"])

@@ -11,8 +11,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-CHANNEL = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="must be a lower-case channel name")
-STEP_ID = validate.Length(min=1, max=64)
+from services.campaigns.domain.steps import REGISTRY
+from services.campaigns.domain.steps.base import CHANNEL, STEP_ID
+
 STATUSES = ("draft", "active", "paused", "archived")
 
 
@@ -61,25 +62,6 @@ class ByType(fields.Field):
         return schema().load(value)
 
 
-class TemplateRef(fields.Field):
-    """A stored template's id, or an inline {subject, body, html}."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str) and 0 < len(value) <= 128:
-            return value
-        if isinstance(value, Mapping):
-            return InlineTemplateSchema().load(value)
-        raise ValidationError("must be a template id or an object {subject, body, html}")
-
-
-class InlineTemplateSchema(_Strict):
-    """A template written into the step."""
-
-    subject = fields.String(allow_none=True)
-    body = fields.String(required=True)
-    html = fields.String(allow_none=True)
-
-
 class ScheduleSchema(_Strict):
     """When a segment broadcast runs: once `at`, or on `cron` in `timezone`."""
 
@@ -106,65 +88,6 @@ class EventEntrySchema(_Strict):
     start_step = fields.String(allow_none=True, validate=STEP_ID)
 
 
-class _Step(_Strict):
-    id = fields.String(required=True, validate=STEP_ID)
-    type = fields.String(required=True)
-
-
-class SendStepSchema(_Step):
-    """Send a message."""
-
-    channel = fields.String(required=True, validate=CHANNEL)
-    template = TemplateRef(required=True)
-    priority = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
-    expires_after = fields.String()
-    next = fields.String(allow_none=True, validate=STEP_ID)
-
-
-class WaitStepSchema(_Step):
-    """Wait a duration or until a local time of day."""
-
-    duration = fields.String()
-    until = fields.String()
-    next = fields.String(allow_none=True, validate=STEP_ID)
-
-
-class BranchArmSchema(_Strict):
-    """One arm of a branch."""
-
-    condition = fields.String(required=True, validate=validate.Length(max=4000))
-    next = fields.String(allow_none=True, validate=STEP_ID)
-
-
-class BranchStepSchema(_Step):
-    """Go to the first arm whose condition holds."""
-
-    branches = fields.List(fields.Nested(BranchArmSchema), required=True)
-    # `else` is a Python keyword, hence data_key.
-    else_ = fields.String(data_key="else", attribute="else", allow_none=True, validate=STEP_ID)
-
-
-class VariantSchema(_Strict):
-    """One arm of an A/B split."""
-
-    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    weight = fields.Float(required=True)
-    next = fields.String(allow_none=True, validate=STEP_ID)
-
-
-class SplitStepSchema(_Step):
-    """An A/B split."""
-
-    variants = fields.List(fields.Nested(VariantSchema), required=True)
-
-
-class GoalCheckStepSchema(_Step):
-    """End as converted when the condition holds."""
-
-    condition = fields.String(required=True, validate=validate.Length(max=4000))
-    next = fields.String(allow_none=True, validate=STEP_ID)
-
-
 class ExitGoalSchema(_Strict):
     """An event that ends an enrollment as converted."""
 
@@ -188,8 +111,8 @@ class DefinitionSchema(_Flat):
     priority = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
     topic = fields.String(allow_none=True, validate=validate.Length(max=200))
     entry = ByType({"segment": SegmentEntrySchema, "event": EventEntrySchema}, required=True)
-    steps = fields.List(ByType({"send": SendStepSchema, "wait": WaitStepSchema, "branch": BranchStepSchema,
-                                "split": SplitStepSchema, "goal_check": GoalCheckStepSchema}),
+    # Each step's shape is declared by its type (domain/steps/<type>.py).
+    steps = fields.List(ByType({name: kind.schema for name, kind in REGISTRY.items()}),
                         required=True, validate=validate.Length(min=1, max=200))
     exit_goals = fields.List(fields.Nested(ExitGoalSchema), validate=validate.Length(max=50))
     reentry = fields.Nested(ReentrySchema)

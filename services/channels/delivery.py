@@ -1,106 +1,180 @@
 """Delivery workers: take send jobs the gate committed, re-check the contact, call the adapter, record.
 
-A job is leased with `FOR UPDATE SKIP LOCKED` in a short transaction (so replicas share the table
-and no lock is held while a provider is called); a lease that runs out (a worker died mid-send) makes
-the job due again. Right before the adapter calls of a chunk (at most `chunk_size` sends, default 10)
-the chunk's contacts' suppressions and consents are read again: a suppression that reached the
-service after the decision cancels the send (invariant 2), the reservation is released (touch
-`cancelled`) and `message.suppressed` is published. A chunk's outcomes commit in one transaction.
+One `DeliveryWorker` per channel (per `CHANNELS_DELIVERY_WORKERS`) is a coordinator thread feeding
+the channel's send lane (`lanes.py`: up to the adapter's `max_in_flight` sends at once, on their own
+threads), so a provider that answers after 100 ms still carries many messages a second, and a slow
+or failing provider holds up only its own channel. The coordinator alone touches the database:
+
+- **take**: when nothing is waiting and the lane has room, it leases a batch of due jobs
+  (`FOR UPDATE SKIP LOCKED` in a short transaction, so replicas share the table and no lock is held
+  while a provider is called; an expired lease makes a job due again) and in the same transaction
+  re-reads the batch's contacts: a suppression or refusal that reached the service after the
+  decision cancels the send (invariant 2), the touch is released (`cancelled`) and
+  `message.suppressed` is published. A batch is two turns of the lane (`2 * max_in_flight`, at least
+  10, at most `batch_size` and about one second of the rate limit), so a re-check is never more
+  than about two sends per lane thread ahead of its send.
+- **send**: each job takes a token of the channel's bucket (shared by the channel's workers in the
+  process, exact however many threads send) and starts on a free lane thread at once: the lane
+  never queues.
+- **record**: finished sends are recorded in batches (one statement per table, one commit) as soon
+  as a batch's worth is done, `record_delay` has passed, or the lane went quiet.
 
 Outcomes: `sent` marks the touch sent and publishes `message.sent`; `retry` (or an exception) waits
 the adapter's backoff; `failed`, or the last retry, marks the job `failed`/`dead` — kept in the
 table for operators (`GET /deliveries?state=dead`) — releases the reservation (touch `failed`, no
-longer counted) and publishes `message.failed`. Nothing is dropped.
+longer counted) and publishes `message.failed`. Nothing is dropped. On stop, the sends in flight
+finish and are recorded, and leased jobs not yet sent are given back at once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine
 
-from services.channels.adapters.base import ChannelAdapter, DeliveryResult
+from services.channels.adapters.base import ChannelAdapter, RenderedMessage
 from services.channels.adapters.ratelimit import TokenBucket
-from services.channels.domain import PolicyRules
 from services.channels.handlers import delivery
+from services.channels.lanes import SendLane
 from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 DELIVERED = Counter("touchpoint_channel_deliveries_total", "Delivery attempts by channel and result",
                     ["channel", "result"])
+IN_FLIGHT = Gauge("touchpoint_channel_sends_in_flight", "Adapter calls running now, by channel", ["channel"])
+MIN_BATCH = 10
+
+
+def lease_size(max_in_flight: int, rate_per_second: float, batch_size: int) -> int:
+    """Jobs leased at once: two turns of the lane (at least MIN_BATCH), within `batch_size` and ~1 s of rate."""
+    return max(1, min(batch_size, max(MIN_BATCH, 2 * max_in_flight), max(1, int(rate_per_second))))
 
 
 class DeliveryWorker:
-    """Delivers one channel's due jobs through one adapter instance (a background task)."""
+    """Delivers one channel's due jobs through one adapter instance and its lane (a background task)."""
 
-    def __init__(self, engine: Engine, adapter: ChannelAdapter, batch_size: int = 50, idle_sleep: float = 0.05,
-                 lease: timedelta = timedelta(minutes=2), chunk_size: int = 10) -> None:
+    def __init__(self, engine: Engine, adapter: ChannelAdapter, batch_size: int = 100, idle_sleep: float = 0.05,
+                 lease: timedelta = timedelta(minutes=2), bucket: TokenBucket | None = None,
+                 record_delay: float = 0.05) -> None:
         self.engine = engine
         self.uow = ChannelsUnitOfWorkFactory(engine)
         self.adapter = adapter
         self.channel = adapter.channel
-        self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self.lease = lease
-        # The re-check reads a chunk's contacts at once and its results commit together: the
-        # re-check happens at most chunk_size - 1 sends before a send, and a commit is shared.
-        self.chunk_size = chunk_size
-        self.bucket = TokenBucket(adapter.rate_limit_per_second)
+        # The channel's workers in this process share one bucket, so the rate limit is the adapter's.
+        self.bucket = bucket or TokenBucket(adapter.rate_limit_per_second)
+        self.lane: SendLane[int] = SendLane(adapter.send, adapter.max_in_flight, adapter.channel)
+        self.batch = lease_size(adapter.max_in_flight, self.bucket.rate, batch_size)
+        self.record_delay = record_delay
         self._stop = threading.Event()
+        self._ready: deque[tuple[Any, RenderedMessage]] = deque()  # leased, re-checked, not yet handed to the lane
+        self._sending: dict[int, Any] = {}  # job id -> job, in the lane
+        self._done: list[delivery.Result] = []  # finished, not yet recorded
+        self._done_since = 0.0
+        self._gauge = IN_FLIGHT.labels(self.channel)
 
     def run(self) -> None:
         """Deliver until stopped; survive database outages."""
         try:
             while not self._stop.is_set():
                 try:
-                    count = self.deliver_once()
+                    self.turn()
                 except Exception:  # the loop must outlive a database restart; the error is logged
                     log.exception("delivery pass failed", extra={"channel": self.channel})
                     self._stop.wait(1.0)
-                    continue
-                if count == 0:
-                    self._stop.wait(self.idle_sleep)
         finally:
-            self.adapter.close()
+            self._shutdown()
 
     def stop(self) -> None:
-        """Finish the job in hand and stop."""
+        """Finish the sends in hand, record them and stop."""
         self._stop.set()
 
-    def deliver_once(self) -> int:
-        """Lease and deliver one batch of due jobs; return how many were leased."""
-        with self.uow() as uow:
-            jobs, rules = delivery.lease(uow, self.channel, self.batch_size, self.lease)
-        if not jobs:
-            return 0
-        assert rules is not None
-        for start in range(0, len(jobs), self.chunk_size):
-            if self._stop.is_set():
-                break  # the rest stay leased until the lease runs out, then another worker takes them
-            results = self._deliver_chunk(jobs[start:start + self.chunk_size], rules)
-            with self.uow() as uow:
-                delivery.record(uow, results, self.adapter.retry_policy, datetime.now(UTC))
-        return len(jobs)
+    def turn(self) -> None:
+        """One turn: lease if the lane is running dry, start what the lane and the rate allow, record, wait."""
+        leased_nothing = False
+        if not self._ready and self.lane.free:
+            leased_nothing = self._take() == 0
+        token_wait = self._submit()
+        self._collect()
+        now = time.monotonic()
+        if self._done and (len(self._done) >= self.batch or now - self._done_since >= self.record_delay
+                           or (not self._ready and not self.lane.in_flight)):
+            self._record()
+            return
+        waits = [1.0]  # a bound, so stop() is seen even while a slow provider holds every thread
+        if self._done:
+            waits.append(self.record_delay - (now - self._done_since))
+        if self._ready and self.lane.free:
+            waits.append(token_wait)
+        if not self._ready and self.lane.free:
+            waits.append(self.idle_sleep if leased_nothing else 0.0)
+        timeout = max(0.0, min(waits))
+        if self.lane.in_flight:
+            self.lane.wait(timeout)  # wakes as soon as a send finishes
+        elif timeout:
+            self._stop.wait(timeout)
 
-    def _deliver_chunk(self, jobs: list, rules: PolicyRules) -> list[delivery.Result]:
-        """Re-check the chunk's contacts (one read), then call the adapter for each job still allowed."""
-        with self.uow.read() as uow:
-            chunk = delivery.recheck(uow, jobs)
-        results = []
-        for job in jobs:
-            prepared = delivery.prepare(job, chunk, rules, datetime.now(UTC))
-            if isinstance(prepared, delivery.Result):
-                results.append(prepared)
-                continue
-            self.bucket.acquire()
-            try:
-                result = self.adapter.send(prepared)
-            except Exception as exc:  # an adapter bug or outage is a retry, never a lost message
-                log.warning("adapter raised", exc_info=True, extra={"channel": self.channel})
-                result = DeliveryResult("retry", None, f"{exc.__class__.__name__}: {exc}"[:500])
+    def _take(self) -> int:
+        """Lease and re-check a batch; cancelled jobs go straight to the record."""
+        with self.uow() as uow:
+            taken = delivery.take(uow, self.channel, self.batch, self.lease, datetime.now(UTC))
+        self._ready.extend(taken.ready)
+        self._finished(taken.settled)
+        return len(taken)
+
+    def _submit(self) -> float:
+        """Hand ready jobs to free lane threads, one token each; returns the wait for the next token (or 0)."""
+        while self._ready and self.lane.free and not self._stop.is_set():
+            wait = self.bucket.try_acquire()
+            if wait > 0:
+                return wait
+            job, message = self._ready.popleft()
+            self._sending[job.id] = job
+            self.lane.submit(job.id, message)
+            self._gauge.inc()
+        return 0.0
+
+    def _collect(self) -> None:
+        """Classify the lane's finished sends."""
+        finished = []
+        for job_id, result in self.lane.drain():
             DELIVERED.labels(self.channel, result.status).inc()
-            results.append(delivery.classify(job, result, self.adapter.retry_policy))
-        return results
+            self._gauge.dec()
+            finished.append(delivery.classify(self._sending.pop(job_id), result, self.adapter.retry_policy))
+        self._finished(finished)
+
+    def _finished(self, results: list[delivery.Result]) -> None:
+        if results and not self._done:
+            self._done_since = time.monotonic()
+        self._done.extend(results)
+
+    def _record(self) -> None:
+        """Record the finished sends in one transaction; kept for the next try if the database fails."""
+        with self.uow() as uow:
+            delivery.record(uow, self._done, self.adapter.retry_policy, datetime.now(UTC))
+        self._done = []
+
+    def _shutdown(self) -> None:
+        """Let the sends in flight finish, record them, give back what was never sent, close."""
+        try:
+            self.lane.wait_idle(timeout=self.lease.total_seconds() / 2)
+            self._collect()
+            if self._done:
+                self._record()
+            if self._ready:
+                with self.uow() as uow:
+                    delivery.give_back(uow, [job for job, _ in self._ready])
+                self._ready.clear()
+        except Exception:  # the database is away: the leases run out and another worker takes the jobs
+            log.exception("delivery shutdown could not record", extra={"channel": self.channel})
+        finally:
+            self.lane.close()
+            self.adapter.close()
+

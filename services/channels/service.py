@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from services.channels import create_app
 from services.channels.adapters.base import AdapterContext
+from services.channels.adapters.ratelimit import TokenBucket
 from services.channels.adapters.registry import build_adapters, parse_config
 from services.channels.consumers import subscriptions
 from services.channels.delivery import DeliveryWorker
@@ -23,17 +24,21 @@ from shared.runtime import BackgroundTask, ServiceDefinition
 def background(settings: Settings, engine: Engine, clock: Clock = system_clock) -> Sequence[BackgroundTask]:
     """Delivery workers (CHANNELS_DELIVERY_WORKERS per channel, default 1) and the call-task expiry.
 
+    Each worker sends up to its adapter's `max_in_flight` messages at once (a lane of threads), so one
+    worker per channel is normally enough; the channel's workers in a process share its rate limit.
     CHANNELS_DELIVERY_LEASE_SECONDS (default 120) bounds how long a crashed worker's jobs wait before
-    another worker takes them; it must exceed the time a chunk of sends can take.
+    another worker takes them; it must exceed the time a leased batch of sends can take.
     """
     config = parse_config(settings.extra.get("adapters"))
     context = AdapterContext(settings, engine, clock.now)  # adapters take a callable (adapters/base.py)
     per_channel = int(settings.extra.get("delivery_workers") or 1)
     lease = timedelta(seconds=float(settings.extra.get("delivery_lease_seconds") or 120))
     tasks: list[BackgroundTask] = []
-    for _ in range(per_channel):  # each worker its own adapter instances (own connections)
-        tasks.extend(DeliveryWorker(engine, adapter, lease=lease)
-                     for adapter in build_adapters(config, context).values())
+    buckets: dict[str, TokenBucket] = {}  # one rate limit per channel, shared by its workers in this process
+    for _ in range(per_channel):  # each worker its own adapter instances (own connection pools) and lane
+        for channel, adapter in build_adapters(config, context).items():
+            bucket = buckets.setdefault(channel, TokenBucket(adapter.rate_limit_per_second))
+            tasks.append(DeliveryWorker(engine, adapter, lease=lease, bucket=bucket))
     tasks.append(CallTaskExpiry(engine))
     return tasks
 

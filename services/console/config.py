@@ -6,7 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-from shared.cli.client import DEFAULT_URLS
+from shared.config import DEFAULT_SERVICE_URLS as DEFAULT_URLS
 
 SERVICES = ("contacts", "campaigns", "channels", "scheduler")
 

@@ -243,3 +243,51 @@ def stats(conn: Connection, now: datetime) -> dict[str, Any]:
     schedules = conn.execute(select(func.count()).select_from(recurring_schedules)).scalar_one()
     return {"pending": pending, "overdue": overdue, "oldest_overdue_due_at": oldest, "paused": paused,
             "schedules": schedules}
+
+
+class ScheduleStore:
+    """The repository the use-case handlers see: the queries above bound to one unit of work's connection.
+
+    Handlers take it instead of a connection so they run unchanged against the in-memory fake of
+    `tests/unit/scheduler/fakes.py`; the pollers keep calling the functions directly.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    @classmethod
+    def of(cls, uow: Any) -> ScheduleStore:
+        """The store of a unit of work (its connection)."""
+        return cls(uow.conn)
+
+    def is_paused(self, owner: str | None) -> bool:
+        """Whether `owner` is paused now."""
+        return is_paused(self.conn, owner)
+
+    def add_entries(self, entries: Sequence[DueEntry]) -> int:
+        """Insert entries, ignoring known entry ids; how many were new."""
+        return add_entries(self.conn, entries)
+
+    def cancel_entry(self, entry_id: str, now: datetime) -> int:
+        """Cancel one pending entry (a tombstone when it is not known yet)."""
+        return cancel_entry(self.conn, entry_id, now)
+
+    def cancel_owner(self, owner: str, now: datetime) -> int:
+        """Cancel every pending entry of `owner`."""
+        return cancel_owner(self.conn, owner, now)
+
+    def get_schedule(self, schedule_id: str, lock: bool = False) -> Any:
+        """One schedule row, or None."""
+        return get_schedule(self.conn, schedule_id, lock)
+
+    def upsert_schedule(self, values: dict[str, Any]) -> None:
+        """Create or replace a broadcast schedule."""
+        upsert_schedule(self.conn, values)
+
+    def remove_schedule(self, schedule_id: str) -> int:
+        """Delete a schedule."""
+        return remove_schedule(self.conn, schedule_id)
+
+    def set_paused(self, owner: str, paused: bool, now: datetime) -> tuple[int, int]:
+        """Pause or resume an owner's entries and schedules."""
+        return set_paused(self.conn, owner, paused, now)

@@ -17,9 +17,9 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from shared.demo import WITHDRAWAL_POLICY, drip
 from tests.e2e.conftest import E2E
 from tests.support import AMQP_URL, REPO, wait_for
+from tools.demo import WITHDRAWAL_POLICY, drip
 
 pytestmark = pytest.mark.slow
 

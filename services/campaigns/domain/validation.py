@@ -1,33 +1,32 @@
-"""Meaning checks of a raw campaign definition (the HTTP layer has already checked shapes)."""
+"""Meaning checks of a raw campaign definition (the HTTP layer has already checked shapes).
+
+The checks of the definition as a whole live here (header, entry, exit goals, reentry, the step
+graph); each step's own checks and its edges belong to its type in `domain/steps/`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from services.campaigns.domain.durations import parse_duration, parse_time_of_day, zone
-from services.campaigns.domain.templates import validate_template
-from shared.filters import FilterSyntaxError, fields, parse
+from services.campaigns.domain.durations import zone
+from services.campaigns.domain.steps import REGISTRY
+from services.campaigns.domain.steps.base import (
+    CONDITION_ROOTS,
+    STEP_ROOT,
+    Checks,
+    DefinitionError,
+    check_condition,
+    is_int,
+)
 
 CATEGORIES = frozenset({"marketing", "service", "transactional"})
-STEP_TYPES = frozenset({"send", "wait", "branch", "split", "goal_check"})
 REENTRY_POLICIES = frozenset({"never", "always", "cooldown"})
-# Field roots a condition may read (suppressions and history are functions of the filter
-# language); `step` only in branches and goal checks, where earlier sends have outcomes.
-CONDITION_ROOTS = frozenset({"contact", "event", "consent"})
-STEP_ROOT = "step"
-
-
-@dataclass(frozen=True)
-class DefinitionError:
-    """One problem in a definition: where it is (e.g. 'steps[2].next') and what is wrong."""
-
-    path: str
-    message: str
+__all__ = ["CATEGORIES", "CONDITION_ROOTS", "REENTRY_POLICIES", "STEP_ROOT", "DefinitionError", "check_condition",
+           "step_graph", "validate_definition"]
 
 
 def validate_definition(raw: Mapping[str, Any], known_channels: set[str]) -> list[DefinitionError]:
@@ -41,10 +40,12 @@ def validate_definition(raw: Mapping[str, Any], known_channels: set[str]) -> lis
         errors.append(DefinitionError("steps", "a campaign needs at least one step"))
         steps = []
     ids = _check_step_ids(steps, errors)
-    send_ids = {s["id"] for s in steps if isinstance(s, Mapping) and s.get("type") == "send"}
+    outcome_ids = {s["id"] for s in steps if isinstance(s, Mapping) and s.get("type") in REGISTRY
+                   and REGISTRY[s["type"]].sends}
+    checks = Checks(ids, outcome_ids, known_channels, errors)
     for index, step in enumerate(steps):
         if isinstance(step, Mapping):
-            _check_step(step, f"steps[{index}]", ids, send_ids, known_channels, errors)
+            _check_step(step, f"steps[{index}]", checks)
     _check_entry(raw.get("entry"), ids, errors)
     _check_exit_goals(raw.get("exit_goals", []), errors)
     _check_reentry(raw.get("reentry", {"policy": "never"}), errors)
@@ -65,20 +66,10 @@ def step_graph(steps: Iterable[Any]) -> dict[str, list[tuple[str, str]]]:
 
 
 def _edges(step: Mapping[str, Any]) -> list[tuple[str, str]]:
-    edges = []
-    if isinstance(step.get("next"), str):
-        edges.append(("next", step["next"]))
-    if step.get("type") == "branch":
-        for i, branch in enumerate(_list(step.get("branches"))):
-            if isinstance(branch, Mapping) and isinstance(branch.get("next"), str):
-                edges.append((f"branches[{i}].next", branch["next"]))
-        if isinstance(step.get("else"), str):
-            edges.append(("else", step["else"]))
-    if step.get("type") == "split":
-        for i, variant in enumerate(_list(step.get("variants"))):
-            if isinstance(variant, Mapping) and isinstance(variant.get("next"), str):
-                edges.append((f"variants[{i}].next", variant["next"]))
-    return edges
+    kind = REGISTRY.get(step.get("type"))  # type: ignore[arg-type]
+    if kind is None:  # reported by _check_step; its `next` still counts for reachability
+        return [("next", step["next"])] if isinstance(step.get("next"), str) else []
+    return kind.edges(step)
 
 
 def _check_header(raw: Mapping[str, Any], errors: list[DefinitionError]) -> None:
@@ -86,7 +77,7 @@ def _check_header(raw: Mapping[str, Any], errors: list[DefinitionError]) -> None
         errors.append(DefinitionError("name", "a campaign needs a name"))
     if raw.get("category") not in CATEGORIES:
         errors.append(DefinitionError("category", f"category must be one of {sorted(CATEGORIES)}"))
-    if not _is_int(raw.get("priority", 0)):
+    if not is_int(raw.get("priority", 0)):
         errors.append(DefinitionError("priority", "priority must be an integer"))
     topic = raw.get("topic")
     if topic is not None and (not isinstance(topic, str) or not topic.strip()):
@@ -106,95 +97,15 @@ def _check_step_ids(steps: list[Any], errors: list[DefinitionError]) -> set[str]
     return ids
 
 
-def _check_step(
-    step: Mapping[str, Any],
-    path: str,
-    ids: set[str],
-    send_ids: set[str],
-    known_channels: set[str],
-    errors: list[DefinitionError],
-) -> None:
-    kind = step.get("type")
-    if kind not in STEP_TYPES:
-        errors.append(DefinitionError(f"{path}.type", f"unknown step type {kind!r}"))
+def _check_step(step: Mapping[str, Any], path: str, checks: Checks) -> None:
+    kind = REGISTRY.get(step.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        checks.error(f"{path}.type", f"unknown step type {step.get('type')!r}")
         return
-    for field, target in _edges(step):
-        if target not in ids:
-            errors.append(DefinitionError(f"{path}.{field}", f"unknown step {target!r}"))
-    if kind == "send":
-        _check_send(step, path, known_channels, errors)
-    elif kind == "wait":
-        _check_wait(step, path, errors)
-    elif kind == "branch":
-        branches = _list(step.get("branches"))
-        if not branches:
-            errors.append(DefinitionError(f"{path}.branches", "a branch needs at least one condition"))
-        for i, branch in enumerate(branches):
-            text = branch.get("condition") if isinstance(branch, Mapping) else None
-            check_condition(text, f"{path}.branches[{i}].condition", errors, send_ids)
-    elif kind == "split":
-        _check_split(step, path, errors)
-    else:
-        check_condition(step.get("condition"), f"{path}.condition", errors, send_ids)
-
-
-def _check_send(
-    step: Mapping[str, Any], path: str, known_channels: set[str], errors: list[DefinitionError]
-) -> None:
-    if step.get("channel") not in known_channels:
-        errors.append(
-            DefinitionError(
-                f"{path}.channel", f"unknown channel {step.get('channel')!r}; known: {sorted(known_channels)}"
-            )
-        )
-    template = step.get("template")
-    if isinstance(template, Mapping):
-        for problem in validate_template(template):
-            errors.append(DefinitionError(f"{path}.template", problem))
-    elif not isinstance(template, str) or not template:
-        errors.append(
-            DefinitionError(f"{path}.template", "template must be a template id or {subject, body}")
-        )
-    if "priority" in step and not _is_int(step["priority"]):
-        errors.append(DefinitionError(f"{path}.priority", "priority must be an integer"))
-    if "expires_after" in step:
-        _check_duration(step["expires_after"], f"{path}.expires_after", errors)
-
-
-def _check_wait(step: Mapping[str, Any], path: str, errors: list[DefinitionError]) -> None:
-    has_duration, has_until = "duration" in step, "until" in step
-    if has_duration == has_until:
-        errors.append(DefinitionError(path, "a wait needs exactly one of 'duration' or 'until'"))
-    elif has_duration:
-        _check_duration(step["duration"], f"{path}.duration", errors)
-    else:
-        try:
-            parse_time_of_day(step["until"])
-        except ValueError as exc:
-            errors.append(DefinitionError(f"{path}.until", str(exc)))
-
-
-def _check_split(step: Mapping[str, Any], path: str, errors: list[DefinitionError]) -> None:
-    variants = _list(step.get("variants"))
-    if len(variants) < 2:
-        errors.append(DefinitionError(f"{path}.variants", "a split needs at least two variants"))
-    names: set[str] = set()
-    for i, variant in enumerate(variants):
-        if not isinstance(variant, Mapping):
-            errors.append(DefinitionError(f"{path}.variants[{i}]", "a variant must be an object"))
-            continue
-        name = variant.get("name")
-        if not isinstance(name, str) or not name or name in names:
-            errors.append(
-                DefinitionError(
-                    f"{path}.variants[{i}].name", f"variant name {name!r} is missing or not unique"
-                )
-            )
-        if isinstance(name, str):
-            names.add(name)
-        weight = variant.get("weight")
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
-            errors.append(DefinitionError(f"{path}.variants[{i}].weight", "weight must be a positive number"))
+    for field, target in kind.edges(step):
+        if target not in checks.ids:
+            checks.error(f"{path}.{field}", f"unknown step {target!r}")
+    kind.check(step, path, checks)
 
 
 def _check_entry(entry: Any, ids: set[str], errors: list[DefinitionError]) -> None:
@@ -267,40 +178,7 @@ def _check_reentry(reentry: Any, errors: list[DefinitionError]) -> None:
     if policy not in REENTRY_POLICIES:
         errors.append(DefinitionError("reentry.policy", f"policy must be one of {sorted(REENTRY_POLICIES)}"))
     elif policy == "cooldown":
-        _check_duration(reentry.get("cooldown"), "reentry.cooldown", errors)
-
-
-def check_condition(
-    text: Any, path: str, errors: list[DefinitionError], send_ids: set[str] | None = None
-) -> None:
-    """Append an error if `text` is not a valid condition; `send_ids` permits `step.<id>` references."""
-    if not isinstance(text, str) or not text.strip():
-        errors.append(DefinitionError(path, "a condition must be a non-empty string"))
-        return
-    roots = set(CONDITION_ROOTS) | ({STEP_ROOT} if send_ids is not None else set())
-    try:
-        expr = parse(text, allowed_roots=roots)
-    except FilterSyntaxError as exc:
-        errors.append(DefinitionError(path, f"invalid condition at position {exc.position}: {exc.message}"))
-        return
-    for field_path in sorted(fields(expr)):
-        if field_path[0] != STEP_ROOT:
-            continue
-        if len(field_path) != 3 or field_path[2] != "outcome":
-            errors.append(
-                DefinitionError(path, f"{'.'.join(field_path)!r}: only step.<step id>.outcome exists")
-            )
-        elif send_ids is not None and field_path[1] not in send_ids:
-            errors.append(
-                DefinitionError(path, f"condition refers to {field_path[1]!r}, which is not a send step")
-            )
-
-
-def _check_duration(text: Any, path: str, errors: list[DefinitionError]) -> None:
-    try:
-        parse_duration(text)
-    except ValueError as exc:
-        errors.append(DefinitionError(path, str(exc)))
+        Checks(set(), set(), set(), errors).duration(reentry.get("cooldown"), "reentry.cooldown")
 
 
 def _start_step(raw: Mapping[str, Any], graph: Mapping[str, Any]) -> str:
@@ -354,11 +232,3 @@ def _check_reachable(
             errors.append(
                 DefinitionError(f"steps[{i}]", f"step {step['id']!r} is unreachable from {start!r}")
             )
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

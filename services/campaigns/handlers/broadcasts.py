@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.campaigns.domain.definition import Campaign, SegmentEntry, WaitStep
+from services.campaigns.domain.definition import Campaign, SegmentEntry
 from services.campaigns.domain.engine import may_reenter
+from services.campaigns.domain.enrollment import Enrollment
 from services.campaigns.handlers.context import ContactContext, contact_view
-from services.campaigns.handlers.enrollment import Enrollment, TemplateLookup, Writes, apply, plan
+from services.campaigns.handlers.enrollment import TemplateLookup, Writes, apply, plan
 from services.campaigns.handlers.events import Engine
 from services.campaigns.repository import broadcast_runs, campaigns, contacts, enrollments
 from services.campaigns.segments import PAGE_SIZE, SegmentSource
@@ -91,21 +92,23 @@ def enroll_page(uow: UnitOfWork, engine: Engine, source: SegmentSource, campaign
     members = {m["contact_id"]: m for m in page.items}
     enrolled = 0
     if members:
-        if any(isinstance(step, WaitStep) for step in campaign.steps):
+        if campaign.parks:
             _project(uow, page.items)
         writes = Writes()
         lookup = TemplateLookup(conn)
         rows = []
         for contact_id in _admitted(uow, campaign_id, campaign, occurrence, list(members), now):
             contact = contact_view(members[contact_id], contact_id)
-            enrollment = Enrollment(str(uuid.uuid4()), campaign_id, version, contact_id, occurrence)
-            plan(campaign, enrollment, contact, ContactContext(conn, contact, None, now), now, lookup, writes)
-            state = writes.updates.pop() if writes.updates else {}
-            rows.append({"enrollment_id": enrollment.enrollment_id, "campaign_id": campaign_id, "version": version,
-                         "contact_id": contact_id, "occurrence": occurrence, "status": state.get("status", "active"),
-                         "current_step": state.get("current_step"), "waiting_until": state.get("waiting_until"),
-                         "variant": state.get("variant"), "reason": state.get("reason"),
-                         "ended_at": state.get("ended_at"), "enrolled_at": now})
+            enrollment = Enrollment(campaign_id=campaign_id, version=version, contact_id=contact_id,
+                                    enrollment_id=str(uuid.uuid4()), occurrence=occurrence)
+            # A new enrollment is inserted as plan() leaves it: one insert, no update to undo.
+            settled = plan(campaign, enrollment, contact, ContactContext(conn, contact, None, now), now, lookup,
+                           writes) or enrollment
+            rows.append({"enrollment_id": settled.enrollment_id, "campaign_id": campaign_id, "version": version,
+                         "contact_id": contact_id, "occurrence": occurrence, "status": settled.status,
+                         "current_step": settled.current_step, "waiting_until": settled.waiting_until,
+                         "variant": settled.variant, "reason": settled.reason, "ended_at": settled.ended_at,
+                         "enrolled_at": now})
         if rows:
             conn.execute(insert(enrollments), rows)
         apply(uow, writes, fresh=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.validation import validate_definition
 from services.campaigns.handlers.broadcasts import schedule_id
 from services.campaigns.handlers.enrollment import wake_entry_id
@@ -38,7 +39,8 @@ def check_definition(conn: Connection, raw: Mapping[str, Any], known_channels: s
     for error in validate_definition(raw, known_channels):
         errors.setdefault(error.path or "_schema", []).append(error.message)
     for index, step in enumerate(raw.get("steps", [])):
-        if step.get("type") == "send" and isinstance(step.get("template"), str):
+        kind = REGISTRY.get(step.get("type"))
+        if kind is not None and kind.sends and isinstance(step.get("template"), str):
             row = conn.execute(select(templates.c.channel).where(
                 templates.c.template_id == step["template"])).first()
             if row is None:

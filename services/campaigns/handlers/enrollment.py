@@ -1,15 +1,16 @@
 """Carrying out the engine's decisions: render and request sends, park on waits, end enrollments.
 
-`plan` asks `domain.advance` what one enrollment does next and turns the actions into rows
-and messages collected in `Writes`; `apply` writes a whole batch of them with bulk statements,
-so one event and a page of a million-contact broadcast take the same path.
+`plan` asks `domain.advance` what one enrollment does next, adds the sends and wake-ups that
+follow to `Writes`, and returns the enrollment as it then stands; the caller saves it (an update
+with `Writes.save`, or the insert of a new broadcast enrollment). `apply` writes a whole batch
+with bulk statements, so one event and a page of a million-contact broadcast take the same path.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.domain.definition import Campaign
 from services.campaigns.domain.durations import zone
-from services.campaigns.domain.engine import (
-    Complete,
-    EnrollmentState,
-    RecordSplit,
-    ScheduleWake,
-    SendMessage,
-    advance,
-)
+from services.campaigns.domain.engine import RecordSplit, ScheduleWake, SendMessage, advance
+from services.campaigns.domain.enrollment import Enrollment, settle
 from services.campaigns.domain.templates import TemplateError, render
 from services.campaigns.repository import enrollments, step_sends, templates
 from shared.messaging import UnitOfWork
@@ -90,62 +85,40 @@ class Writes:
     updates: list[dict[str, Any]] = field(default_factory=list)
     messages: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
 
-
-@dataclass(frozen=True)
-class Enrollment:
-    """The state of one enrollment as stored."""
-
-    enrollment_id: str
-    campaign_id: str
-    version: int
-    contact_id: str
-    occurrence: str
-    current_step: str | None = None
-    waiting_until: datetime | None = None
-    step_outcomes: Mapping[str, str] = field(default_factory=dict)
-    variant: str | None = None
-    trigger_event: Mapping[str, Any] | None = None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Enrollment:
-        """From an `enrollments` row."""
-        return cls(row["enrollment_id"], row["campaign_id"], row["version"], row["contact_id"], row["occurrence"],
-                   row["current_step"], row["waiting_until"], row["step_outcomes"] or {}, row["variant"],
-                   row["trigger_event"])
+    def save(self, enrollment: Enrollment) -> None:
+        """Update a stored enrollment to where `plan` left it."""
+        self.updates.append({"b_id": enrollment.enrollment_id, "status": enrollment.status,
+                             "current_step": enrollment.current_step, "waiting_until": enrollment.waiting_until,
+                             "variant": enrollment.variant, "reason": enrollment.reason,
+                             "ended_at": enrollment.ended_at})
 
 
 def plan(campaign: Campaign, enrollment: Enrollment, contact: Mapping[str, Any], ctx: Any, now: datetime,
-         lookup: TemplateLookup, writes: Writes) -> None:
-    """Advance one enrollment and add what it does to `writes`."""
-    state = EnrollmentState(
-        campaign_id=enrollment.campaign_id, version=enrollment.version, contact_id=enrollment.contact_id,
-        current_step=enrollment.current_step, waiting_until=enrollment.waiting_until,
-        step_outcomes=enrollment.step_outcomes, occurrence=enrollment.occurrence,
-        timezone=safe_zone(contact.get("time_zone")),
-    )
-    actions = advance(campaign, state, ctx, now)
+         lookup: TemplateLookup, writes: Writes) -> Enrollment | None:
+    """Advance one enrollment, add its sends and wake-ups to `writes`, return it as it now stands.
+
+    None means there is nothing to do yet (a wait not over). Saving the enrollment is the
+    caller's: `writes.save(...)` for a stored one, an insert for one enrolled in bulk.
+    """
+    enrollment = replace(enrollment, timezone=safe_zone(contact.get("time_zone")))
+    actions = advance(campaign, enrollment, ctx, now)
     if not actions:
-        return
-    change: dict[str, Any] = {"b_id": enrollment.enrollment_id, "status": "active",
-                              "current_step": enrollment.current_step, "waiting_until": None,
-                              "variant": enrollment.variant, "reason": None, "ended_at": None}
+        return None
+    variant = enrollment.variant  # a send records the variant assigned before it in this walk
     for action in actions:
         if isinstance(action, SendMessage):
-            _send(action, enrollment, change["variant"], contact, lookup, writes)
+            _send(action, enrollment, variant, contact, lookup, writes)
         elif isinstance(action, RecordSplit):
-            change["variant"] = action.variant
+            variant = action.variant
         elif isinstance(action, ScheduleWake):
-            change.update(current_step=action.step_id, waiting_until=action.due_at)
             writes.messages.append(("schedule.requested", {
-                "entry_id": wake_entry_id(enrollment.enrollment_id, action.step_id, enrollment.occurrence),
+                "entry_id": wake_entry_id(enrollment.enrollment_id, action.step_id, str(enrollment.occurrence)),
                 "due_at": action.due_at.isoformat(), "message_type": "step.due",
                 "key": enrollment.contact_id, "owner": enrollment.campaign_id,
                 "payload": {"enrollment_id": enrollment.enrollment_id, "step_id": action.step_id,
                             "campaign_id": enrollment.campaign_id, "occurrence": enrollment.occurrence},
             }, enrollment.contact_id))
-        elif isinstance(action, Complete):
-            change.update(status=action.outcome, reason=action.reason or None, ended_at=now, current_step=None)
-    writes.updates.append(change)
+    return settle(enrollment, actions, now)
 
 
 def _send(action: SendMessage, enrollment: Enrollment, variant: str | None, contact: Mapping[str, Any],

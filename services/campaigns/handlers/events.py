@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.domain.engine import exit_goal_reached, matches_trigger, may_reenter
+from services.campaigns.domain.enrollment import Enrollment
 from services.campaigns.domain.outcomes import supersedes
 from services.campaigns.handlers.context import CampaignCatalog, ContactContext, event_view, load_contact
 from services.campaigns.handlers.enrollment import (
-    Enrollment,
     TemplateLookup,
     Writes,
     apply,
@@ -25,6 +25,7 @@ from services.campaigns.handlers.enrollment import (
 from services.campaigns.repository import (
     campaigns,
     contact_events,
+    enrollment_from_row,
     enrollments,
     send_outcomes,
     step_sends,
@@ -100,14 +101,16 @@ def _triggers(uow: UnitOfWork, engine: Engine, p: dict, contact: dict, event: di
             enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id == p["contact_id"])).scalars().all()
         if not may_reenter(campaign.reentry, earlier, now):
             continue
-        enrollment = Enrollment(str(uuid.uuid4()), campaign_id, version, p["contact_id"], p["event_id"],
-                                trigger_event=event)
+        enrollment = Enrollment(campaign_id=campaign_id, version=version, contact_id=p["contact_id"],
+                                enrollment_id=str(uuid.uuid4()), occurrence=p["event_id"], trigger_event=event)
         created = conn.execute(pg_insert(enrollments).values(
             enrollment_id=enrollment.enrollment_id, campaign_id=campaign_id, version=version,
             contact_id=p["contact_id"], occurrence=enrollment.occurrence, status="active", trigger_event=event,
             enrolled_at=now).on_conflict_do_nothing().returning(enrollments.c.enrollment_id)).first()
         if created is not None:
-            plan(campaign, enrollment, contact, ctx, now, lookup, writes)
+            settled = plan(campaign, enrollment, contact, ctx, now, lookup, writes)
+            if settled is not None:
+                writes.save(settled)
     apply(uow, writes)
 
 
@@ -126,14 +129,16 @@ def handle_step_due(uow: UnitOfWork, message: Message, engine: Engine) -> None:
     if campaign is None:
         return
     now = engine.clock.now()
-    enrollment = Enrollment.from_row(row)
+    enrollment = enrollment_from_row(row)
     # The scheduler decided the wait is over; a clock a little behind its own must not park it again.
     if enrollment.waiting_until is not None and enrollment.waiting_until > now:
         enrollment = replace(enrollment, waiting_until=now)
     contact = load_contact(conn, row["contact_id"])
     writes = Writes()
-    plan(campaign, enrollment, contact, ContactContext(conn, contact, enrollment.trigger_event, now), now,
-         TemplateLookup(conn), writes)
+    settled = plan(campaign, enrollment, contact, ContactContext(conn, contact, enrollment.trigger_event, now), now,
+                   TemplateLookup(conn), writes)
+    if settled is not None:
+        writes.save(settled)
     apply(uow, writes)
 
 

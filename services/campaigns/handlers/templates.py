@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.templates import PARTS, TemplateError, preview, validate_template
 from services.campaigns.handlers.context import event_view
 from services.campaigns.handlers.enrollment import TemplateLookup
@@ -102,7 +103,8 @@ def preview_campaign(conn: Connection, definition: Mapping[str, Any], contact: M
     """Render the campaign's send steps (or one of them) for a sample contact and event."""
     lookup = TemplateLookup(conn)
     out, errors = [], {}
-    steps = [(i, s) for i, s in enumerate(definition.get("steps", [])) if s.get("type") == "send"]
+    steps = [(i, s) for i, s in enumerate(definition.get("steps", []))
+             if s.get("type") in REGISTRY and REGISTRY[s["type"]].sends]
     if step_id is not None:
         steps = [(i, s) for i, s in steps if s.get("id") == step_id]
         if not steps:

@@ -9,6 +9,10 @@ An adapter is a class with
   provider. Return ``sent`` (with the provider's id), ``retry`` (temporary trouble: the worker
   tries again after the backoff, and records ``failed`` after the last attempt) or ``failed``
   (permanent: a refused address). An exception counts as ``retry``.
+- ``max_in_flight: int`` – how many ``send`` calls the delivery lane runs at once (threads of the
+  channel's lane). The base class says 1, which is always safe; an adapter that sets more must be
+  thread-safe (the built-in SMTP adapter keeps a pool of that many connections, the HTTP ones a
+  keep-alive pool of that size). Configuration may lower or raise it per channel.
 - ``close()`` – release connections when the worker stops.
 
 The constructor takes ``(channel, options, context)``: ``options`` is the adapter's entry in the
@@ -18,7 +22,9 @@ deliver into Touchpoint itself (the call-center queue, web offers).
 
 Register a class through the ``touchpoint.adapters`` entry point group of any installed package,
 or name it in the configuration as ``"adapter": "package.module:Class"``. Every delivery worker
-owns its adapter instance, so an adapter may keep one connection without locking.
+owns its adapter instance; with ``max_in_flight`` 1 it is called by one thread at a time, so it
+may keep one connection without locking. Slow providers are the normal case (50-300 ms per
+message): only ``max_in_flight`` > 1 keeps such a channel fast, so make ``send`` thread-safe.
 
 ``send`` is called at least once per delivery, rarely twice (a worker that dies after the provider
 accepted a message but before recording it): pass ``message.request_id`` to the provider as an
@@ -39,6 +45,8 @@ from sqlalchemy import Engine
 from shared.config import Settings
 
 DeliveryStatus = Literal["sent", "retry", "failed"]
+# A thread per send in flight: beyond this a lane's threads cost more than they wait.
+MAX_IN_FLIGHT_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ class ChannelAdapter:
     channel: str = ""
     rate_limit_per_second: float = 50.0
     retry_policy: RetryPolicy = RetryPolicy()
+    max_in_flight: int = 1  # sends at once; more only for thread-safe adapters
 
     def __init__(self, channel: str, options: Mapping[str, Any] | None = None,
                  context: AdapterContext | None = None) -> None:
@@ -128,6 +137,10 @@ class ChannelAdapter:
         self.context = context
         if "rate_limit_per_second" in self.options:
             self.rate_limit_per_second = float(self.options["rate_limit_per_second"])
+        if "max_in_flight" in self.options:
+            self.max_in_flight = int(self.options["max_in_flight"])
+        if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+            raise ValueError(f"max_in_flight of {channel!r} must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
         overrides = {k: self.options[k] for k in ("max_attempts", "backoff_seconds", "multiplier",
                                                   "max_backoff_seconds") if k in self.options}
         if overrides:

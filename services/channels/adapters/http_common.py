@@ -6,14 +6,23 @@ import json
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from services.channels.adapters.base import DeliveryResult, RenderedMessage, http_result
 
 
-def session(user_agent: str = "touchpoint-channels") -> requests.Session:
-    """A keep-alive session (one per delivery worker)."""
+def session(pool_size: int = 1, user_agent: str = "touchpoint-channels") -> requests.Session:
+    """A keep-alive session shared by the lane's threads, keeping up to `pool_size` connections per host.
+
+    requests' default keeps 10 connections per host and silently drops (and later reopens) the
+    rest; sized to the adapter's `max_in_flight`, every concurrent send reuses a kept connection.
+    urllib3's pool is thread-safe, and the session's headers and auth are set once before use.
+    """
     s = requests.Session()
     s.headers["User-Agent"] = user_agent
+    pooled = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size))
+    s.mount("http://", pooled)
+    s.mount("https://", pooled)
     return s
 
 

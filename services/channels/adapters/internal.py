@@ -17,6 +17,8 @@ from services.channels.repository.agent_queue import AgentQueue
 class _DatabaseAdapter(ChannelAdapter):
     rate_limit_per_second = 1000.0
     retry_policy = RetryPolicy(max_attempts=5, backoff_seconds=1.0)
+    # Each send is a short transaction on the service's own pool: a few at once, not the whole pool.
+    max_in_flight = 2
 
     def _engine(self):
         if self.context is None or self.context.engine is None:

@@ -1,7 +1,8 @@
 """SMS through an HTTP gateway API.
 
 Options: url (the gateway's send endpoint), sender, token_env (bearer token) or username_env /
-password_env (basic auth) naming environment variables, timeout. The request is
+password_env (basic auth) naming environment variables, timeout, max_in_flight (concurrent requests,
+default 16, over as many kept-alive connections). The request is
 `POST url {"to", "from", "text", "reference"}`; the gateway answers `{"id": ...}`. Delivery
 receipts and inbound messages come back through the signed `/webhooks/sms/*` endpoints.
 """
@@ -20,13 +21,14 @@ class SmsGatewayAdapter(ChannelAdapter):
 
     rate_limit_per_second = 20.0
     retry_policy = RetryPolicy(max_attempts=4, backoff_seconds=5.0)
+    max_in_flight = 16  # a requests.Session with a connection pool of this size is thread-safe to share
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.url = str(self.options.get("url", "http://127.0.0.1:9090/messages"))
         self.sender = str(self.options.get("sender", "Touchpoint"))
         self.timeout = float(self.options.get("timeout", 10))
-        self._http = session()
+        self._http = session(self.max_in_flight)
         token_env = self.options.get("token_env")
         if token_env and os.environ.get(token_env):
             self._http.headers["Authorization"] = f"Bearer {os.environ[token_env]}"

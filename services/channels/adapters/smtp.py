@@ -1,7 +1,16 @@
-"""Email over SMTP: one reusable connection per delivery worker, reconnecting when it drops.
+"""Email over SMTP through a pool of kept connections, so many messages are in flight at once.
+
+A real relay answers each message after 50-300 ms; one connection would cap the channel at a few
+messages a second. `send` is called by up to `max_in_flight` threads at once (default 16), each
+taking its own connection from the pool (`adapters/pool.py`, as many connections as
+`max_in_flight`). A connection is reused across messages; after a refused message it is reset with
+RSET, after idling `idle_check_seconds` (default 30) it is checked with NOOP before reuse, and one
+that broke is closed and replaced; a dropped connection (the relay restarted) closes every idle one
+and the send is tried once more on a fresh connection.
 
 Options (`CHANNELS_ADAPTERS`): host, port, sender (the From address), sender_name, starttls,
-username_env / password_env (names of environment variables holding the credentials), timeout.
+username_env / password_env (names of environment variables holding the credentials), timeout,
+max_in_flight, idle_check_seconds.
 The content is `{subject, body, html?}` as rendered by the campaigns service; `$first_name`-style
 placeholders are filled in for requesters that send unrendered text.
 """
@@ -16,6 +25,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
+from services.channels.adapters.pool import ConnectionPool, PoolClosed
 
 _RECONNECT_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError, OSError)
 # RFC 5322 dot-atom: what a msg-id's left part may hold. Campaign request ids contain ':', which the
@@ -30,11 +40,24 @@ def message_id(request_id: str) -> str:
     return f"<{left}@touchpoint>"
 
 
+def _noop_ok(smtp: smtplib.SMTP) -> bool:
+    """The health check of an idle connection."""
+    return smtp.noop()[0] == 250
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
 class SmtpAdapter(ChannelAdapter):
-    """Sends email through an SMTP server."""
+    """Sends email through an SMTP server, over a pool of reusable connections (thread-safe)."""
 
     rate_limit_per_second = 100.0
     retry_policy = RetryPolicy(max_attempts=5, backoff_seconds=5.0)
+    max_in_flight = 16
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -44,18 +67,22 @@ class SmtpAdapter(ChannelAdapter):
         self.sender_name = self.options.get("sender_name")
         self.timeout = float(self.options.get("timeout", 10))
         self.starttls = bool(self.options.get("starttls", False))
-        self._smtp: smtplib.SMTP | None = None
+        self.pool: ConnectionPool[smtplib.SMTP] = ConnectionPool(
+            self._connect, _quit, size=self.max_in_flight, check=_noop_ok,
+            check_after=float(self.options.get("idle_check_seconds", 30)))
 
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
             if self.starttls:
                 smtp.starttls()
             user_env, password_env = self.options.get("username_env"), self.options.get("password_env")
             if user_env and password_env:
                 smtp.login(os.environ[user_env], os.environ[password_env])
-            self._smtp = smtp
-        return self._smtp
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
     def build(self, message: RenderedMessage) -> EmailMessage:
         """The MIME message of a rendered message."""
@@ -73,31 +100,48 @@ class SmtpAdapter(ChannelAdapter):
         return email
 
     def send(self, message: RenderedMessage) -> DeliveryResult:
-        """Send one email; reconnect once if the kept connection has gone away."""
+        """Send one email on a pooled connection; on a dropped connection try once more on a fresh one."""
         if not message.recipient.email:
             return DeliveryResult("failed", None, "no email address")
         email = self.build(message)
         for attempt in (1, 2):
             try:
-                self._connection().send_message(email)
-                return DeliveryResult("sent", email["Message-ID"], f"accepted by {self.host}:{self.port}")
+                smtp = self.pool.take(timeout=self.timeout)
+            except (*_RECONNECT_ERRORS, smtplib.SMTPException, TimeoutError, PoolClosed) as exc:
+                return DeliveryResult("retry", None, f"connect: {exc.__class__.__name__}: {exc}")
+            try:
+                smtp.send_message(email)
             except smtplib.SMTPRecipientsRefused as exc:
+                self._reset(smtp)
                 return DeliveryResult("failed", None, f"recipient refused: {exc.recipients}")
             except smtplib.SMTPResponseException as exc:
-                self.close()
+                self._reset(smtp)
                 status = "failed" if 500 <= exc.smtp_code < 600 else "retry"
                 return DeliveryResult(status, None, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}")
             except _RECONNECT_ERRORS as exc:
-                self.close()
+                self.pool.discard(smtp)
+                self.pool.discard_idle()  # the relay went away: the idle connections are dead too
                 if attempt == 2:
                     return DeliveryResult("retry", None, f"{exc.__class__.__name__}: {exc}")
+                continue
+            except BaseException:
+                self.pool.discard(smtp)
+                raise
+            self.pool.give_back(smtp)
+            return DeliveryResult("sent", email["Message-ID"], f"accepted by {self.host}:{self.port}")
         return DeliveryResult("retry", None, "unreachable")
 
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        """After a refused message: RSET keeps the connection for the next one, or it is replaced."""
+        try:
+            healthy = smtp.rset()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            healthy = False
+        if healthy:
+            self.pool.give_back(smtp)
+        else:
+            self.pool.discard(smtp)
+
     def close(self) -> None:
-        """Quit the kept connection."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None:
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
+        """Quit the pooled connections (those still sending are quit when they come back)."""
+        self.pool.close()

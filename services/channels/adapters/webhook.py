@@ -2,7 +2,8 @@
 
 Options: url, secret_env (name of the environment variable holding the shared secret; default
 `CHANNELS_WEBHOOK_SECRET`), timeout. The body is signed: `X-Touchpoint-Signature: sha256=<hex
-HMAC-SHA256 of the raw body>`; the receiver recomputes it with the shared secret. 2xx is sent
+HMAC-SHA256 of the raw body>`; the receiver recomputes it with the shared secret. Up to max_in_flight
+(default 16) POSTs at once over one keep-alive pool. 2xx is sent
 (the answer's `id` becomes the provider id), 408/429/5xx and network errors retry, other 4xx fail.
 """
 
@@ -19,6 +20,7 @@ class WebhookAdapter(ChannelAdapter):
     """Delivers messages to an HTTP endpoint with a signed JSON body."""
 
     rate_limit_per_second = 20.0
+    max_in_flight = 16  # concurrent POSTs over a shared keep-alive pool
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -30,7 +32,7 @@ class WebhookAdapter(ChannelAdapter):
         if not self.secret:
             raise ValueError(f"webhook adapter for {self.channel!r}: environment variable {secret_env} is empty")
         self.timeout = float(self.options.get("timeout", 10))
-        self._http = session()
+        self._http = session(self.max_in_flight)
 
     def send(self, message: RenderedMessage) -> DeliveryResult:
         """POST the signed message."""

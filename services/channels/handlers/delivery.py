@@ -1,8 +1,10 @@
-"""Use cases around an adapter call: lease due jobs, re-check a contact right before sending, record results.
+"""Use cases around an adapter call: lease due jobs with their re-check, record results.
 
-The delivery worker (services/channels/delivery.py) runs them in three short transactions per chunk so
-no lock is held while a provider is called: `lease` (jobs and the rules, once per batch), `recheck`
-(the chunk's contacts, read once), then the adapter calls, then `record` (one commit per chunk).
+The delivery worker (services/channels/delivery.py) runs them in short transactions so no lock is
+held while a provider is called: `take` leases a batch of jobs and, in the same transaction, reads
+the rules and the batch's contacts again (the re-check right before delivery); the sends then run
+on the channel's lane; `record` writes a batch of outcomes with one statement per table and one
+commit; `give_back` returns leased jobs that were never handed to the adapter (a stopping worker).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from services.channels.domain import ContactPolicyState, PolicyRules, still_deli
 from services.channels.handlers.states import load_states
 from services.channels.messages import load_request, outbound, outcome_payload
 from services.channels.repository.contacts import profile_fields
+from services.channels.repository.jobs import JobOutcome
+from services.channels.repository.ledger import LedgerState
 from services.channels.unit_of_work import ChannelsUnitOfWork
 
 
@@ -38,6 +42,34 @@ class Chunk:
 
     profiles: dict[str, Any]
     states: dict[str, ContactPolicyState]
+
+
+@dataclass
+class Taken:
+    """A leased batch: messages to hand to the adapter, and jobs already settled by the re-check."""
+
+    ready: list[tuple[Any, RenderedMessage]]
+    settled: list[Result]
+
+    def __len__(self) -> int:
+        return len(self.ready) + len(self.settled)
+
+
+def take(uow: ChannelsUnitOfWork, channel: str, limit: int, lease_for: timedelta, now: datetime) -> Taken:
+    """Lease up to `limit` due jobs and re-check their contacts in the same transaction (one read per batch)."""
+    jobs, rules = lease(uow, channel, limit, lease_for)
+    taken = Taken([], [])
+    if not jobs:
+        return taken
+    assert rules is not None
+    chunk = recheck(uow, jobs)
+    for job in jobs:
+        prepared = prepare(job, chunk, rules, now)
+        if isinstance(prepared, Result):
+            taken.settled.append(prepared)
+        else:
+            taken.ready.append((job, prepared))
+    return taken
 
 
 def lease(uow: ChannelsUnitOfWork, channel: str, limit: int, lease_for: timedelta
@@ -94,20 +126,35 @@ def render(job: Any, request: dict[str, Any], profile: Any) -> RenderedMessage:
                            attempt=job.attempts)
 
 
-def record(uow: ChannelsUnitOfWork, results: Sequence[Result], retry_policy: RetryPolicy, now: datetime) -> None:
-    """Write a chunk's outcomes: job state, the touch's fate in the ledger, the outcome message."""
-    for r in results:
+def record(uow: ChannelsUnitOfWork, results: Sequence[Result], retry_policy: RetryPolicy, now: datetime) -> int:
+    """Write a batch of outcomes: job states (one statement), the touches' fate (one statement), the
+    outcome messages (one outbox insert at commit). Returns how many jobs were recorded.
+
+    A job whose lease ran out and that another worker leased again (its `attempts` moved on) is not
+    ours to record any more: the other worker records it (the send may have happened twice, which the
+    provider's idempotency key / Message-ID absorbs).
+    """
+    outcomes = [JobOutcome(r.job.id, r.job.attempts, r.state,
+                           retry_policy.delay_after(r.job.attempts) if r.state == "pending" else None,
+                           None if r.state == "pending" else r.result.provider_id, r.result.detail)
+                for r in results]
+    recorded = uow.jobs.record(outcomes)
+    finished = [r for r in results if r.job.id in recorded and r.state != "pending"]
+    uow.ledger.settle([(r.job.touch_id, _TOUCH_STATE[r.state]) for r in finished])
+    for r in finished:
         job, result = r.job, r.result
-        if r.state == "pending":
-            uow.jobs.retry_later(job.id, retry_policy.delay_after(job.attempts), result.detail)
-            continue
-        if not uow.jobs.finish(job.id, r.state, result.provider_id, result.detail):
-            continue  # another worker took over after our lease ran out and recorded it
-        if r.state == "sent":
-            uow.ledger.mark_sent(job.touch_id)
-        else:
-            uow.ledger.release(touch_id=job.touch_id, cancelled=r.state == "cancelled")
         request = job.request or {"request_id": job.request_id, "contact_id": job.contact_id,
                                   "channel": job.channel, "category": job.category}
         uow.publish(f"message.{r.outcome}", outcome_payload(request, r.outcome, now, r.reason, r.rule_id,
                                                             result.detail or None), key=job.contact_id)
+    return len(recorded)
+
+
+def give_back(uow: ChannelsUnitOfWork, jobs: Sequence[Any]) -> None:
+    """Return leased jobs that were never sent: due again at once, the lease's attempt not counted."""
+    uow.jobs.give_back([(job.id, job.attempts) for job in jobs])
+
+
+# A finished job's touch: sent keeps counting; failed and cancelled release the reservation.
+_TOUCH_STATE = {"sent": LedgerState.SENT, "failed": LedgerState.FAILED, "dead": LedgerState.FAILED,
+                "cancelled": LedgerState.CANCELLED}

@@ -8,11 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, text, update
 
 from services.channels.repository.tables import deliveries
+
+
+class JobOutcome(NamedTuple):
+    """What to record of one leased job: its next state, and for a retry when it is due again."""
+
+    job_id: int
+    attempts: int  # the attempt that sent it (the lease's): a newer lease makes the outcome stale
+    state: str  # pending (retry after `retry_after` seconds), sent, failed, dead, cancelled
+    retry_after: float | None
+    provider_id: str | None
+    detail: str
+
+
+# One UPDATE ... FROM unnest(arrays) for a whole batch: one round trip and one statement text
+# (so psycopg prepares it once) whatever the batch size, instead of one UPDATE per job.
+_RECORD = text(
+    "UPDATE deliveries AS d SET state = v.state, lease_until = NULL, detail = v.detail, updated_at = now(), "
+    "provider_id = CASE WHEN v.state = 'pending' THEN d.provider_id ELSE v.provider_id END, "
+    "next_attempt_at = CASE WHEN v.state = 'pending' THEN now() + make_interval(secs => v.delay) "
+    "ELSE d.next_attempt_at END "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]), CAST(:states AS text[]), "
+    "CAST(:delays AS double precision[]), CAST(:provider_ids AS text[]), CAST(:details AS text[])) "
+    "AS v(id, attempts, state, delay, provider_id, detail) "
+    "WHERE d.id = v.id AND d.state = 'sending' AND d.attempts = v.attempts "
+    "RETURNING d.id")
 
 
 class DeliveryJobs:
@@ -43,18 +68,31 @@ class DeliveryJobs:
                                          lease_until=func.now() + until, updated_at=func.now())
                                  .returning(*deliveries.c)).all()
 
-    def retry_later(self, job_id: int, delay_seconds: float, detail: str) -> None:
-        """Give a leased job back, due again after `delay_seconds`."""
-        self.conn.execute(update(deliveries).where(deliveries.c.id == job_id, deliveries.c.state == "sending")
-                          .values(state="pending", lease_until=None, detail=detail, updated_at=func.now(),
-                                  next_attempt_at=func.now() + text(f"interval '{delay_seconds:.3f} seconds'")))
+    def record(self, outcomes: Sequence[JobOutcome]) -> set[int]:
+        """Record a batch of leased jobs' outcomes in one statement; returns the ids recorded.
 
-    def finish(self, job_id: int, state: str, provider_id: str | None, detail: str) -> bool:
-        """Record a leased job's end; False when another worker took it over (our lease ran out)."""
-        return bool(self.conn.execute(
-            update(deliveries).where(deliveries.c.id == job_id, deliveries.c.state == "sending")
-            .values(state=state, lease_until=None, provider_id=provider_id, detail=detail,
-                    updated_at=func.now())).rowcount)
+        A job is recorded only while it is still leased by the attempt that sent it (`state` sending and
+        the same `attempts`): a job whose lease ran out and that another worker took meanwhile is theirs.
+        `pending` outcomes are retries, due again after their delay; the others are final.
+        """
+        if not outcomes:
+            return set()
+        rows = self.conn.execute(_RECORD, {
+            "ids": [o.job_id for o in outcomes], "attempts": [o.attempts for o in outcomes],
+            "states": [o.state for o in outcomes], "delays": [o.retry_after for o in outcomes],
+            "provider_ids": [o.provider_id for o in outcomes], "details": [o.detail for o in outcomes]})
+        return set(rows.scalars())
+
+    def give_back(self, leased: Sequence[tuple[int, int]]) -> None:
+        """Un-lease jobs never handed to the adapter (id, attempts): pending and due at once, attempt uncounted."""
+        if not leased:
+            return
+        self.conn.execute(text(
+            "UPDATE deliveries AS d SET state = 'pending', lease_until = NULL, attempts = d.attempts - 1, "
+            "next_attempt_at = now(), updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[])) AS v(id, attempts) "
+            "WHERE d.id = v.id AND d.state = 'sending' AND d.attempts = v.attempts"),
+            {"ids": [i for i, _ in leased], "attempts": [a for _, a in leased]})
 
     def by_request_id(self, request_id: str) -> Row | None:
         """The job of a request, if the gate sent it."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, tuple_, update
+from sqlalchemy import Connection, func, insert, select, text, tuple_, update
 
 from services.channels.domain import StepKey, Touch
 from services.channels.repository.tables import touches
@@ -69,10 +69,6 @@ class TouchLedger:
         return {row.request_id: row.id for row in
                 self.conn.execute(insert(touches).returning(touches.c.id, touches.c.request_id), rows)}
 
-    def mark_sent(self, touch_id: int) -> None:
-        """The adapter accepted the message: the touch keeps counting, now as sent."""
-        self._set(touches.c.id == touch_id, LedgerState.SENT)
-
     def release(self, *, touch_id: int | None = None, request_ids: Sequence[str] = (),
                 cancelled: bool = False) -> None:
         """Stop counting a reservation: `failed` (the send failed for good) or `cancelled` (stopped before it)."""
@@ -81,6 +77,15 @@ class TouchLedger:
             self._set(touches.c.id == touch_id, state)
         if request_ids:
             self._set(touches.c.request_id.in_(request_ids), state)
+
+    def settle(self, fates: Sequence[tuple[int, LedgerState]]) -> None:
+        """Set the state of many touches at once (a delivery batch's outcomes), in one statement."""
+        if not fates:
+            return
+        self.conn.execute(text(
+            "UPDATE touches AS t SET state = v.state, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[])) AS v(id, state) WHERE t.id = v.id"),
+            {"ids": [touch_id for touch_id, _ in fates], "states": [LedgerState(s).value for _, s in fates]})
 
     def _set(self, where, state: LedgerState) -> None:
         self.conn.execute(update(touches).where(where).values(state=state.value, updated_at=func.now()))

@@ -8,8 +8,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from services.contacts.service import DEFINITION
-from shared.cli import main
 from tests.support import ServiceHarness
+from tools.cli import main
 
 pytestmark = pytest.mark.integration
 

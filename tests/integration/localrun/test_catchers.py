@@ -17,9 +17,9 @@ import requests
 from services.channels.adapters.base import Recipient, RenderedMessage
 from services.channels.adapters.sms import SmsGatewayAdapter
 from services.channels.adapters.smtp import SmtpAdapter
-from shared.catchers.mail import start_mail_catcher
-from shared.catchers.sms import start_sms_stub
-from shared.cli import main
+from tools.catchers.mail import start_mail_catcher
+from tools.catchers.sms import start_sms_stub
+from tools.cli import main
 
 
 def _free_port() -> int:

@@ -11,7 +11,7 @@ import pytest
 from services.campaigns.domain.definition import Campaign, ExitGoal, Reentry, parse_definition
 from services.campaigns.domain.engine import (
     Complete,
-    EnrollmentState,
+    Enrollment,
     RecordSplit,
     ScheduleWake,
     SendMessage,
@@ -28,8 +28,8 @@ Ctx = Callable[..., Any]
 Raw = Callable[..., dict[str, Any]]
 
 
-def state(**overrides: Any) -> EnrollmentState:
-    return EnrollmentState(**{"campaign_id": "cmp-1", "version": 3, "contact_id": "c1", **overrides})
+def state(**overrides: Any) -> Enrollment:
+    return Enrollment(**{"campaign_id": "cmp-1", "version": 3, "contact_id": "c1", **overrides})
 
 
 @pytest.fixture

@@ -70,8 +70,9 @@ class FakeLedger:
             ids[r["request_id"]] = len(self.touches)
         return ids
 
-    def mark_sent(self, touch_id: int) -> None:
-        self.touches[touch_id - 1]["state"] = "sent"
+    def settle(self, fates: Sequence[tuple[int, str]]) -> None:
+        for touch_id, state in fates:
+            self.touches[touch_id - 1]["state"] = str(state)
 
     def release(self, *, touch_id: int | None = None, request_ids: Sequence[str] = (), cancelled: bool = False) -> None:
         for t in self.touches:

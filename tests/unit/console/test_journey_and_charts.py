@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.console import charts, journey
-from shared.demo import ADDRESS_POLICY, drip
+from tools.demo import ADDRESS_POLICY, drip
 
 SPLIT = {"name": "ab", "entry": {"type": "event", "event_type": "signup"},
          "steps": [{"id": "ab", "type": "split", "variants": [{"name": "A", "weight": 0.5, "next": "a"},

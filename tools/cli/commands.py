@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from shared.cli import output
-from shared.cli.client import Api, CliError
+from tools.cli import output
+from tools.cli.client import Api, CliError
 
 IMPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}

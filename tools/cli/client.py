@@ -7,8 +7,8 @@ from typing import Any
 
 import requests
 
-DEFAULT_URLS = {"contacts": "http://127.0.0.1:8001", "campaigns": "http://127.0.0.1:8002",
-                "channels": "http://127.0.0.1:8003", "scheduler": "http://127.0.0.1:8004"}
+from shared.config import DEFAULT_SERVICE_URLS as DEFAULT_URLS
+
 TIMEOUT = 30
 
 

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from shared.catchers.store import CaughtMessages
+from tools.catchers.store import CaughtMessages
 
 MAX_BODY = 64 * 1024
 

@@ -1,7 +1,7 @@
 """The local run's outside world and lifetime: catchers, the pid file, `--detach` and `./scripts/down`.
 
-Kept apart from `shared/devrun.py` (which starts the services) so each stays small. The pid file
-`<run dir>/up.pid` holds the supervising `shared.devrun` process of a running local run, foreground
+Kept apart from `tools/devrun.py` (which starts the services) so each stays small. The pid file
+`<run dir>/up.pid` holds the supervising `tools.devrun` process of a running local run, foreground
 or detached; `<run dir>/up.ready` appears once it has started everything and holds what it printed.
 """
 
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.catchers import DEFAULT_MAIL_PORT, DEFAULT_SMS_PORT
+from tools.catchers import DEFAULT_MAIL_PORT, DEFAULT_SMS_PORT
 
 STOP_SECONDS = 40.0  # the supervisor gives each child 15 s to stop gracefully
 
@@ -31,8 +31,8 @@ def catcher_ports(env: dict[str, str]) -> tuple[int, int]:
 def local_adapters(mail_port: int, sms_port: int) -> str:
     """CHANNELS_ADAPTERS of the local run: email and SMS to the catchers, the other channels as by default.
 
-    Written out here rather than imported from services/channels because shared/ never imports a
-    service; production, which never runs devrun, keeps the adapters' own defaults.
+    Written out here rather than imported from services/channels because the clients in tools/ never
+    import a service; production, which never runs devrun, keeps the adapters' own defaults.
     """
     return json.dumps({"email": {"adapter": "smtp", "host": "127.0.0.1", "port": mail_port},
                        "sms": {"adapter": "sms_gateway", "url": f"http://127.0.0.1:{sms_port}/messages"},
@@ -40,10 +40,10 @@ def local_adapters(mail_port: int, sms_port: int) -> str:
 
 
 def start_catchers(run_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start `python -m shared.catchers` and wait until both ports answer; raise if it exits first."""
+    """Start `python -m tools.catchers` and wait until both ports answer; raise if it exits first."""
     mail_port, sms_port = catcher_ports(env)
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "shared.catchers", "--dir", str(run_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "tools.catchers", "--dir", str(run_dir),
                                  "--mail-port", str(mail_port), "--sms-port", str(sms_port)],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
@@ -71,12 +71,12 @@ def _port_open(port: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    """True when `pid` runs and is a `shared.devrun` supervisor (not a recycled pid)."""
+    """True when `pid` runs and is a `tools.devrun` supervisor (not a recycled pid)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"shared.devrun" in cmdline
+    return b"tools.devrun" in cmdline
 
 
 def running_pid(run_dir: Path) -> int | None:
@@ -115,7 +115,7 @@ def release(run_dir: Path) -> None:
 
 
 def detach(run_dir: Path, argv: list[str], timeout: float = 300.0) -> int:
-    """Start `shared.devrun argv` in its own session, wait until it is ready, print its summary."""
+    """Start `tools.devrun argv` in its own session, wait until it is ready, print its summary."""
     other = running_pid(run_dir)
     if other is not None:
         print(f"a local run is already running (pid {other}); stop it with ./scripts/down", file=sys.stderr)
@@ -124,7 +124,7 @@ def detach(run_dir: Path, argv: list[str], timeout: float = 300.0) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     (run_dir / "up.ready").unlink(missing_ok=True)
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "shared.devrun", *argv], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-m", "tools.devrun", *argv], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while not (run_dir / "up.ready").exists():
@@ -164,9 +164,9 @@ def stop(run_dir: Path, timeout: float = STOP_SECONDS) -> int:
     return 0
 
 
-if __name__ == "__main__":  # `python -m shared.localrun down` is what ./scripts/down runs
-    from shared.cli.caught import run_dir as _run_dir
+if __name__ == "__main__":  # `python -m tools.localrun down` is what ./scripts/down runs
+    from tools.cli.caught import run_dir as _run_dir
 
     if sys.argv[1:] != ["down"]:
-        sys.exit("usage: python -m shared.localrun down")
+        sys.exit("usage: python -m tools.localrun down")
     sys.exit(stop(_run_dir()))

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.cli import caught
-from shared.cli.client import DEFAULT_URLS, CliError
 from shared.config import DEFAULT_AMQP_URL, SERVICES, database_url_for, default_database_url
+from tools.cli import caught
+from tools.cli.client import DEFAULT_URLS, CliError
 
 __all__ = ["DEFAULT_URLS", "REPO", "build_parser", "main", "setup_databases"]
 
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch parsed arguments to their command."""
-    from shared.cli import commands
+    from tools.cli import commands
 
     if args.command == "setup":
         setup_databases()

@@ -11,8 +11,8 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
-from shared.catchers.store import CaughtMessages, UnknownMessage
-from shared.cli.client import CliError
+from tools.catchers.store import CaughtMessages, UnknownMessage
+from tools.cli.client import CliError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from shared import demo
-from shared.cli import build_parser, main, output
-from shared.cli.client import Api, CliError, format_problem
-from shared.cli.commands import import_format, load_definition
+from tools import demo
+from tools.cli import build_parser, main, output
+from tools.cli.client import Api, CliError, format_problem
+from tools.cli.commands import import_format, load_definition
 
 
 def test_parses_the_command_tree():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from shared.cli.client import Api, CliError, service_url
+from tools.cli.client import Api, CliError, service_url
 
 ROLES = ("marketer", "agent", "channel_owner", "ingest")
 
@@ -180,8 +180,8 @@ def example_contact(people: list[dict], now: datetime | None = None) -> dict:
 
 def seed(operator_key: str) -> None:
     """Create the demo data that is missing and print where to look."""
-    from shared.cli import _key_store
-    from shared.devrun import _save_state, _state
+    from tools.cli import _key_store
+    from tools.devrun import _save_state, _state
 
     state = _state()
     keys = ensure_keys(state, _key_store())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from shared import localrun
-from shared.catchers.store import CaughtMessages
-from shared.cli import build_parser
+from tools import localrun
+from tools.catchers.store import CaughtMessages
+from tools.cli import build_parser
 
 
 def test_local_adapters_send_email_and_sms_to_the_catchers_only():
@@ -22,7 +22,7 @@ def test_local_adapters_send_email_and_sms_to_the_catchers_only():
 def test_down_with_nothing_running_and_a_stale_pid_file(tmp_path, capsys):
     assert localrun.stop(tmp_path) == 0
     assert "no local run is running" in capsys.readouterr().out
-    (tmp_path / "up.pid").write_text(f"{os.getpid()}\n")  # alive, but pytest, not shared.devrun
+    (tmp_path / "up.pid").write_text(f"{os.getpid()}\n")  # alive, but pytest, not tools.devrun
     assert localrun.running_pid(tmp_path) is None and not (tmp_path / "up.pid").exists()
     (tmp_path / "up.pid").write_text("not a pid\n")
     assert localrun.stop(tmp_path) == 0

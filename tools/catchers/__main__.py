@@ -1,4 +1,4 @@
-"""`python -m shared.catchers --dir .run [--mail-port 2525] [--sms-port 9090]`: run both until SIGTERM."""
+"""`python -m tools.catchers --dir .run [--mail-port 2525] [--sms-port 9090]`: run both until SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import sys
 import threading
 from pathlib import Path
 
-from shared.catchers import DEFAULT_MAIL_PORT, DEFAULT_SMS_PORT
-from shared.catchers.mail import start_mail_catcher
-from shared.catchers.sms import start_sms_stub
+from tools.catchers import DEFAULT_MAIL_PORT, DEFAULT_SMS_PORT
+from tools.catchers.mail import start_mail_catcher
+from tools.catchers.sms import start_sms_stub
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the mail catcher and the SMS stub, wait for SIGTERM or SIGINT, stop both."""
-    parser = argparse.ArgumentParser(prog="python -m shared.catchers")
+    parser = argparse.ArgumentParser(prog="python -m tools.catchers")
     parser.add_argument("--dir", required=True, type=Path, help="mail goes to DIR/mail, SMS to DIR/sms")
     parser.add_argument("--mail-port", type=int, default=DEFAULT_MAIL_PORT)
     parser.add_argument("--sms-port", type=int, default=DEFAULT_SMS_PORT)

@@ -18,10 +18,10 @@ import time
 
 import requests
 
-from shared import localrun
-from shared.cli import DEFAULT_URLS, REPO, _key_store, setup_databases
-from shared.cli.caught import run_dir
-from shared.cli.client import service_url
+from tools import localrun
+from tools.cli import DEFAULT_URLS, REPO, _key_store, setup_databases
+from tools.cli.caught import run_dir
+from tools.cli.client import service_url
 
 RUN_DIR = run_dir()
 CONSOLE_URL = os.environ.get("TOUCHPOINT_CONSOLE_URL", "http://127.0.0.1:8005")
@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     unhealthy = _wait_healthy([*_services(), *(["console"] if console else [])])
     if not args.no_seed:
         try:
-            from shared.demo import seed
+            from tools.demo import seed
 
             seed(state["operator_key"])
         except Exception as exc:  # the demo is a convenience; the system runs without it

@@ -1,11 +1,11 @@
 """Local stand-ins for the outside world of the local run: a mail catcher and an SMS gateway stub.
 
-`./scripts/up` starts both (`python -m shared.catchers`) on loopback and points the email and SMS
+`./scripts/up` starts both (`python -m tools.catchers`) on loopback and points the email and SMS
 channels at them, so the demo's messages can be read (`touchpoint mail list`, `touchpoint sms list`)
 instead of vanishing. Production configuration never refers to them.
 """
 
-from shared.catchers.store import CaughtMessages
+from tools.catchers.store import CaughtMessages
 
 DEFAULT_MAIL_PORT = 2525
 DEFAULT_SMS_PORT = 9090

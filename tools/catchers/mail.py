@@ -10,7 +10,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from shared.catchers.store import CaughtMessages
+from tools.catchers.store import CaughtMessages
 
 
 class MailCatcher:

@@ -1,7 +1,0 @@
-"""`python -m shared.cli`."""
-
-import sys
-
-from shared.cli import main
-
-sys.exit(main())
