@@ -25,18 +25,20 @@ from datetime import UTC, datetime
 import pika
 from sqlalchemy import func, select
 
-import shared.contracts  # noqa: F401 - fills the contract registry
 from services.campaigns.consumers import subscriptions
 from services.campaigns.handlers import definitions
 from services.campaigns.repository import TABLES, enrollments
 from services.campaigns.segments import PAGE_SIZE, InMemorySegmentSource
 from services.campaigns.service import DEFINITION
 from shared.config import DEFAULT_AMQP_URL, Settings, default_database_url
+from shared.contracts import register_contracts
 from shared.db.engine import drop_database, make_engine
 from shared.db.migrate import migrate
 from shared.messaging import Message, UnitOfWorkFactory
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.runtime import Worker
+
+register_contracts()  # as a service process does at start-up
 
 CAMPAIGN = {
     "name": "bench newsletter", "category": "marketing",

@@ -32,7 +32,6 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import shared.contracts  # noqa: E402,F401
 from services.channels.consumers import dispatch_spec  # noqa: E402
 from services.channels.domain import CapScope, FrequencyCap, PolicyRules  # noqa: E402
 from services.channels.handlers.contact_facts import HANDLERS  # noqa: E402
@@ -40,9 +39,12 @@ from services.channels.repository import decisions, deliveries  # noqa: E402
 from services.channels.repository.rules_store import save_rules  # noqa: E402
 from services.channels.service import DEFINITION  # noqa: E402
 from shared.config import Settings  # noqa: E402
+from shared.contracts import register_contracts  # noqa: E402
 from shared.db.engine import make_engine  # noqa: E402
 from shared.messaging import ConfirmingPublisher, Message, QueueSpec, Topology  # noqa: E402
 from tests.support import AMQP_URL, fresh_database, unique_namespace  # noqa: E402
+
+register_contracts()  # as a service process does at start-up
 
 SHARDS = 8
 

@@ -2,7 +2,8 @@
 
 Each message travels in the envelope of `shared.messaging.envelope` with `type` and `version`;
 consumers validate the payload against the schema registered here before a handler sees it.
-Changing a payload incompatibly means a new version registered beside the old one.
+Changing a payload incompatibly means a new version registered beside the old one. Importing this
+module registers nothing: `register_contracts()` does, once, when a service process starts.
 
 | type                           | from      | meaning |
 |--------------------------------|-----------|---------|
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
-from shared.messaging.contracts import contract
+from shared.messaging.registry import register
 
 CHANNEL = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$"))
 CATEGORIES = ("transactional", "service", "marketing")
@@ -48,7 +49,6 @@ def _id(**kwargs) -> fields.String:
     return fields.String(validate=validate.Length(min=1, max=128), **kwargs)
 
 
-@contract("contact.upserted")
 class ContactUpserted(_Strict):
     """The shareable view of a contact."""
 
@@ -64,7 +64,6 @@ class ContactUpserted(_Strict):
     updated_at = fields.AwareDateTime(required=True)
 
 
-@contract("contact.erased")
 class ContactErased(_Strict):
     """Erase every copy of the contact's personal data."""
 
@@ -72,7 +71,6 @@ class ContactErased(_Strict):
     erased_at = fields.AwareDateTime(required=True)
 
 
-@contract("contact.consent.changed")
 class ConsentChanged(_Strict):
     """Consent on one channel."""
 
@@ -83,7 +81,6 @@ class ConsentChanged(_Strict):
     changed_at = fields.AwareDateTime(required=True)
 
 
-@contract("contact.suppression.changed")
 class SuppressionChanged(_Strict):
     """A suppression's current state; `active: false` lifts it."""
 
@@ -97,7 +94,6 @@ class SuppressionChanged(_Strict):
     changed_at = fields.AwareDateTime(required=True)
 
 
-@contract("contact.event.*")
 class ContactEvent(_Strict):
     """A behavioural event on the contact's timeline."""
 
@@ -108,7 +104,6 @@ class ContactEvent(_Strict):
     data = fields.Dict(load_default=dict)
 
 
-@contract("interaction.recorded")
 class InteractionRecorded(_Strict):
     """Something the contact did through a channel, to be put on the timeline as an event."""
 
@@ -132,7 +127,6 @@ class Recipient(Schema):
     time_zone = fields.String(allow_none=True, load_default=None)
 
 
-@contract("message.requested")
 class MessageRequested(_Strict):
     """Ask the gate to send one message; `request_id` is its idempotency key."""
 
@@ -152,7 +146,6 @@ class MessageRequested(_Strict):
     deferrals = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
-@contract("message.*")
 class MessageOutcome(_Strict):
     """A gate decision or a delivery outcome of one request."""
 
@@ -173,7 +166,6 @@ class MessageOutcome(_Strict):
     request = fields.Dict(allow_none=True, load_default=None)  # the original request, on `deferred`
 
 
-@contract("schedule.requested")
 class ScheduleRequested(_Strict):
     """Publish `message_type` with `payload` at `due_at` (at least once; `entry_id` dedups)."""
 
@@ -186,7 +178,6 @@ class ScheduleRequested(_Strict):
     payload = fields.Dict(required=True)
 
 
-@contract("schedule.cancelled")
 class ScheduleCancelled(_Strict):
     """Drop pending entries by id or by owner."""
 
@@ -194,7 +185,6 @@ class ScheduleCancelled(_Strict):
     owner = fields.String(allow_none=True, load_default=None)
 
 
-@contract("schedule.recurring.upserted")
 class RecurringScheduleUpserted(_Strict):
     """A broadcast schedule: once at `at`, or on `cron` in `timezone`."""
 
@@ -207,14 +197,12 @@ class RecurringScheduleUpserted(_Strict):
     payload = fields.Dict(load_default=dict)
 
 
-@contract("schedule.recurring.removed")
 class RecurringScheduleRemoved(_Strict):
     """A broadcast schedule is gone."""
 
     schedule_id = _id(required=True)
 
 
-@contract("step.due")
 class StepDue(Schema):
     """A drip wait is over (the payload is the campaign service's own, passed through)."""
 
@@ -225,7 +213,6 @@ class StepDue(Schema):
     step_id = _id(required=True)
 
 
-@contract("broadcast.due")
 class BroadcastDue(Schema):
     """A broadcast schedule fired at `fire_time`."""
 
@@ -236,7 +223,6 @@ class BroadcastDue(Schema):
     fire_time = fields.AwareDateTime(required=True)
 
 
-@contract("campaign.broadcast.page")
 class BroadcastPage(_Strict):
     """The next page of a running broadcast: one message per page keeps each transaction short."""
 
@@ -245,3 +231,34 @@ class BroadcastPage(_Strict):
     occurrence = _id(required=True)
     segment_id = _id(required=True)
     after = _id(required=True)
+
+
+# Every contract, in one explicit list. Order matters for patterns: an exact type wins over a pattern,
+# and among patterns the first that matches (`message.requested` is exact, `message.*` the rest).
+CONTRACTS: tuple[tuple[str, int, type[Schema]], ...] = (
+    ("contact.upserted", 1, ContactUpserted),
+    ("contact.erased", 1, ContactErased),
+    ("contact.consent.changed", 1, ConsentChanged),
+    ("contact.suppression.changed", 1, SuppressionChanged),
+    ("contact.event.*", 1, ContactEvent),
+    ("interaction.recorded", 1, InteractionRecorded),
+    ("message.requested", 1, MessageRequested),
+    ("message.*", 1, MessageOutcome),
+    ("schedule.requested", 1, ScheduleRequested),
+    ("schedule.cancelled", 1, ScheduleCancelled),
+    ("schedule.recurring.upserted", 1, RecurringScheduleUpserted),
+    ("schedule.recurring.removed", 1, RecurringScheduleRemoved),
+    ("step.due", 1, StepDue),
+    ("broadcast.due", 1, BroadcastDue),
+    ("campaign.broadcast.page", 1, BroadcastPage),
+)
+
+
+def register_contracts() -> None:
+    """Register every message contract with the registry consumers validate payloads against.
+
+    Called once at start-up by the shared service bootstrap (`shared.runtime.Worker`, and
+    `shared.http.create_service_app` for the API process); idempotent, so tests may call it too.
+    """
+    for type_pattern, version, schema in CONTRACTS:
+        register(type_pattern, version, schema)

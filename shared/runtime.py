@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from shared.config import Settings
+from shared.contracts import register_contracts
 from shared.db.engine import make_engine, wait_for_database
 from shared.db.migrate import migrate
 from shared.logs import configure_logging
@@ -59,6 +60,7 @@ class Worker:
 
     def __init__(self, definition: ServiceDefinition, settings: Settings, engine: Engine | None = None,
                  relay: bool = True, consumers: bool = True, background: bool = True) -> None:
+        register_contracts()  # start-up of a worker: consumers validate every payload against these
         self.definition = definition
         self.settings = settings
         self.engine = engine or make_engine(settings.database_url)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-import shared.contracts  # noqa: F401 - fills the contract registry
 from services.campaigns.handlers import broadcasts, events, projections
 from services.campaigns.handlers.context import CampaignCatalog
 from services.campaigns.segments import SegmentSource, SegmentUnavailable, source_from_settings

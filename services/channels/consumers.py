@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-import shared.contracts  # noqa: F401  (fills the contract registry)
 from services.channels.handlers.contact_facts import HANDLERS, handle_contact_facts
 from services.channels.handlers.gate import decide_requests
 from services.channels.unit_of_work import ChannelsUnitOfWork

@@ -13,7 +13,6 @@ from shared.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the contacts HTTP app."""
-    import shared.contracts  # noqa: F401  (fills the contract registry)
     from services.contacts.api import blueprints
     from services.contacts.consumers import subscriptions
     from services.contacts.repository import TABLES

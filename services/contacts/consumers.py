@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-import shared.contracts  # noqa: F401  (fills the contract registry the runner validates against)
 from services.contacts.handlers.events import on_interaction, on_message_outcome
 from shared.config import Settings
 from shared.messaging import QueueSpec, Subscription

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, engine: Engine | None = None) -> Flask:
     """Build the scheduler HTTP app (operators only); `clock` defaults to the system clock."""
-    import shared.contracts  # noqa: F401  (fills the contract registry)
     from services.scheduler.api import blueprints
     from services.scheduler.consumers import subscriptions
     from services.scheduler.repository import TABLES

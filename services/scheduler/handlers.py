@@ -18,7 +18,7 @@ from services.scheduler.domain.recurrence import InvalidSchedule, Recurrence, ne
 from services.scheduler.repository import ScheduleStore
 from shared.clock import Clock
 from shared.messaging import Message, UnitOfWork
-from shared.messaging.contracts import schema_for
+from shared.messaging.registry import schema_for
 
 
 class InvalidEntry(ValueError):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-import shared.contracts  # noqa: F401  (fills the contract registry)
 from services.scheduler import create_app
 from services.scheduler.consumers import subscriptions
 from services.scheduler.leadership import LeaderLock

@@ -5,14 +5,13 @@
     count('withdrawal', within='7d', where=amount > 100) >= 3 or event.amount > 10000
 
 No eval(): text is tokenized (tokens.py) and parsed by a small Pratt parser (parser.py, whose docstring
-holds the EBNF grammar) into frozen dataclasses (nodes.py). `evaluate` runs an AST against an
-EvaluationContext; `compile_sql` turns it into a SQLAlchemy boolean through a SqlResolver. Both follow
-the comparison rules in values.py, so a segment counted in SQL and a condition checked in Python agree.
+holds the EBNF grammar) into frozen dataclasses (nodes.py). This package is the language both services
+share; each runs it its own way: campaigns evaluates an AST in Python (`services.campaigns.domain.filters`)
+and contacts compiles it to SQL (`services.contacts.filters`). Both follow the comparison rules in
+values.py, so a segment counted in SQL and a condition checked in Python agree.
 """
 
-from shared.filters.context import MappingContext
-from shared.filters.errors import FilterCompileError, FilterSyntaxError
-from shared.filters.evaluate import EvaluationContext, evaluate
+from shared.filters.errors import FilterSyntaxError
 from shared.filters.nodes import (
     And,
     Compare,
@@ -30,32 +29,22 @@ from shared.filters.nodes import (
     fields,
 )
 from shared.filters.parser import parse
-from shared.filters.sql import SqlField, SqlResolver, compile_sql
-from shared.filters.sql_tables import JsonbTableResolver
 
 __all__ = [
     "And",
     "Compare",
     "Count",
     "Did",
-    "EvaluationContext",
     "Expr",
     "Field",
-    "FilterCompileError",
     "FilterSyntaxError",
     "HasConsent",
     "InList",
     "IsNull",
-    "JsonbTableResolver",
     "Literal",
-    "MappingContext",
     "Not",
     "Or",
-    "SqlField",
-    "SqlResolver",
     "Suppressed",
-    "compile_sql",
-    "evaluate",
     "fields",
     "parse",
 ]

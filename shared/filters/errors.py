@@ -1,4 +1,8 @@
-"""Errors raised at the edges of the filter language: bad text, or an expression SQL cannot express."""
+"""The error of the filter language itself: text that cannot be parsed.
+
+(An expression SQL cannot express is `services.contacts.filters.FilterCompileError`: only contacts compiles
+filters to SQL.)
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,3 @@ class FilterSyntaxError(ValueError):
         self.message = message
         self.position = position
 
-
-class FilterCompileError(ValueError):
-    """A well-formed filter that the given SQL resolver cannot express (e.g. `event.*` in a segment)."""

@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+# The consent status that counts as yes, for `has_consent()` in Python and in SQL alike.
+GRANTED = "granted"
+
 # Kept in step with NUMERIC_SQL_PATTERN: a number-looking string in the data, with no exponent form.
 NUMERIC_PATTERN = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 NUMERIC_SQL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"

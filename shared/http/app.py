@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from shared.auth.keys import ApiKeyStore
 from shared.clock import Clock, system_clock
 from shared.config import Settings
+from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.http.auth import install_authentication, roles_required
 from shared.http.context import EXTENSION
@@ -88,6 +89,7 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
     work on the app's engine; `units_of_work(engine)` replaces that factory with the service's own.
     `clock` is what `shared.http.context.clock()` answers (default: the system clock).
     """
+    register_contracts()  # start-up of an API process: the message contracts, explicitly
     app = Flask(settings.service)
     app.config.update(
         API_TITLE=title,

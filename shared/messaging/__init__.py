@@ -1,10 +1,10 @@
 """The one messaging layer: topology, envelope and contracts, confirmed publishing, outbox, inbox, consumers."""
 
 from shared.messaging.consumer import ConsumerRunner, Subscription
-from shared.messaging.contracts import contract, register, validate_payload
 from shared.messaging.envelope import MalformedMessage, Message, decode
 from shared.messaging.outbox import MessagingTables, OutboxRelay, UnitOfWork, UnitOfWorkFactory
 from shared.messaging.publisher import ConfirmingPublisher, PublishError
+from shared.messaging.registry import contract, register, validate_payload
 from shared.messaging.topology import QueueSpec, Topology
 
 __all__ = [

@@ -29,10 +29,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.messaging.connection import CONNECTION_ERRORS, connect
-from shared.messaging.contracts import validate_payload
 from shared.messaging.envelope import MalformedMessage, Message, decode
 from shared.messaging.inbox import claim, claim_many
 from shared.messaging.outbox import MessagingTables, UnitOfWork
+from shared.messaging.registry import validate_payload
 from shared.messaging.topology import QueueSpec, Topology
 
 log = logging.getLogger(__name__)

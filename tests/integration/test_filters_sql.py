@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects.postgresql import JSONB
 
 import tests.support as support
-from shared.filters import JsonbTableResolver, MappingContext, compile_sql, evaluate, parse
+from services.campaigns.domain.filters import MappingContext, evaluate
+from services.contacts.filters import JsonbTableResolver, compile_sql
+from shared.filters import parse
 
 pytestmark = pytest.mark.integration
 

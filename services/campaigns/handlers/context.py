@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from services.campaigns.domain.definition import DEFAULT_CHANNELS, Campaign, parse_definition
+from services.campaigns.domain.filters import MappingContext
 from services.campaigns.repository import (
     campaign_versions,
     consents,
@@ -22,7 +23,6 @@ from services.campaigns.repository import (
     contacts,
     suppressions,
 )
-from shared.filters import MappingContext
 
 HISTORY_WINDOW = timedelta(days=400)  # the longest `within=` a condition may usefully ask about
 HISTORY_LIMIT = 500  # newest events per contact that did()/count() look at

@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.contacts.domain.ids import new_id
+from services.contacts.filters import FilterCompileError, JsonbTableResolver, compile_sql
 from services.contacts.handlers.common import now
 from services.contacts.repository import consents, contacts, events, segments, suppressions
 from shared.errors import Conflict, Invalid, NotFound
-from shared.filters import FilterCompileError, FilterSyntaxError, JsonbTableResolver, compile_sql, parse
+from shared.filters import FilterSyntaxError, parse
 from shared.http.cursor import decode_cursor, next_page
 
 MEMBER_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",

@@ -11,11 +11,13 @@ from typing import Any
 import pika
 import pytest
 
-import shared.contracts  # noqa: F401 - fills the contract registry
 from services.campaigns.service import DEFINITION
+from shared.contracts import register_contracts
 from shared.messaging import Message
 from shared.messaging.publisher import ConfirmingPublisher
 from tests.support import AMQP_URL, ServiceHarness, wait_for
+
+register_contracts()  # as a service process does at start-up
 
 
 class Tap:

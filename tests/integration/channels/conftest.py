@@ -19,14 +19,16 @@ import pika
 import pytest
 from aiosmtpd.controller import Controller
 
-import shared.contracts  # noqa: F401  (registers the contracts)
 from services.channels.consumers import dispatch_spec
 from services.channels.handlers.contact_facts import HANDLERS
 from services.channels.service import build_definition
+from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.messaging import ConfirmingPublisher, Message, QueueSpec, Topology, decode
 from shared.runtime import Worker
 from tests.support import AMQP_URL, ServiceHarness, unique_namespace
+
+register_contracts()  # as a service process does at start-up
 
 OBSERVER = QueueSpec("observer", ("message.*", "interaction.recorded"), retry_delays_ms=())
 NO_LIMITS_POLICY = {"caps": [{"id": "weekly", "limit": 3, "window_seconds": 7 * 86400, "scope": "all"}],

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.filters import MappingContext
+from services.campaigns.domain.filters import MappingContext
 
 NOW = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)  # a Monday
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import shared.contracts  # noqa: F401 - fills the contract registry the handlers check fired payloads against
 from services.scheduler.handlers import (
     InvalidEntry,
     SchedulePaused,
@@ -15,8 +14,11 @@ from services.scheduler.handlers import (
     trigger_schedule,
 )
 from shared.clock import ManualClock
+from shared.contracts import register_contracts
 from shared.messaging import Message
 from tests.unit.scheduler.fakes import FakeUnitOfWork, store_of
+
+register_contracts()  # as a service process does at start-up
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 WAKE = {"enrollment_id": "e1", "step_id": "wait", "campaign_id": "camp", "occurrence": "1"}

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import shared.contracts  # noqa: F401 - fills the registry
+from shared.contracts import register_contracts
 from shared.messaging import MalformedMessage, Message, decode, validate_payload
 from shared.messaging.topology import QueueSpec, Topology
+
+register_contracts()  # as a service process does at start-up
 
 
 def test_roundtrip():

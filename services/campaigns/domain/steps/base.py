@@ -18,7 +18,8 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from services.campaigns.domain.durations import parse_duration
 from services.campaigns.domain.enrollment import Action, Enrollment
-from shared.filters import FilterSyntaxError, evaluate, parse
+from services.campaigns.domain.filters import evaluate
+from shared.filters import FilterSyntaxError, parse
 from shared.filters import fields as filter_fields
 
 # Field roots a condition may read (suppressions and history are functions of the filter

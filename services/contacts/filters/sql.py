@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.filters.errors import FilterCompileError
 from shared.filters.nodes import (
     And,
     Compare,
@@ -34,6 +33,11 @@ from shared.filters.nodes import (
     Suppressed,
 )
 from shared.filters.values import NUMERIC_SQL_PATTERN, as_number, is_number, numeric_string
+
+
+class FilterCompileError(ValueError):
+    """A well-formed filter that the given SQL resolver cannot express (e.g. `event.*` in a segment)."""
+
 
 WhereBuilder = Callable[["SqlResolver"], ColumnElement[bool]]
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.filters.evaluate import walk
-
-GRANTED = "granted"
+from services.campaigns.domain.filters.evaluate import walk
+from shared.filters.values import GRANTED
 
 
 @dataclass(frozen=True, kw_only=True)

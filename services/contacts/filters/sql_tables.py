@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from shared.filters.context import GRANTED
-from shared.filters.errors import FilterCompileError
-from shared.filters.sql import SqlField, SqlResolver, WhereBuilder
+from services.contacts.filters.sql import FilterCompileError, SqlField, SqlResolver, WhereBuilder
+from shared.filters.values import GRANTED
 
 
 class JsonbTableResolver:

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from shared.filters import MappingContext, evaluate, parse
+from services.campaigns.domain.filters import MappingContext, evaluate
+from shared.filters import parse
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.filters import FilterCompileError, JsonbTableResolver, compile_sql, parse
+from services.contacts.filters import FilterCompileError, JsonbTableResolver, compile_sql
+from shared.filters import parse
 
 metadata = sa.MetaData()
 contacts = sa.Table(
