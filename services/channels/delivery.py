@@ -61,7 +61,8 @@ class DeliveryWorker:
 
     def __init__(self, engine: Engine, adapter: ChannelAdapter, batch_size: int = 100, idle_sleep: float = 0.05,
                  lease: timedelta = timedelta(minutes=2), bucket: TokenBucket | None = None,
-                 record_delay: float = 0.05) -> None:
+                 record_delay: float = 0.05, wakeup: threading.Event | None = None,
+                 poll_seconds: float = 1.0) -> None:
         self.engine = engine
         self.uow = ChannelsUnitOfWorkFactory(engine)
         self.adapter = adapter
@@ -73,6 +74,12 @@ class DeliveryWorker:
         self.lane: SendLane[int] = SendLane(adapter.send, adapter.max_in_flight, adapter.channel)
         self.batch = lease_size(adapter.max_in_flight, self.bucket.rate, batch_size)
         self.record_delay = record_delay
+        # With a wake-up event (set when the gate commits jobs of this channel) an idle worker waits on it
+        # and polls only every poll_seconds, for retries coming due and expired leases; without, it
+        # polls every idle_sleep.
+        self.wakeup = wakeup
+        self.poll_seconds = poll_seconds
+        self._next_retry = float("inf")  # when the earliest retry this worker scheduled comes due (monotonic)
         self._stop = threading.Event()
         self._ready: deque[tuple[Any, RenderedMessage]] = deque()  # leased, re-checked, not yet handed to the lane
         self._sending: dict[int, Any] = {}  # job id -> job, in the lane
@@ -95,11 +102,15 @@ class DeliveryWorker:
     def stop(self) -> None:
         """Finish the sends in hand, record them and stop."""
         self._stop.set()
+        if self.wakeup is not None:
+            self.wakeup.set()
 
     def turn(self) -> None:
         """One turn: lease if the lane is running dry, start what the lane and the rate allow, record, wait."""
         leased_nothing = False
         if not self._ready and self.lane.free:
+            if self.wakeup is not None:
+                self.wakeup.clear()  # before the lease: a commit after it sets the event again
             leased_nothing = self._take() == 0
         token_wait = self._submit()
         self._collect()
@@ -118,6 +129,9 @@ class DeliveryWorker:
         timeout = max(0.0, min(waits))
         if self.lane.in_flight:
             self.lane.wait(timeout)  # wakes as soon as a send finishes
+        elif leased_nothing and not self._ready and not self._done and self.wakeup is not None:
+            # Idle: sleep until the gate commits jobs, a retry of ours comes due, or the fallback poll.
+            self.wakeup.wait(max(0.0, min(self.poll_seconds, self._next_retry - now)))
         elif timeout:
             self._stop.wait(timeout)
 
@@ -159,7 +173,13 @@ class DeliveryWorker:
         """Record the finished sends in one transaction; kept for the next try if the database fails."""
         with self.uow() as uow:
             delivery.record(uow, self._done, self.adapter.retry_policy, datetime.now(UTC))
+        retries = [self.adapter.retry_policy.delay_after(r.job.attempts) for r in self._done if r.state == "pending"]
         self._done = []
+        now = time.monotonic()
+        if self._next_retry <= now:
+            self._next_retry = float("inf")
+        if retries:
+            self._next_retry = min(self._next_retry, now + min(retries))
 
     def _shutdown(self) -> None:
         """Let the sends in flight finish, record them, give back what was never sent, close."""

@@ -16,6 +16,7 @@ from services.channels.consumers import subscriptions
 from services.channels.delivery import DeliveryWorker
 from services.channels.expiry import CallTaskExpiry
 from services.channels.repository import TABLES
+from services.channels.wakeups import DeliveryWakeups
 from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.runtime import BackgroundTask, ServiceDefinition
@@ -35,10 +36,13 @@ def background(settings: Settings, engine: Engine, clock: Clock = system_clock) 
     lease = timedelta(seconds=float(settings.extra.get("delivery_lease_seconds") or 120))
     tasks: list[BackgroundTask] = []
     buckets: dict[str, TokenBucket] = {}  # one rate limit per channel, shared by its workers in this process
+    wakeups = DeliveryWakeups(engine, config)  # idle workers sleep until the gate commits jobs
     for _ in range(per_channel):  # each worker its own adapter instances (own connection pools) and lane
         for channel, adapter in build_adapters(config, context).items():
             bucket = buckets.setdefault(channel, TokenBucket(adapter.rate_limit_per_second))
-            tasks.append(DeliveryWorker(engine, adapter, lease=lease, bucket=bucket))
+            tasks.append(DeliveryWorker(engine, adapter, lease=lease, bucket=bucket, wakeup=wakeups.event(channel)))
+    if config:
+        tasks.append(wakeups)
     tasks.append(CallTaskExpiry(engine))
     return tasks
 

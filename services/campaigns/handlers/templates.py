@@ -12,7 +12,7 @@ from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.templates import PARTS, TemplateError, preview, validate_template
 from services.campaigns.handlers.context import event_view
 from services.campaigns.handlers.enrollment import TemplateLookup
-from services.campaigns.repository import campaigns, templates
+from services.campaigns.repository import EnrollmentStore, campaigns, templates
 from shared.errors import Conflict, Invalid, NotFound
 from shared.messaging import UnitOfWork
 
@@ -101,7 +101,7 @@ def preview_template(conn: Connection, template_id: str, contact: Mapping[str, A
 def preview_campaign(conn: Connection, definition: Mapping[str, Any], contact: Mapping[str, Any],
                      event: Mapping[str, Any], step_id: str | None) -> list[dict[str, Any]]:
     """Render the campaign's send steps (or one of them) for a sample contact and event."""
-    lookup = TemplateLookup(conn)
+    lookup = TemplateLookup(EnrollmentStore(conn))
     out, errors = [], {}
     steps = [(i, s) for i, s in enumerate(definition.get("steps", []))
              if s.get("type") in REGISTRY and REGISTRY[s["type"]].sends]

@@ -24,6 +24,7 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formataddr
 
+from services.channels.adapters import mime
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
 from services.channels.adapters.pool import ConnectionPool, PoolClosed
 
@@ -99,18 +100,32 @@ class SmtpAdapter(ChannelAdapter):
             email.add_alternative(message.personalise(content["html"]), subtype="html")
         return email
 
+    def render(self, message: RenderedMessage) -> bytes | EmailMessage:
+        """The message's SMTP DATA bytes (the fast path, `mime.py`), or an EmailMessage for unusual ones."""
+        content = message.content
+        html = content.get("html")
+        data = mime.render(self.sender, self.sender_name, message.recipient.email or "",
+                           message.recipient.display_name, message.personalise(content.get("subject")),
+                           message_id(message.request_id), message.request_id,
+                           message.personalise(content.get("body") or content.get("text")),
+                           message.personalise(html) if html else None)
+        return data if data is not None else self.build(message)
+
     def send(self, message: RenderedMessage) -> DeliveryResult:
         """Send one email on a pooled connection; on a dropped connection try once more on a fresh one."""
         if not message.recipient.email:
             return DeliveryResult("failed", None, "no email address")
-        email = self.build(message)
+        data = self.render(message)
         for attempt in (1, 2):
             try:
                 smtp = self.pool.take(timeout=self.timeout)
             except (*_RECONNECT_ERRORS, smtplib.SMTPException, TimeoutError, PoolClosed) as exc:
                 return DeliveryResult("retry", None, f"connect: {exc.__class__.__name__}: {exc}")
             try:
-                smtp.send_message(email)
+                if isinstance(data, bytes):
+                    smtp.sendmail(self.sender, [message.recipient.email], data)
+                else:
+                    smtp.send_message(data)
             except smtplib.SMTPRecipientsRefused as exc:
                 self._reset(smtp)
                 return DeliveryResult("failed", None, f"recipient refused: {exc.recipients}")
@@ -128,7 +143,7 @@ class SmtpAdapter(ChannelAdapter):
                 self.pool.discard(smtp)
                 raise
             self.pool.give_back(smtp)
-            return DeliveryResult("sent", email["Message-ID"], f"accepted by {self.host}:{self.port}")
+            return DeliveryResult("sent", message_id(message.request_id), f"accepted by {self.host}:{self.port}")
         return DeliveryResult("retry", None, "unreachable")
 
     def _reset(self, smtp: smtplib.SMTP) -> None:

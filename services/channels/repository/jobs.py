@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Row, and_, func, insert, or_, select, text, u
 
 from services.channels.repository.tables import deliveries
 
+NOTIFY_CHANNEL = "touchpoint_deliveries"  # payload: the channel that has new jobs (services/channels/wakeups.py)
+
 
 class JobOutcome(NamedTuple):
     """What to record of one leased job: its next state, and for a retry when it is due again."""
@@ -54,6 +56,9 @@ class DeliveryJobs:
              "channel": r["channel"], "category": r["category"], "state": "pending", "attempts": 0,
              # Real time, not the gate's clock: delivery workers compare it with the database's now().
              "next_attempt_at": datetime.now(UTC), "request": body} for r, body in zip(requests, wire, strict=True)])
+        # Delivered at commit (once per channel per transaction): idle delivery workers wake at once.
+        for channel in sorted({r["channel"] for r in requests}):
+            self.conn.execute(text("SELECT pg_notify(:name, :channel)"), {"name": NOTIFY_CHANNEL, "channel": channel})
 
     def lease(self, channel: str, limit: int, lease: timedelta) -> list[Row]:
         """Take up to `limit` due jobs of `channel` (pending and due, or leased by a worker that died)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 
-from services.contacts.repository import contacts
+from services.contacts.repository import ContactStore
 from shared.clock import system_clock
 from shared.errors import Conflict, NotFound
 
@@ -42,10 +42,12 @@ def upserted_payload(row: Row | dict[str, Any]) -> dict[str, Any]:
 
 def load_contact(conn: Connection, contact_id: str, *, for_update: bool = False, live: bool = False) -> Row:
     """The contact row; NotFound if absent, Conflict when `live` is asked of an erased contact."""
-    query = select(contacts).where(contacts.c.id == contact_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first() if _plausible_id(contact_id) else None
+    return found_contact(ContactStore(conn), contact_id, for_update=for_update, live=live)
+
+
+def found_contact(store: ContactStore, contact_id: str, *, for_update: bool = False, live: bool = False) -> Any:
+    """The contact row from a store; NotFound if absent, Conflict when `live` is asked of an erased contact."""
+    row = store.contact(contact_id, for_update=for_update) if _plausible_id(contact_id) else None
     if row is None:
         raise NotFound(f"no contact {contact_id[:64]!r}")
     if live and row.erased_at is not None:
