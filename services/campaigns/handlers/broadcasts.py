@@ -88,7 +88,7 @@ def enroll_page(uow: UnitOfWork, engine: Engine, source: SegmentSource, campaign
     conn.execute(select(broadcast_runs.c.pages).where(broadcast_runs.c.campaign_id == campaign_id,
                                                       broadcast_runs.c.occurrence == occurrence).with_for_update())
     page = source.page(campaign.entry.segment_id, after, page_size)
-    now = engine.clock()
+    now = engine.clock.now()
     members = {m["contact_id"]: m for m in page.items}
     enrolled = 0
     if members:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,14 +31,10 @@ from services.campaigns.repository import (
     send_outcomes,
     step_sends,
 )
+from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -46,7 +42,7 @@ class Engine:
     """What the enrollment handlers share: the parsed-campaign cache, the clock, and their repository."""
 
     catalog: CampaignCatalog
-    clock: Callable[[], datetime] = utcnow
+    clock: Clock = system_clock
     store: Callable[[UnitOfWork], EnrollmentStore] = EnrollmentStore.of
 
 
@@ -59,7 +55,7 @@ def handle_contact_event(uow: UnitOfWork, message: Message, engine: Engine) -> N
         data=p["data"]).on_conflict_do_nothing().returning(contact_events.c.event_id)).first()
     if stored is None:
         return  # the same event reached us twice (a republish, not a redelivery): it took effect once
-    now, store = engine.clock(), engine.store(uow)
+    now, store = engine.clock.now(), engine.store(uow)
     contact = load_contact(store, p["contact_id"])
     event = event_view(p["event_id"], p["type"], p["occurred_at"], p["data"])
     ctx = ContactContext(store, contact, event, now)
@@ -133,7 +129,7 @@ def handle_step_due(uow: UnitOfWork, message: Message, engine: Engine) -> None:
     campaign = engine.catalog.get(store, enrollment.campaign_id, enrollment.version)
     if campaign is None:
         return
-    now = engine.clock()
+    now = engine.clock.now()
     # The scheduler decided the wait is over; a clock a little behind its own must not park it again.
     if enrollment.waiting_until is not None and enrollment.waiting_until > now:
         enrollment = replace(enrollment, waiting_until=now)

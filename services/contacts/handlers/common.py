@@ -1,49 +1,28 @@
-"""Small pieces every contacts handler uses: opaque cursors, times, and the contact's public view."""
+"""Small pieces every contacts handler uses: times and the contact's public view (cursors: shared.http.cursor)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from services.contacts.errors import Conflict, Invalid, NotFound
 from services.contacts.repository import ContactStore
+from shared.clock import system_clock
+from shared.errors import Conflict, NotFound
 
 CONTACT_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
                    "attributes", "created_at", "updated_at", "erased_at")
 
 
 def now() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, aware, in UTC (contacts decides by real time: no clock is injected here)."""
+    return system_clock.now()
 
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 text of an aware datetime (None stays None): the form message payloads carry."""
     return None if value is None else value.isoformat()
-
-
-def encode_cursor(position: dict[str, Any]) -> str:
-    """An opaque cursor for a position in a listing."""
-    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, keys: tuple[str, ...], field: str = "cursor") -> dict[str, Any] | None:
-    """The position an opaque cursor stands for; Invalid naming `field` if it was not made here."""
-    if not cursor:
-        return None
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        position = None
-    if not isinstance(position, dict) or set(position) != set(keys) \
-            or not all(isinstance(v, str | int) for v in position.values()):
-        raise Invalid(f"{field} is not a cursor this service issued", {field: ["invalid cursor"]})
-    return position
 
 
 def contact_view(row: Row | dict[str, Any]) -> dict[str, Any]:

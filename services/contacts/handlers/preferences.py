@@ -10,9 +10,9 @@ from sqlalchemy import Connection, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.contacts.domain.ids import new_id
-from services.contacts.errors import Invalid, NotFound
 from services.contacts.handlers.common import found_contact, iso, load_contact, now
 from services.contacts.repository import ContactStore, consent_history, consents, suppressions, timeline
+from shared.errors import Invalid, NotFound
 from shared.messaging import UnitOfWork
 
 SUPPRESSION_COLUMNS = ("id", "scope", "value", "reason", "expires_at", "source", "created_at", "lifted_at")

@@ -9,6 +9,7 @@ import pytest
 from services.campaigns.domain.enrollment import Enrollment
 from services.campaigns.handlers.context import CampaignCatalog
 from services.campaigns.handlers.events import Engine, handle_step_due
+from shared.clock import FixedClock
 from shared.messaging import Message
 from tests.unit.campaigns.fakes import FakeUnitOfWork, store_of
 
@@ -23,7 +24,7 @@ DRIP = {"name": "welcome", "category": "marketing", "priority": 10,
 
 @pytest.fixture
 def engine() -> Engine:
-    return Engine(CampaignCatalog(), clock=lambda: NOW, store=store_of)
+    return Engine(CampaignCatalog(), clock=FixedClock(NOW), store=store_of)
 
 
 def parked(uow: FakeUnitOfWork, waiting_until: datetime = NOW, **fields: object) -> Enrollment:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.contacts.errors import Conflict, NotFound
 from services.contacts.handlers.preferences import set_consent
+from shared.errors import Conflict, NotFound
 from tests.unit.contacts.fakes import FakeUnitOfWork, store_of
 
 
