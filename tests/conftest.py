@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import pika
@@ -14,6 +15,23 @@ from shared.db.engine import make_engine
 from shared.messaging.connection import connect
 from shared.messaging.topology import Topology
 from tests.support import AMQP_URL, PG_ROOT, fresh_database, unique_namespace
+
+# Tests that start the whole system as processes (or the local runner) share one xdist worker, so a
+# parallel run holds at most one such system and stays inside PostgreSQL's 100 connections.
+PROCESS_HEAVY = ("tests/e2e/", "tests/integration/localrun/test_up_down.py", "tests/integration/edge/test_servers.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test an xdist group: its module (module fixtures start once), or the process-heavy group;
+    skip the tests that restart the broker when TOUCHPOINT_SKIP_FAULTS asks."""
+    skip_restarts = pytest.mark.skip(
+        reason="TOUCHPOINT_SKIP_FAULTS is set (this test restarts RabbitMQ; skipped while others share the broker)")
+    for item in items:
+        if os.environ.get("TOUCHPOINT_SKIP_FAULTS") and item.get_closest_marker("restarts_broker"):
+            item.add_marker(skip_restarts)
+        path = item.nodeid.split("::", 1)[0]
+        group = "process-heavy" if path.startswith(PROCESS_HEAVY) else path
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,7 +19,9 @@ AMQP_URL = os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP_URL)
 PG_ROOT = os.environ.get("TEST_PG_ROOT", DEFAULT_PG_ROOT)
 # Every run names its databases touchpoint_test_<run>_<name>, so two suites on one machine (two
 # checkouts, CI beside a developer) never drop each other's databases.
-RUN_TAG = os.environ.get("TOUCHPOINT_TEST_RUN") or f"r{os.getpid()}"
+# Under pytest-xdist each worker process is a run of its own (the tag carries the worker id), since
+# each drops its databases when its session ends, while the other may still use its own.
+RUN_TAG = (os.environ.get("TOUCHPOINT_TEST_RUN") or f"r{os.getpid()}") + os.environ.get("PYTEST_XDIST_WORKER", "")
 DATABASE_PREFIX = f"touchpoint_test_{RUN_TAG}_"
 
 

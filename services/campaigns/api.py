@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -10,9 +9,8 @@ from marshmallow import RAISE
 from services.campaigns import schemas as s
 from services.campaigns.handlers import definitions, reports
 from services.campaigns.handlers import templates as tpl
-from services.campaigns.repository import TABLES
-from shared.http import ServiceContext, roles_required
-from shared.messaging import UnitOfWorkFactory
+from shared.http import roles_required
+from shared.http.context import reading, service_context, unit_of_work
 
 campaigns_blp = Blueprint("campaigns", __name__, url_prefix="/campaigns",
                           description="Campaign definitions, lifecycle, previews and reports")
@@ -20,18 +18,9 @@ templates_blp = Blueprint("templates", __name__, url_prefix="/templates", descri
 ACTIONS = "any(activate, pause, resume, archive)"
 
 
-def _context() -> ServiceContext:
-    return current_app.extensions["touchpoint"]
-
-
-def _uow():
-    ctx = _context()
-    return UnitOfWorkFactory(ctx.engine, TABLES, "campaigns")()
-
-
 def known_channels() -> set[str]:
     """Channels a send step may name: the deployment's channel list (`shared.config.channel_names`)."""
-    return set(_context().settings.channels)
+    return set(service_context().settings.channels)
 
 
 @campaigns_blp.route("")
@@ -43,7 +32,7 @@ class Campaigns(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema(many=True))
     def get(self, query):
         """List campaigns in id order (`after` = the last id of the previous page)."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             return definitions.list_campaigns(conn, query.get("status"), query.get("after"), query["limit"])
 
     @roles_required("marketer")
@@ -51,7 +40,7 @@ class Campaigns(MethodView):
     @campaigns_blp.response(201, s.CampaignSchema)
     def post(self, body):
         """Save a new draft campaign."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             return definitions.create_campaign(uow, body, known_channels())
 
 
@@ -63,7 +52,7 @@ class CampaignItem(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema)
     def get(self, campaign_id):
         """A campaign with its versions."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             return definitions.get_campaign(conn, campaign_id)
 
     @roles_required("marketer")
@@ -71,14 +60,14 @@ class CampaignItem(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema)
     def put(self, body, campaign_id):
         """Replace the definition (a new version if the campaign has run)."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             return definitions.update_campaign(uow, campaign_id, body, known_channels())
 
     @roles_required("marketer")
     @campaigns_blp.response(204)
     def delete(self, campaign_id):
         """Delete a draft that never ran."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             definitions.delete_campaign(uow, campaign_id)
 
 
@@ -90,7 +79,7 @@ class CampaignLifecycle(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema)
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             return definitions.transition(uow, campaign_id, action, known_channels())
 
 
@@ -103,7 +92,7 @@ class CampaignPreview(MethodView):
     @campaigns_blp.response(200, s.CampaignPreviewSchema)
     def post(self, body, campaign_id):
         """Render every send step (or `step_id`) for the sample `contact` and `event`."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             campaign = definitions.get_campaign(conn, campaign_id)
             return {"steps": tpl.preview_campaign(conn, campaign["definition"], body["contact"], body["event"],
                                                   body.get("step_id"))}
@@ -117,7 +106,7 @@ class CampaignReport(MethodView):
     @campaigns_blp.response(200, s.ReportSchema)
     def get(self, campaign_id):
         """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             definitions.get_campaign(conn, campaign_id)
             return reports.campaign_report(conn, campaign_id)
 
@@ -131,7 +120,7 @@ class Templates(MethodView):
     @templates_blp.response(200, s.TemplateSchema(many=True))
     def get(self, query):
         """List templates, optionally of one channel."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             return tpl.list_templates(conn, query.get("channel"))
 
     @roles_required("marketer")
@@ -139,7 +128,7 @@ class Templates(MethodView):
     @templates_blp.response(201, s.TemplateSchema)
     def post(self, body):
         """Create a template; it must compile and use only `contact` and `event`."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             return tpl.save_template(uow, body)
 
 
@@ -151,7 +140,7 @@ class TemplateItem(MethodView):
     @templates_blp.response(200, s.TemplateSchema)
     def get(self, template_id):
         """A template."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             return tpl.get_template(conn, template_id)
 
     @roles_required("marketer")
@@ -159,14 +148,14 @@ class TemplateItem(MethodView):
     @templates_blp.response(200, s.TemplateSchema)
     def put(self, body, template_id):
         """Replace a template."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             return tpl.save_template(uow, body, template_id)
 
     @roles_required("marketer")
     @templates_blp.response(204)
     def delete(self, template_id):
         """Delete a template no campaign uses."""
-        with _uow() as uow:
+        with unit_of_work() as uow:
             tpl.delete_template(uow, template_id)
 
 
@@ -179,7 +168,7 @@ class TemplatePreview(MethodView):
     @templates_blp.response(200, s.TemplatePreviewOut)
     def post(self, body, template_id):
         """Render for the sample `contact` and `event`."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             return tpl.preview_template(conn, template_id, body["contact"], body["event"])
 
 

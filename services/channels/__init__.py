@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from flask import Flask
 
+from shared.clock import Clock
 from shared.config import Settings
 
 
-def create_app(settings: Settings | None = None, clock=None) -> Flask:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
     """Build the channels HTTP app (`clock` lets tests fix the time the dry-run decides at)."""
     from services.channels import agents, api, webhooks
-    from services.channels.clock import utc_now
     from services.channels.consumers import subscriptions
+    from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("channels")
@@ -23,8 +24,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Flask:
                              [*api.blueprints(), *agents.blueprints(), webhooks.blp],
                              description="Dispatch gate, decisions, deliveries, call-center tasks, web offers, "
                                          "provider webhooks",
-                             queues=lambda: [s.spec for s in subscriptions(settings, None)])
-    app.extensions["touchpoint"].extra["clock"] = clock or utc_now
+                             queues=lambda: [s.spec for s in subscriptions(settings, None)],
+                             clock=clock, units_of_work=ChannelsUnitOfWorkFactory)
     # Providers sign webhook bodies instead of presenting a key (services.channels.webhooks).
     app.extensions["touchpoint_api"].spec.components.security_scheme("WebhookSignature", {
         "type": "apiKey", "in": "header", "name": "X-Touchpoint-Signature",

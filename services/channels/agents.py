@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -19,19 +18,21 @@ from services.channels.handlers.call_center import (
     respond_to_offer,
 )
 from services.channels.schemas import OfferSchema, TaskCompleteSchema, TaskQuerySchema, TaskSchema
-from services.channels.web import unit_of_work
-from shared.http import Problem, current_key, roles_required
+from shared.errors import Conflict, Invalid, NotFound
+from shared.http import current_key, roles_required
+from shared.http.context import unit_of_work, units_of_work
+from shared.http.cursor import aware_datetime, decode_cursor, next_page
 
 tasks_blp = Blueprint("tasks", __name__, description="The call-center task queue")
 offers_blp = Blueprint("offers", __name__, description="Offers on contacts' personal web pages")
 
 
-def _missing_or_conflict(task_id: int, doing: str) -> Problem:
-    with unit_of_work().read() as uow:
+def _missing_or_conflict(task_id: int, doing: str) -> NotFound | Conflict:
+    with units_of_work().read() as uow:
         task = get_task(uow, task_id)
     if task is None:
-        return Problem(404, "Not Found", f"no task {task_id}", kind="not-found")
-    return Problem(409, "Conflict", f"task {task_id} is {task.status}; cannot {doing} it", kind="conflict")
+        return NotFound(f"no task {task_id}")
+    return Conflict(f"task {task_id} is {task.status}; cannot {doing} it")
 
 
 @tasks_blp.route("/tasks")
@@ -47,32 +48,21 @@ class Tasks(MethodView):
         """Tasks by status, highest priority first; filters by contact, campaign, `mine` (claimed by the
         caller); cursor paging through the `X-Next-Cursor` header (and a `Link: rel="next"`)."""
         claimed_by = current_key().key_id if query["mine"] else None
-        with unit_of_work().read() as uow:
+        with units_of_work().read() as uow:
             rows = list_tasks(uow, query["status"], query["limit"] + 1, query["contact_id"], query["campaign_id"],
                               claimed_by, _decode_cursor(query["cursor"]))
-        page, more = rows[: query["limit"]], len(rows) > query["limit"]
+        page, token = next_page(rows, query["limit"],
+                                lambda last: {"priority": last.priority, "created_at": last.created_at, "id": last.id})
         headers = {}
-        if more:
-            last = page[-1]
-            token = _encode_cursor(last.priority, last.created_at, last.id)
+        if token:
             headers["X-Next-Cursor"] = token
             headers["Link"] = f'<{_next_url(token)}>; rel="next"'
         return [row._mapping for row in page], 200, headers
 
 
-def _encode_cursor(priority: int, created_at: datetime, ident: int) -> str:
-    return base64.urlsafe_b64encode(f"{priority}|{created_at.isoformat()}|{ident}".encode()).decode()
-
-
 def _decode_cursor(cursor: str | None) -> tuple[int, datetime, int] | None:
-    if cursor is None:
-        return None
-    try:
-        priority, created_at, ident = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return int(priority), datetime.fromisoformat(created_at), int(ident)
-    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors too
-        raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
-                      errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+    position = decode_cursor(cursor, {"priority": int, "created_at": aware_datetime, "id": int})
+    return (position["priority"], position["created_at"], position["id"]) if position else None
 
 
 def _next_url(cursor: str) -> str:
@@ -88,7 +78,7 @@ class ClaimTask(MethodView):
     @tasks_blp.response(200, TaskSchema)
     def post(self, task_id: int):
         """Claim an open task; of two agents racing, one wins and the other gets 409."""
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             row = claim_task(uow, task_id, current_key().key_id)
         if row is None:
             raise _missing_or_conflict(task_id, "claim")
@@ -105,7 +95,7 @@ class CompleteTask(MethodView):
     def post(self, body, task_id: int):
         """Complete a task you claimed; the outcome flows back as `interaction.recorded` (call_completed)."""
         key = current_key()
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             row = complete_task(uow, task_id, None if key.role == "operator" else key.key_id, body["outcome"],
                                 body.get("notes"))
         if row is None:
@@ -122,17 +112,16 @@ class ContactOffers(MethodView):
     def get(self, contact_id: str):
         """Current offers, highest priority first."""
         if not 1 <= len(contact_id) <= 128:
-            raise Problem(422, "Validation failed", "contact_id is 1..128 characters",
-                          errors={"contact_id": ["length 1..128"]}, kind="validation")
-        with unit_of_work().read() as uow:
+            raise Invalid("contact_id is 1..128 characters", {"contact_id": ["length 1..128"]})
+        with units_of_work().read() as uow:
             return [row._mapping for row in list_offers(uow, contact_id)]
 
 
 def _respond(offer_id: int, action: str):
-    with unit_of_work()() as uow:
+    with unit_of_work() as uow:
         row = respond_to_offer(uow, offer_id, action)
     if row is None:
-        raise Problem(409, "Conflict", f"offer {offer_id} is not active (or does not exist)", kind="conflict")
+        raise Conflict(f"offer {offer_id} is not active (or does not exist)")
     return row._mapping
 
 

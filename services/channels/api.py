@@ -27,8 +27,9 @@ from services.channels.schemas import (
     PolicySchema,
     PolicyWriteQuerySchema,
 )
-from services.channels.web import context, unit_of_work
-from shared.http import Problem, roles_required
+from shared.errors import Invalid
+from shared.http import roles_required
+from shared.http.context import clock, unit_of_work, units_of_work
 from shared.http.merge_patch import MERGE_PATCH_TYPE
 
 policy_blp = Blueprint("policy", __name__, description="The contact policy of the dispatch gate")
@@ -44,7 +45,7 @@ class Policy(MethodView):
     @policy_blp.response(200, PolicySchema)
     def get(self):
         """The current rules (the shipped defaults until an operator changes them)."""
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             return policy.current_policy(uow)
 
     @roles_required("operator")
@@ -54,7 +55,7 @@ class Policy(MethodView):
     def put(self, query, body):
         """Replace the whole rule set (every field required); the gate uses it from its next batch on."""
         rules = _checked_rules(body, query["allow_empty"])
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             return policy.replace_policy(uow, rules)
 
     @roles_required("operator")
@@ -69,11 +70,10 @@ class Policy(MethodView):
             try:
                 document = PolicySchema().load(merged)
             except ValidationError as exc:
-                raise Problem(422, "Validation failed", "the patched rule set is incomplete or invalid",
-                              errors=exc.normalized_messages(), kind="validation") from exc
+                raise Invalid("the patched rule set is incomplete or invalid", exc.normalized_messages()) from exc
             return _checked_rules(document, query["allow_empty"])
 
-        with unit_of_work()() as uow:
+        with unit_of_work() as uow:
             return policy.patch_policy(uow, patch, validated)
 
 
@@ -82,11 +82,11 @@ def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
     try:
         rules = from_document(document)
     except ValueError as exc:
-        raise Problem(422, "Invalid policy", str(exc), errors={"caps": [str(exc)]}, kind="validation") from exc
+        raise Invalid(str(exc), {"caps": [str(exc)]}, title="Invalid policy") from exc
     if sets_no_rule(rules) and not allow_empty:
         # a body that lost its content on the way (a wrong client, a form post) must not open the gate
         message = "the rule set has no cap, gap, quiet hours or opt-in channel; pass ?allow_empty=true to mean it"
-        raise Problem(422, "Empty policy refused", message, errors={"allow_empty": [message]}, kind="validation")
+        raise Invalid(message, {"allow_empty": [message]}, title="Empty policy refused")
     return rules
 
 
@@ -99,7 +99,7 @@ class Decisions(MethodView):
     @decisions_blp.response(200, DecisionSchema(many=True))
     def get(self, query):
         """Decisions by contact, request or campaign, newest first, with the delivery state of sends."""
-        with unit_of_work().read() as uow:
+        with units_of_work().read() as uow:
             return policy.find_decisions(uow, query)
 
 
@@ -112,8 +112,8 @@ class DryRun(MethodView):
     @decisions_blp.response(200, DryRunResultSchema)
     def post(self, body):
         """What the gate would decide for this message now (or at `at`); nothing is written."""
-        at = (body.get("at") or context().extra["clock"]()).astimezone(UTC)
-        with unit_of_work().read() as uow:  # a dry run never writes, not even the seeded defaults
+        at = (body.get("at") or clock().now()).astimezone(UTC)
+        with units_of_work().read() as uow:  # a dry run never writes, not even the seeded defaults
             return policy.dry_run(uow, body, at)
 
 
@@ -126,7 +126,7 @@ class Deliveries(MethodView):
     @deliveries_blp.response(200, DeliverySchema(many=True))
     def get(self, query):
         """Send jobs by state (`dead`: retries exhausted), channel or contact, newest first."""
-        with unit_of_work().read() as uow:
+        with units_of_work().read() as uow:
             return policy.find_deliveries(uow, query)
 
 

@@ -9,14 +9,13 @@ messages meet one worker. A process consumes the shards listed in CHANNELS_DISPA
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 
 from sqlalchemy import Engine
 
-from services.channels.clock import Clock, utc_now
 from services.channels.handlers.contact_facts import HANDLERS, handle_contact_facts
 from services.channels.handlers.gate import decide_requests
 from services.channels.unit_of_work import ChannelsUnitOfWork
+from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.messaging import Message, QueueSpec, Subscription, UnitOfWork
 
@@ -38,12 +37,12 @@ def consumed_shards(settings: Settings) -> list[int] | None:
 class DispatchGate:
     """The batch handler of the `channels.dispatch` queue: the gate's use case at the clock's time."""
 
-    def __init__(self, clock: Clock = utc_now) -> None:
+    def __init__(self, clock: Clock = system_clock) -> None:
         self.clock = clock
 
     def __call__(self, uow: UnitOfWork, messages: Sequence[Message]) -> None:
         """Decide every request of the batch in the consumer's transaction."""
-        decide_requests(ChannelsUnitOfWork(uow), [m.payload for m in messages], self.clock().astimezone(UTC))
+        decide_requests(ChannelsUnitOfWork(uow), [m.payload for m in messages], self.clock.now())
 
 
 def contact_facts(uow: UnitOfWork, messages: Sequence[Message]) -> None:
@@ -51,7 +50,7 @@ def contact_facts(uow: UnitOfWork, messages: Sequence[Message]) -> None:
     handle_contact_facts(ChannelsUnitOfWork(uow), messages)
 
 
-def subscriptions(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Sequence[Subscription]:
+def subscriptions(settings: Settings, engine: Engine, clock: Clock = system_clock) -> Sequence[Subscription]:
     """The channels service's consumers."""
     return [
         Subscription(dispatch_spec(settings), batch_handler=DispatchGate(clock), batch_size=200, prefetch=400,

@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import Engine
 
 from services.channels.handlers.call_center import expire_tasks
 from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
+from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
 
-class CallTaskExpiry:
-    """Background task: every `interval` seconds, expire unclaimed call tasks."""
+class CallTaskExpiry(PeriodicTask):
+    """Background task: every `interval` seconds, expire unclaimed call tasks.
+
+    A failed sweep (the database restarting) is logged with its traceback and retried with backoff.
+    """
 
     def __init__(self, engine: Engine, interval: float = 5.0) -> None:
+        super().__init__("call task expiry", self.sweep, interval=interval, max_backoff=60.0, logger=log)
         self.uow = ChannelsUnitOfWorkFactory(engine)
-        self.interval = interval
-        self._stop = threading.Event()
 
-    def run(self) -> None:
-        """Sweep until stopped."""
-        while not self._stop.is_set():
-            try:
-                with self.uow() as uow:
-                    expire_tasks(uow)
-            except Exception:  # the sweeper must outlive a database restart; the error is logged
-                log.exception("call task expiry failed")
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        """Stop sweeping."""
-        self._stop.set()
+    def sweep(self) -> None:
+        """Expire the tasks whose time ran out, in one unit of work."""
+        with self.uow() as uow:
+            expire_tasks(uow)

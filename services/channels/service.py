@@ -12,17 +12,17 @@ from services.channels import create_app
 from services.channels.adapters.base import AdapterContext
 from services.channels.adapters.ratelimit import TokenBucket
 from services.channels.adapters.registry import build_adapters, parse_config
-from services.channels.clock import Clock, utc_now
 from services.channels.consumers import subscriptions
 from services.channels.delivery import DeliveryWorker
 from services.channels.expiry import CallTaskExpiry
 from services.channels.repository import TABLES
 from services.channels.wakeups import DeliveryWakeups
+from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.runtime import BackgroundTask, ServiceDefinition
 
 
-def background(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Sequence[BackgroundTask]:
+def background(settings: Settings, engine: Engine, clock: Clock = system_clock) -> Sequence[BackgroundTask]:
     """Delivery workers (CHANNELS_DELIVERY_WORKERS per channel, default 1) and the call-task expiry.
 
     Each worker sends up to its adapter's `max_in_flight` messages at once (a lane of threads), so one
@@ -31,7 +31,7 @@ def background(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Se
     another worker takes them; it must exceed the time a leased batch of sends can take.
     """
     config = parse_config(settings.extra.get("adapters"))
-    context = AdapterContext(settings, engine, clock)
+    context = AdapterContext(settings, engine, clock.now)  # adapters take a callable (adapters/base.py)
     per_channel = int(settings.extra.get("delivery_workers") or 1)
     lease = timedelta(seconds=float(settings.extra.get("delivery_lease_seconds") or 120))
     tasks: list[BackgroundTask] = []
@@ -47,7 +47,7 @@ def background(settings: Settings, engine: Engine, clock: Clock = utc_now) -> Se
     return tasks
 
 
-def build_definition(clock: Clock = utc_now) -> ServiceDefinition:
+def build_definition(clock: Clock = system_clock) -> ServiceDefinition:
     """The service definition; tests pass a clock to decide at a chosen time."""
     return ServiceDefinition(
         name="channels",

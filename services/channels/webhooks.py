@@ -19,9 +19,10 @@ from marshmallow import Schema, ValidationError
 from services.channels.handlers import provider_events
 from services.channels.schemas import EmailEventSchema, SmsInboundSchema, SmsReceiptSchema
 from services.channels.signing import SIGNATURE_HEADER, verify
-from services.channels.web import context, unit_of_work
+from shared.errors import Invalid, MalformedBody, NotFound
 from shared.http import Problem
 from shared.http.auth import ROLES_ATTR, SELF_AUTHENTICATED_ATTR
+from shared.http.context import service_context, unit_of_work
 from shared.http.guard import admit_body, json_body
 
 blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Signed provider callbacks")
@@ -32,7 +33,7 @@ def public_webhook(view: Callable) -> Callable:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        secret = context().settings.webhook_secret
+        secret = service_context().settings.webhook_secret
         if not secret:
             raise Problem(403, "Forbidden", "webhooks are disabled: no WEBHOOK_SECRET is configured", kind="forbidden")
         if not verify(secret, request.get_data(cache=True), request.headers.get(SIGNATURE_HEADER)):
@@ -60,13 +61,12 @@ _SUPPRESSED = {"suppressed": {"type": "array", "items": {"type": "string"}}}
 def _body(schema: Schema) -> dict[str, Any]:
     raw = json_body()
     if not isinstance(raw, dict):
-        raise Problem(400, "Malformed request body", "body must be a JSON object", kind="malformed-body")
+        raise MalformedBody("body must be a JSON object")
     try:
         return schema.load(raw)
     except ValidationError as exc:
         errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise Problem(422, "Validation failed", f"invalid field(s): {', '.join(map(str, errors))}", errors=errors,
-                      kind="validation") from exc
+        raise Invalid(f"invalid field(s): {', '.join(map(str, errors))}", errors) from exc
 
 
 def _accepted(**body: Any) -> Response:
@@ -81,10 +81,10 @@ def _accepted(**body: Any) -> Response:
 def email_event() -> Response:
     """A bounce or complaint: suppress email for the contact here at once and ask contacts to record it."""
     body = _body(EmailEventSchema())
-    with unit_of_work()() as uow:
+    with unit_of_work() as uow:
         contact_ids, reason = provider_events.email_event(uow, body)
         if not contact_ids:
-            raise Problem(404, "Not Found", "no contact matches the request id or address", kind="not-found")
+            raise NotFound("no contact matches the request id or address")
     return _accepted(suppressed=contact_ids, reason=reason)
 
 
@@ -94,10 +94,10 @@ def email_event() -> Response:
 def sms_receipt() -> Response:
     """A gateway delivery receipt: `delivered`, or `failed`/`undelivered` which releases the touch."""
     body = _body(SmsReceiptSchema())
-    with unit_of_work()() as uow:
+    with unit_of_work() as uow:
         request_id = provider_events.sms_receipt(uow, body)
         if request_id is None:
-            raise Problem(404, "Not Found", f"no SMS with gateway id {body['id']}", kind="not-found")
+            raise NotFound(f"no SMS with gateway id {body['id']}")
     return _accepted(request_id=request_id)
 
 
@@ -109,6 +109,6 @@ def sms_inbound() -> Response:
     body = _body(SmsInboundSchema())
     if not provider_events.is_stop(body["text"]):
         return _accepted(action="ignored")
-    with unit_of_work()() as uow:
+    with unit_of_work() as uow:
         contact_ids = provider_events.sms_stop(uow, body["sender"])
     return _accepted(action="suppressed", suppressed=contact_ids)

@@ -15,20 +15,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the contacts HTTP app."""
     from services.contacts.api import blueprints
     from services.contacts.consumers import subscriptions
-    from services.contacts.errors import ContactsError
+    from services.contacts.repository import TABLES
     from services.contacts.schemas import EventSchema
     from shared.http import create_service_app
-    from shared.http.problems import problem_response
 
     settings = settings or Settings.from_env("contacts")
     app = create_service_app(settings, "Touchpoint contacts", blueprints(),
                              description="Contacts, consent, suppressions, events, segments, timeline",
-                             queues=lambda: [s.spec for s in subscriptions(settings, None)])
+                             queues=lambda: [s.spec for s in subscriptions(settings, None)], tables=TABLES)
     # POST /events takes one Event or a list of them; the schema is named so the doc can refer to it.
     app.extensions["touchpoint_api"].spec.components.schema("Event", schema=EventSchema)
-
-    @app.errorhandler(ContactsError)
-    def on_contacts_error(exc: ContactsError):
-        return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.kind)
-
     return app

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -52,8 +51,9 @@ from services.contacts.domain.importing import (
 from services.contacts.handlers.common import now, upserted_payload
 from services.contacts.repository import TABLES, contacts, import_jobs, import_rejections
 from shared.config import Settings
-from shared.http.json_input import nesting_error, refused_values
+from shared.http.json_input import FORBIDDEN_CHARS, nesting_error, refused_values
 from shared.messaging import UnitOfWork, UnitOfWorkFactory
+from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,10 @@ def _csv_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Item
             continue  # blank lines are not rows
         number += 1
         try:
-            yield _screened(row_from_csv(number, names, record, phone_region))
+            row = row_from_csv(number, names, record, phone_region)
+            # A CSV cell is a string and normalising never adds a refused character: when the raw
+            # record has none (nearly always), the row needs no walk through refused_values.
+            yield (number, row, None) if FORBIDDEN_CHARS.search("\t".join(record)) is None else _screened(row)
         except RowRejected as exc:
             yield number, None, str(exc)
 
@@ -189,34 +192,30 @@ def apply_chunk(uow: UnitOfWork, job: Row, items: list[Item], bytes_read: int) -
     return moved
 
 
-class ImportRunner:
-    """Background task of the worker: runs queued import jobs one at a time."""
+class ImportRunner(PeriodicTask):
+    """Background task of the worker: runs queued import jobs one at a time.
+
+    Polls every `poll_seconds` while idle and at once after a job; a failed pass (a database
+    outage) is logged with its traceback and retried after 2 s, backing off to 30 s.
+    """
 
     def __init__(self, settings: Settings, engine: Engine, chunk_size: int = 1000, poll_seconds: float = 0.5,
                  stale_after: timedelta = timedelta(minutes=2)) -> None:
+        super().__init__("import runner pass", self.run_next, interval=poll_seconds, first_backoff=2.0,
+                         max_backoff=30.0, logger=log)
         self.engine = engine
         self.uow_factory = UnitOfWorkFactory(engine, TABLES, settings.service)
         self.chunk_size = int(settings.extra.get("import_chunk_size") or chunk_size)
         self.poll_seconds = poll_seconds
         self.stale_after = stale_after
-        self._stop = threading.Event()
 
-    def run(self) -> None:
-        """Claim and run jobs until stopped."""
-        while not self._stop.is_set():
-            try:
-                job = self.claim()
-                if job is None:
-                    self._stop.wait(self.poll_seconds)
-                    continue
-                self.process(job)
-            except Exception:  # the loop must survive a database outage; the job is resumed later
-                log.exception("import runner pass failed")
-                self._stop.wait(2.0)
-
-    def stop(self) -> None:
-        """Finish the chunk in hand and stop."""
-        self._stop.set()
+    def run_next(self) -> float | None:
+        """Claim and run one job; wait the poll interval when there is none, else go on at once."""
+        job = self.claim()
+        if job is None:
+            return None
+        self.process(job)
+        return 0.0
 
     def claim(self) -> Row | None:
         """Take the oldest queued job, or one whose worker stopped beating; None when there is none."""
@@ -246,7 +245,7 @@ class ImportRunner:
                     if len(chunk) >= self.chunk_size:
                         job = self._apply(job, chunk, raw.tell())
                         chunk = []
-                        if self._stop.is_set():
+                        if self.stopping:
                             self._finish(job, "queued")
                             return
                 if chunk:  # the exhausted reader has closed the file: everything was read

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.scheduler import handlers
 from services.scheduler import repository as repo
-from services.scheduler.domain.clock import Clock
 from services.scheduler.leadership import current_leader
 from services.scheduler.schemas import (
     EntriesQuery,
@@ -28,49 +24,24 @@ from services.scheduler.schemas import (
     StatsSchema,
     TriggeredSchema,
 )
-from shared.http import Problem, ServiceContext, roles_required
-from shared.messaging import UnitOfWorkFactory
+from shared.errors import Conflict, Invalid, NotFound
+from shared.http import roles_required
+from shared.http.context import clock, reading, unit_of_work
+from shared.http.cursor import aware_datetime, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 blp = Blueprint("scheduler", __name__, description="Due entries, broadcast schedules, pause/resume, stats")
 
 
-def _context() -> ServiceContext:
-    return current_app.extensions["touchpoint"]
-
-
-def _clock() -> Clock:
-    return _context().extra["clock"]
-
-
-def _uow() -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(_context().engine, repo.TABLES, _context().settings.service)
-
-
-def _encode(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
-
-def _decode(cursor: str) -> str:
-    """The text inside a cursor; ValueError when it is not one of ours."""
-    return base64.b64decode(cursor.encode(), altchars=b"-_", validate=True).decode()
-
-
 def _decode_entry_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if cursor is None:
-        return None
-    try:
-        due, ident = _decode(cursor).rsplit("|", 1)
-        return datetime.fromisoformat(due), int(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
-                      errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
+    position = decode_cursor(cursor, {"due": aware_datetime, "id": int})
+    return (position["due"], position["id"]) if position else None
 
 
 def _entry_page(rows: list[Any], limit: int) -> dict[str, Any]:
     last = rows[-1] if len(rows) == limit else None
     return {"items": [dict(r._mapping) for r in rows],
-            "next_cursor": _encode(f"{last.due_at.isoformat()}|{last.id}") if last is not None else None}
+            "next_cursor": encode_cursor({"due": last.due_at, "id": last.id}) if last is not None else None}
 
 
 @blp.route("/entries")
@@ -82,7 +53,7 @@ class Entries(MethodView):
     @blp.response(200, EntryPageSchema)
     def get(self, query: dict[str, Any]):
         """List entries in due order (default: pending), filtered by due time and owner."""
-        with _context().engine.connect() as conn:
+        with reading() as conn:
             rows = repo.list_entries(conn, state=query["state"], due_before=query["due_before"], owner=query["owner"],
                                      after=_decode_entry_cursor(query["cursor"]), limit=query["limit"])
         return _entry_page(rows, query["limit"])
@@ -97,8 +68,8 @@ class OverdueEntries(MethodView):
     @blp.response(200, EntryPageSchema)
     def get(self, query: dict[str, Any]):
         """List overdue, unpaused, pending entries, oldest first."""
-        with _context().engine.connect() as conn:
-            rows = repo.list_entries(conn, state="pending", due_before=_clock().now(), owner=None,
+        with reading() as conn:
+            rows = repo.list_entries(conn, state="pending", due_before=clock().now(), owner=None,
                                      after=_decode_entry_cursor(query["cursor"]), limit=query["limit"],
                                      unpaused_only=True)
         return _entry_page(rows, query["limit"])
@@ -113,18 +84,13 @@ class Schedules(MethodView):
     @blp.response(200, SchedulePageSchema)
     def get(self, query: dict[str, Any]):
         """List broadcast schedules with their next fire time."""
-        after = None
-        if query["cursor"] is not None:
-            try:
-                after = _decode(query["cursor"])
-            except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-                raise Problem(400, "Bad cursor", "cursor is not one this API handed out",
-                              errors={"cursor": ["invalid cursor"]}, kind="validation") from exc
-        with _context().engine.connect() as conn:
+        position = decode_cursor(query["cursor"], {"after": str})
+        after = position["after"] if position else None
+        with reading() as conn:
             rows = repo.list_schedules(conn, owner=query["owner"], after=after, limit=query["limit"])
         last = rows[-1] if len(rows) == query["limit"] else None
         return {"items": [dict(r._mapping) for r in rows],
-                "next_cursor": _encode(last.schedule_id) if last is not None else None}
+                "next_cursor": encode_cursor({"after": last.schedule_id}) if last is not None else None}
 
 
 @blp.route("/schedules/<string:schedule_id>/trigger")
@@ -136,21 +102,19 @@ class TriggerSchedule(MethodView):
     def post(self, schedule_id: str):
         """Publish broadcast.due for this schedule immediately (fire_time = now); its timing is unchanged."""
         try:
-            with _uow()() as uow:
-                return handlers.trigger_schedule(uow, schedule_id, _clock().now())
+            with unit_of_work() as uow:
+                return handlers.trigger_schedule(uow, schedule_id, clock().now())
         except handlers.ScheduleNotFound as exc:
-            raise Problem(404, "Not Found", f"no schedule {schedule_id}", kind="not-found") from exc
+            raise NotFound(f"no schedule {schedule_id}") from exc
         except handlers.SchedulePaused as exc:
-            raise Problem(409, "Conflict", f"schedule {schedule_id} is paused; resume its owner first",
-                          kind="paused") from exc
+            raise Conflict(f"schedule {schedule_id} is paused; resume its owner first", kind="paused") from exc
 
 
 def _pause(owner: str, body: dict[str, Any], paused: bool) -> dict[str, Any]:
     if not 1 <= len(owner) <= 128:
-        raise Problem(422, "Validation failed", "invalid field(s): owner", errors={"owner": ["1 to 128 characters"]},
-                      kind="validation")
-    with _uow()() as uow:
-        result = handlers.pause_owner(uow, owner, paused, _clock().now())
+        raise Invalid("invalid field(s): owner", {"owner": ["1 to 128 characters"]})
+    with unit_of_work() as uow:
+        result = handlers.pause_owner(uow, owner, paused, clock().now())
     log.info("owner paused" if paused else "owner resumed", extra={**result, "reason": body.get("reason")})
     return result
 
@@ -187,8 +151,8 @@ class Stats(MethodView):
     @blp.response(200, StatsSchema)
     def get(self):
         """Pending and overdue counts, the oldest overdue age, and which replica leads."""
-        now = _clock().now()
-        with _context().engine.connect() as conn:
+        now = clock().now()
+        with reading() as conn:
             figures = repo.stats(conn, now)
             leader = current_leader(conn)
         oldest = figures.pop("oldest_overdue_due_at")

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Engine
 
-from services.scheduler.domain.clock import Clock, SystemClock
 from services.scheduler.handlers import SchedulerHandlers
+from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.messaging import QueueSpec, Subscription
 from shared.messaging.topology import DEFAULT_RETRY_DELAYS_MS
@@ -24,6 +24,6 @@ def retry_delays(settings: Settings) -> tuple[int, ...]:
 
 def subscriptions(settings: Settings, engine: Engine, clock: Clock | None = None) -> Sequence[Subscription]:
     """The scheduler's consumers: one queue for every request about time."""
-    handlers = SchedulerHandlers(clock or SystemClock())
+    handlers = SchedulerHandlers(clock or system_clock)
     spec = QueueSpec("scheduler.requests", BINDINGS, retry_delays_ms=retry_delays(settings))
     return [Subscription(spec, handler=handlers.handle, batch_size=200, prefetch=500)]

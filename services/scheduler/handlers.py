@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.scheduler.domain.clock import Clock
 from services.scheduler.domain.entries import (
     DueEntry,
     broadcast_message_id,
@@ -17,6 +16,7 @@ from services.scheduler.domain.entries import (
 )
 from services.scheduler.domain.recurrence import InvalidSchedule, Recurrence, next_fire
 from services.scheduler.repository import ScheduleStore
+from shared.clock import Clock
 from shared.messaging import Message, UnitOfWork
 from shared.messaging.registry import schema_for
 

@@ -1,4 +1,4 @@
-"""The one APScheduler job that drives time: claim due rows in batches, publish through the outbox.
+"""The one periodic job that drives time: claim due rows in batches, publish through the outbox.
 
 Every `interval` seconds the leader claims up to `batch_size` pending entries whose due time has
 come (in due order, `FOR UPDATE SKIP LOCKED`), writes their messages into the outbox and marks
@@ -14,20 +14,19 @@ tick, so a million overdue entries become a steady stream instead of a thunderin
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Engine, text
 
 from services.scheduler import repository as repo
-from services.scheduler.domain.clock import Clock
 from services.scheduler.domain.entries import broadcast_message_id, broadcast_payload, fired_message_id
 from services.scheduler.domain.recurrence import InvalidSchedule, Recurrence, after_firing
 from services.scheduler.leadership import LeaderLock
+from shared.clock import Clock
 from shared.messaging import UnitOfWork
+from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,18 @@ class TickResult:
     broadcasts: int = 0
 
 
-class DuePoller:
-    """The scheduler's background task: leader election plus the poll job, on one BackgroundScheduler."""
+class DuePoller(PeriodicTask):
+    """The scheduler's background task: leader election plus the poll job, every `interval_s` (fixed rate).
+
+    A tick that outlasts the interval is followed at once by the next (never two at a time); a failed
+    tick (a database outage) is logged with its traceback and retried with backoff up to 5 s.
+    """
 
     def __init__(self, engine: Engine, clock: Clock, leader: LeaderLock | None, *, source: str = "scheduler",
                  interval_s: float = 0.25, batch_size: int = 1000, max_batches_per_tick: int = 2,
                  schedule_batch: int = 100, retention: timedelta = timedelta(days=7)) -> None:
+        super().__init__("scheduler tick", self._tick_step, interval=interval_s, max_backoff=5.0,
+                         fixed_rate=True, logger=log, on_stop=self._resign)
         self.engine = engine
         self.clock = clock
         self.leader = leader
@@ -65,7 +70,6 @@ class DuePoller:
         self.max_batches_per_tick = max_batches_per_tick
         self.schedule_batch = schedule_batch
         self.retention = retention
-        self._stop = threading.Event()
         self._ticks = 0
 
     # -- firing -----------------------------------------------------------------------------
@@ -128,7 +132,7 @@ class DuePoller:
         for _ in range(self.max_batches_per_tick):
             fired = self.fire_entries_once()
             result.entries += fired
-            if fired < self.batch_size or self._stop.is_set():
+            if fired < self.batch_size or self.stopping:
                 break
         result.broadcasts = self.fire_schedules_once()
         self._ticks += 1
@@ -137,32 +141,16 @@ class DuePoller:
                 repo.purge_settled(conn, self.clock.now() - self.retention)
         return result
 
-    def _safe_tick(self) -> None:
-        try:
-            self.tick()
-        except Exception:  # the job must outlive database outages; the next tick retries
-            log.exception("scheduler tick failed")
-
     # -- BackgroundTask ---------------------------------------------------------------------
-    def run(self) -> None:
-        """Run the poll job on an APScheduler BackgroundScheduler until stop()."""
-        # A tick that outlasts the interval makes APScheduler warn "max instances reached" on every
-        # skipped run; that is the bounded-backlog design working, not a fault.
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
-        logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-        scheduler = BackgroundScheduler(timezone="UTC")
-        scheduler.add_job(self._safe_tick, "interval", seconds=self.interval_s, id="due-poll",
-                          max_instances=1, coalesce=True, misfire_grace_time=None)
-        scheduler.start()
-        log.info("scheduler poll started", extra={"interval_s": self.interval_s, "batch_size": self.batch_size})
-        try:
-            self._stop.wait()
-        finally:
-            scheduler.shutdown(wait=True)
-            if self.leader is not None:
-                self.leader.release()
-            LEADER.set(0)
+    def _tick_step(self) -> None:
+        self.tick()
 
-    def stop(self) -> None:
-        """Stop polling after the tick in hand."""
-        self._stop.set()
+    def run(self) -> None:
+        """Tick every `interval_s` until stop(); then give up the leadership."""
+        log.info("scheduler poll started", extra={"interval_s": self.interval_s, "batch_size": self.batch_size})
+        super().run()
+
+    def _resign(self) -> None:
+        if self.leader is not None:
+            self.leader.release()
+        LEADER.set(0)

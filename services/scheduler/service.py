@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 
 from services.scheduler import create_app
 from services.scheduler.consumers import subscriptions
-from services.scheduler.domain.clock import Clock, SystemClock
 from services.scheduler.leadership import LeaderLock
 from services.scheduler.poller import DuePoller
 from services.scheduler.repository import TABLES
+from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.runtime import BackgroundTask, ServiceDefinition
 
@@ -41,7 +41,7 @@ def poller(settings: Settings, engine: Engine, clock: Clock) -> DuePoller:
 
 def build_definition(clock: Clock | None = None) -> ServiceDefinition:
     """The scheduler's definition on `clock` (tests pass a manual clock; processes use the system clock)."""
-    clock = clock or SystemClock()
+    clock = clock or system_clock
 
     def background(settings: Settings, engine: Engine) -> Sequence[BackgroundTask]:
         return [poller(settings, engine, clock)]

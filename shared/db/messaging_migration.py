@@ -2,6 +2,10 @@
 
 A frozen snapshot: a later change to these tables gets a new function and a new migration,
 never an edit here, so old migrations keep meaning what they meant.
+
+Each service's `migrations/versions/0001_messaging.py` is the same ten lines calling these two
+functions. That copy is on purpose (the `duplicates` tool lists it): Alembic finds revisions only as
+files in each service's own migrations folder and version table, so every service needs its own.
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ from alembic.config import Config
 
 from shared.db.engine import create_database_if_missing
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def alembic_config(migrations_dir: Path, url: str) -> Config:
     """Build the Alembic configuration of one migrations folder against one database."""

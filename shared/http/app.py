@@ -13,14 +13,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import Engine, text
 
 from shared.auth.keys import ApiKeyStore
+from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.http.auth import install_authentication, roles_required
+from shared.http.context import EXTENSION
 from shared.http.guard import install_request_guard
 from shared.http.openapi import EdgeResponses, HealthSchema, LivenessSchema, TouchpointApi
 from shared.http.problems import register_problem_handlers
 from shared.messaging.connection import connect
+from shared.messaging.outbox import MessagingTables, UnitOfWorkFactory
 from shared.messaging.topology import QueueSpec, Topology
 
 REQUESTS = Counter("touchpoint_http_requests_total", "HTTP requests", ["service", "method", "endpoint", "status"])
@@ -36,6 +39,9 @@ class ServiceContext:
     keys: ApiKeyStore
     topology: Topology
     extra: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = system_clock
+    # Opens units of work (`with ctx.units_of_work() as uow`); read it through shared.http.context.
+    units_of_work: Any = None
 
 
 class _BrokerProbe:
@@ -73,10 +79,15 @@ def _db_probe(engine: Engine) -> Callable[[], tuple[bool, str]]:
 def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blueprint],
                        engine: Engine | None = None, keys: ApiKeyStore | None = None,
                        extra_checks: dict[str, Callable[[], tuple[bool, str]]] | None = None,
-                       description: str = "", queues: Callable[[], Iterable[QueueSpec]] | None = None) -> Flask:
+                       description: str = "", queues: Callable[[], Iterable[QueueSpec]] | None = None,
+                       tables: MessagingTables | None = None, clock: Clock | None = None,
+                       units_of_work: Callable[[Engine], Any] | None = None) -> Flask:
     """Build a Flask app with the shared edge; the service passes its own blueprints.
 
     `queues` names the service's work queues, so operators can list and replay their dead letters.
+    `tables` (the service's outbox/inbox) makes `shared.http.context.unit_of_work()` open units of
+    work on the app's engine; `units_of_work(engine)` replaces that factory with the service's own.
+    `clock` is what `shared.http.context.clock()` answers (default: the system clock).
     """
     register_contracts()  # start-up of an API process: the message contracts, explicitly
     app = Flask(settings.service)
@@ -98,9 +109,14 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
     )
     engine = engine or make_engine(settings.database_url)
     keys = keys or ApiKeyStore(make_engine(settings.auth_database_url, pool_size=2))
-    context = ServiceContext(settings, engine, keys, Topology(settings.namespace, settings.queue_type))
+    context = ServiceContext(settings, engine, keys, Topology(settings.namespace, settings.queue_type),
+                             clock=clock or system_clock)
+    if units_of_work is not None:
+        context.units_of_work = units_of_work(engine)
+    elif tables is not None:
+        context.units_of_work = UnitOfWorkFactory(engine, tables, settings.service)
     context.extra["queues"] = queues or (lambda: ())
-    app.extensions["touchpoint"] = context
+    app.extensions[EXTENSION] = context
 
     install_request_guard(app)  # before the blueprints: their <int:...> routes take its 64-bit converter
     api = TouchpointApi(app, spec_kwargs={"extra_plugins": [EdgeResponses()]})

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from shared.errors import NotFound
 from shared.http.auth import roles_required
-from shared.http.problems import Problem
+from shared.http.context import service_context
 from shared.messaging import deadletters
 
 blp = Blueprint("dead_letters", __name__, url_prefix="/dead-letters", description="Dead letters (operators)")
@@ -61,19 +61,19 @@ class ReplayedSchema(Schema):
 
 def dead_queue_names() -> list[str]:
     """The physical dead-letter queues of this service's work queues (shards included)."""
-    context = current_app.extensions["touchpoint"]
+    context = service_context()
     specs = context.extra.get("queues", lambda: ())()
     return [context.topology.dead_queue_name(name) for spec in specs for name in context.topology.shard_queue_names(spec)]
 
 
 def _known(queue: str) -> str:
     if queue not in dead_queue_names():
-        raise Problem(404, "Not Found", f"{queue} is not a dead-letter queue of this service", kind="not-found")
+        raise NotFound(f"{queue} is not a dead-letter queue of this service")
     return queue
 
 
 def _amqp_url() -> str:
-    return current_app.extensions["touchpoint"].settings.amqp_url
+    return service_context().settings.amqp_url
 
 
 @blp.route("")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared.auth.keys import ROLES, LastOperatorKeyError
+from shared.errors import NotFound
 from shared.http.auth import current_key, roles_required
+from shared.http.context import service_context
+from shared.http.cursor import decode_cursor, next_page
 from shared.http.problems import Problem
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api-keys", description="API keys (operators)")
@@ -41,7 +43,8 @@ class AuditQuerySchema(Schema):
     """Paging of the audit trail, newest first: pass a page's `next_cursor` as `cursor` for the next one."""
 
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    cursor = fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,17}$", error="a cursor from next_cursor"))
+    cursor = fields.String(validate=validate.Length(min=1, max=512),
+                           metadata={"description": "the `next_cursor` of the previous page (400 if not one)"})
 
 
 class AuditEntrySchema(Schema):
@@ -74,11 +77,11 @@ class KeyAudit(MethodView):
     @blp.response(200, AuditPageSchema)
     def get(self, query):
         """Key changes, newest first (create, revoke), with who made them."""
-        before = int(query["cursor"]) if "cursor" in query else None
-        items = current_app.extensions["touchpoint_keys"].audit(query["limit"] + 1, before)
-        more = len(items) > query["limit"]
-        items = items[:query["limit"]]
-        return {"items": items, "next_cursor": str(items[-1]["id"]) if more else None}
+        position = decode_cursor(query.get("cursor"), {"before": int})
+        before = position["before"] if position else None
+        items = service_context().keys.audit(query["limit"] + 1, before)
+        page, next_cursor = next_page(items, query["limit"], lambda last: {"before": last["id"]})
+        return {"items": page, "next_cursor": next_cursor}
 
 
 @blp.route("")
@@ -89,14 +92,14 @@ class Keys(MethodView):
     @blp.response(200, KeySchema(many=True))
     def get(self):
         """List keys."""
-        return current_app.extensions["touchpoint_keys"].list()
+        return service_context().keys.list()
 
     @roles_required("operator")
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, CreatedKeySchema)
     def post(self, body):
         """Create a key; its text is in the answer and nowhere else."""
-        key, text = current_app.extensions["touchpoint_keys"].create(body["name"], body["role"], current_key())
+        key, text = service_context().keys.create(body["name"], body["role"], current_key())
         return {"key_id": key.key_id, "name": key.name, "role": key.role, "key": text}
 
 
@@ -131,9 +134,9 @@ class KeyItem(MethodView):
     def delete(self, key_id: str):
         """Revoke a key; the last active operator key can't be revoked (409), so operators can't lock themselves out."""
         try:
-            revoked = current_app.extensions["touchpoint_keys"].revoke(key_id, current_key())
+            revoked = service_context().keys.revoke(key_id, current_key())
         except LastOperatorKeyError as exc:
             raise Problem(409, "Last operator key", str(exc), errors={"key_id": [str(exc)]},
                           kind="last-operator-key") from exc
         if not revoked:
-            raise Problem(404, "Not Found", f"no active key {key_id}", kind="not-found")
+            raise NotFound(f"no active key {key_id}")

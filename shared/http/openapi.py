@@ -5,7 +5,8 @@ services answer RFC 9457 problem bodies in application/problem+json. `Touchpoint
 those instead, and `EdgeResponses` adds to every operation the answers the shared edge can give
 it whatever the view does: 401/403 (keys and roles, unless the operation is public), 404 (unknown
 ids, or a path no resource can have), 414 (request target too long), 422 (a query parameter with
-a control character), and 400/413/415 where the operation takes a body.
+a control character), 400/413/415 where the operation takes a body, and 400 where it pages with a
+`cursor` (a cursor it did not hand out: `shared.http.cursor`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class EdgeResponses(BasePlugin):
     """Adds the answers of the shared edge (auth, guard, body reading) to every operation."""
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
-        """Document 401/403/404/414/422 everywhere they apply, and 400/413/415 where a body is taken."""
+        """Document 401/403/404/414/422 everywhere they apply, 400/413/415 where a body is taken, 400 with a cursor."""
         for method, operation in (operations or {}).items():
             if method not in _METHODS or not isinstance(operation, dict):
                 continue
@@ -90,6 +91,14 @@ class EdgeResponses(BasePlugin):
                 codes += [401, 403]
             if "requestBody" in operation:
                 codes += [400, 413, 415]
+            elif _takes_cursor(operation):
+                codes.append(400)
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(str(code), HTTPStatus(code).name)
+
+
+def _takes_cursor(operation: dict) -> bool:
+    """True when the operation has a `cursor` query parameter (MarshmallowPlugin has expanded them by now)."""
+    return any(isinstance(p, dict) and p.get("in") == "query" and p.get("name") == "cursor"
+               for p in operation.get("parameters", []))

@@ -1,4 +1,4 @@
-"""RFC 9457 problem bodies for every error a service answers."""
+"""RFC 9457 problem bodies for every error a service answers (the `shared.errors` family and the rest)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,21 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from shared.errors import ServiceError
+
 log = logging.getLogger(__name__)
 PROBLEM_TYPE_BASE = "https://touchpoint.dev/problems/"
 
 
-class Problem(Exception):
-    """An error raised by a handler that becomes a problem response."""
+class Problem(ServiceError):
+    """A `shared.errors.ServiceError` with its status and title given in place, for answers that have no
+    class of their own (401, 403, 414, ...); prefer `NotFound`, `Conflict`, `Invalid` where one fits."""
 
     def __init__(self, status: int, title: str, detail: str = "", errors: dict[str, Any] | None = None,
                  kind: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail or title)
+        super().__init__(detail, errors, title=title, headers=headers)
         self.status = status
-        self.title = title
-        self.detail = detail
-        self.errors = errors
         self.kind = kind
-        self.headers = headers or {}
 
 
 def problem_response(status: int, title: str, detail: str = "", errors: dict[str, Any] | None = None,
@@ -67,8 +66,8 @@ def _field_names(errors: dict[str, Any]) -> list[str]:
 def register_problem_handlers(app: Flask) -> None:
     """Answer every HTTP error and every unexpected exception with a problem body."""
 
-    @app.errorhandler(Problem)
-    def on_problem(exc: Problem) -> Response:
+    @app.errorhandler(ServiceError)
+    def on_service_error(exc: ServiceError) -> Response:
         return problem_response(exc.status, exc.title, exc.detail, exc.errors, exc.kind, exc.headers)
 
     @app.errorhandler(HTTPException)

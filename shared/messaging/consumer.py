@@ -17,7 +17,6 @@ A `Subscription` says which queue feeds which handler. The runner:
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -111,11 +110,6 @@ class ConsumerRunner:
         self.connected = threading.Event()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def install_signal_handlers(self) -> None:
-        """Stop gracefully on SIGTERM and SIGINT (main thread only)."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
-
     def stop(self) -> None:
         """Finish the batch in hand, then close the connection and return from run()."""
         self._stop.set()

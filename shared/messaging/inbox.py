@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
@@ -19,6 +18,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -65,29 +66,23 @@ def purge(conn: Connection, inbox: Table, older_than: timedelta = timedelta(days
     return conn.execute(delete(inbox).where(inbox.c.processed_at < cutoff)).rowcount
 
 
-class InboxJanitor:
-    """Purges old inbox rows once an hour, so the inbox stays the size of the redelivery window."""
+class InboxJanitor(PeriodicTask):
+    """Purges old inbox rows once an hour, so the inbox stays the size of the redelivery window.
+
+    A failed purge (the database may be down) is logged with its traceback and retried after a backoff.
+    """
 
     def __init__(self, engine: Engine, inbox: Table, older_than: timedelta = timedelta(days=14),
                  interval_seconds: float = 3600.0) -> None:
+        super().__init__("inbox purge", self.purge_once, interval=interval_seconds,
+                         first_backoff=min(60.0, interval_seconds), logger=log)
         self.engine = engine
         self.inbox = inbox
         self.older_than = older_than
-        self.interval_seconds = interval_seconds
-        self._stop = threading.Event()
 
-    def run(self) -> None:
-        """Purge, then sleep an interval, until stopped; a failed purge is retried next time."""
-        while not self._stop.is_set():
-            try:
-                with self.engine.begin() as conn:
-                    purged = purge(conn, self.inbox, self.older_than)
-                if purged:
-                    log.info("inbox purged", extra={"rows": purged})
-            except Exception as exc:  # the database may be down; the next round tries again
-                log.warning("inbox purge failed", extra={"error": str(exc)})
-            self._stop.wait(self.interval_seconds)
-
-    def stop(self) -> None:
-        """Ask the loop to end."""
-        self._stop.set()
+    def purge_once(self) -> None:
+        """One purge in its own transaction."""
+        with self.engine.begin() as conn:
+            purged = purge(conn, self.inbox, self.older_than)
+        if purged:
+            log.info("inbox purged", extra={"rows": purged})

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pika
@@ -40,6 +40,7 @@ from sqlalchemy import (
 from shared.messaging.envelope import CONTENT_TYPE, Message
 from shared.messaging.inbox import inbox_table
 from shared.messaging.publisher import ConfirmingPublisher
+from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,10 @@ class OutboxRelay:
         self.service = service
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
-        self._stop = threading.Event()
+        self._listener = _Listener(engine)
+        # Failures back off 0.5 s doubling to 5 s: the relay must outlive broker and database outages.
+        self._task = PeriodicTask("outbox relay batch", self._step, interval=0.0, first_backoff=0.5,
+                                  max_backoff=5.0, logger=log, on_error=self._count_error, on_stop=self._close)
 
     def relay_once(self) -> int:
         """Publish one batch of committed rows and delete them; return how many were relayed."""
@@ -178,21 +182,18 @@ class OutboxRelay:
         When idle it waits on PostgreSQL LISTEN/NOTIFY (with a poll as a fallback), so an event
         leaves a few milliseconds after its commit instead of at the next poll.
         """
-        backoff = 0.5
-        listener = _Listener(self.engine)
-        while not self._stop.is_set():
-            try:
-                count = self.relay_once()
-                backoff = 0.5
-            except Exception as exc:  # the relay must outlive broker and database outages
-                RELAY_ERRORS.labels(self.service).inc()
-                log.warning("outbox relay batch failed; will retry", extra={"error": str(exc), "retry_in": backoff})
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if count < self.batch_size:
-                listener.wait(self.idle_sleep, self._stop)
-        listener.close()
+        self._task.run()
+
+    def _step(self) -> float:
+        if self.relay_once() < self.batch_size:
+            self._listener.wait(self.idle_sleep, self._task.wait)
+        return 0.0
+
+    def _count_error(self, exc: Exception) -> None:
+        RELAY_ERRORS.labels(self.service).inc()
+
+    def _close(self) -> None:
+        self._listener.close()
         self.publisher.close()
 
     def start_thread(self) -> threading.Thread:
@@ -203,7 +204,7 @@ class OutboxRelay:
 
     def stop(self) -> None:
         """Ask the relay loop to finish its batch and stop."""
-        self._stop.set()
+        self._task.stop()
 
 
 class _Listener:
@@ -212,6 +213,7 @@ class _Listener:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conn = None
+        self._failing = False
 
     def _connect(self):
         import psycopg
@@ -221,8 +223,9 @@ class _Listener:
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
 
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        """Return on a notification, after `timeout`, or when `stop` is set."""
+    def wait(self, timeout: float, sleep: Callable[[float], bool]) -> None:
+        """Return on a notification or after `timeout`; `sleep(seconds)` pauses when LISTEN is broken
+        (it wakes early when the relay stops)."""
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()
@@ -232,8 +235,15 @@ class _Listener:
             for _ in self._conn.notifies(timeout=0.0):
                 pass
         except Exception:  # no LISTEN connection: fall back to a short poll
+            if not self._failing:  # once per outage, not once per 50 ms poll
+                log.warning("outbox LISTEN failed; polling every 50 ms until it reconnects", exc_info=True)
+            self._failing = True
             self.close()
-            stop.wait(min(timeout, 0.05))
+            sleep(min(timeout, 0.05))
+            return
+        if self._failing:
+            log.info("outbox LISTEN reconnected")
+            self._failing = False
 
     def close(self) -> None:
         """Close the listening connection."""
@@ -243,12 +253,6 @@ class _Listener:
             except Exception:  # closing a broken connection; nothing left to do
                 log.debug("closing the LISTEN connection failed", exc_info=True)
             self._conn = None
-
-
-def purge_published_before(conn: Connection, outbox: Table, before: datetime | None = None) -> int:
-    """Delete outbox rows older than `before` (operators' escape hatch; the relay deletes as it goes)."""
-    before = before or datetime.now(UTC)
-    return conn.execute(delete(outbox).where(outbox.c.created_at < before)).rowcount
 
 
 def wait_until_drained(engine: Engine, outbox: Table, timeout: float = 10.0) -> bool:

@@ -16,6 +16,7 @@ import tests.support as support
 from services.campaigns.domain.filters import MappingContext, evaluate
 from services.contacts.filters import JsonbTableResolver, compile_sql
 from shared.filters import parse
+from tests.properties import examples
 
 pytestmark = pytest.mark.integration
 
@@ -235,7 +236,7 @@ conditions = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(conditions)
 def test_sql_and_python_agree_on_generated_conditions(
     world: tuple[sa.Engine, JsonbTableResolver, sa.Table], text: str

@@ -53,7 +53,7 @@ def handle_broadcast_due(uow: UnitOfWork, message: Message, engine: Engine, sour
     if row is None or row.status != "active":
         log.info("broadcast skipped: campaign not active", extra={"campaign_id": campaign_id})
         return
-    campaign = engine.catalog.get(uow.conn, campaign_id, row.version)
+    campaign = engine.catalog.get(engine.store(uow), campaign_id, row.version)
     if campaign is None or not isinstance(campaign.entry, SegmentEntry):
         return
     occurrence = occurrence_of(p["fire_time"])
@@ -70,7 +70,7 @@ def handle_broadcast_page(uow: UnitOfWork, message: Message, engine: Engine, sou
     """Enroll the next page of a running broadcast."""
     p = message.payload
     status = uow.conn.execute(select(campaigns.c.status).where(campaigns.c.campaign_id == p["campaign_id"])).scalar()
-    campaign = engine.catalog.get(uow.conn, p["campaign_id"], p["version"])
+    campaign = engine.catalog.get(engine.store(uow), p["campaign_id"], p["version"])
     if status != "active" or campaign is None:
         _finish(uow, p["campaign_id"], p["occurrence"], 0, done=True)  # paused or archived mid-run: stop here
         return
@@ -88,21 +88,22 @@ def enroll_page(uow: UnitOfWork, engine: Engine, source: SegmentSource, campaign
     conn.execute(select(broadcast_runs.c.pages).where(broadcast_runs.c.campaign_id == campaign_id,
                                                       broadcast_runs.c.occurrence == occurrence).with_for_update())
     page = source.page(campaign.entry.segment_id, after, page_size)
-    now = engine.clock()
+    now = engine.clock.now()
     members = {m["contact_id"]: m for m in page.items}
     enrolled = 0
     if members:
         if campaign.parks:
             _project(uow, page.items)
         writes = Writes()
-        lookup = TemplateLookup(conn)
+        store = engine.store(uow)
+        lookup = TemplateLookup(store)
         rows = []
         for contact_id in _admitted(uow, campaign_id, campaign, occurrence, list(members), now):
             contact = contact_view(members[contact_id], contact_id)
             enrollment = Enrollment(campaign_id=campaign_id, version=version, contact_id=contact_id,
                                     enrollment_id=str(uuid.uuid4()), occurrence=occurrence)
             # A new enrollment is inserted as plan() leaves it: one insert, no update to undo.
-            settled = plan(campaign, enrollment, contact, ContactContext(conn, contact, None, now), now, lookup,
+            settled = plan(campaign, enrollment, contact, ContactContext(store, contact, None, now), now, lookup,
                            writes) or enrollment
             rows.append({"enrollment_id": settled.enrollment_id, "campaign_id": campaign_id, "version": version,
                          "contact_id": contact_id, "occurrence": occurrence, "status": settled.status,
@@ -111,7 +112,7 @@ def enroll_page(uow: UnitOfWork, engine: Engine, source: SegmentSource, campaign
                          "enrolled_at": now})
         if rows:
             conn.execute(insert(enrollments), rows)
-        apply(uow, writes, fresh=True)
+        apply(uow, store, writes, fresh=True)
         enrolled = len(rows)
     if page.next_after is not None:
         uow.publish("campaign.broadcast.page", {"campaign_id": campaign_id, "version": version,

@@ -12,17 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from services.campaigns.domain.definition import DEFAULT_CHANNELS, Campaign, parse_definition
 from services.campaigns.domain.filters import MappingContext
-from services.campaigns.repository import (
-    campaign_versions,
-    consents,
-    contact_events,
-    contacts,
-    suppressions,
-)
+from services.campaigns.repository import EnrollmentStore
 
 HISTORY_WINDOW = timedelta(days=400)  # the longest `within=` a condition may usefully ask about
 HISTORY_LIMIT = 500  # newest events per contact that did()/count() look at
@@ -47,18 +39,17 @@ def event_view(event_id: str, event_type: str, occurred_at: datetime | str, data
     return {**data, "event_id": event_id, "type": event_type, "occurred_at": when, "data": dict(data)}
 
 
-def load_contact(conn: Connection, contact_id: str) -> dict[str, Any]:
+def load_contact(store: EnrollmentStore, contact_id: str) -> dict[str, Any]:
     """The projected contact (a bare one when contacts has not told us about it yet)."""
-    row = conn.execute(select(contacts).where(contacts.c.contact_id == contact_id)).mappings().first()
-    return contact_view(row, contact_id)
+    return contact_view(store.contact(contact_id), contact_id)
 
 
 class ContactContext:
     """The filter-language context of one contact and (optionally) one event, reading facts lazily."""
 
-    def __init__(self, conn: Connection, contact: Mapping[str, Any], event: Mapping[str, Any] | None,
+    def __init__(self, store: EnrollmentStore, contact: Mapping[str, Any], event: Mapping[str, Any] | None,
                  now: datetime) -> None:
-        self.conn = conn
+        self.store = store
         self.contact = contact
         self.event = event
         self.now_at = now
@@ -67,22 +58,11 @@ class ContactContext:
 
     def _facts(self) -> MappingContext:
         if self._full is None:
-            cid = self.contact["contact_id"]
-            consent_rows = self.conn.execute(select(consents.c.channel, consents.c.status)
-                                             .where(consents.c.contact_id == cid)).all()
-            suppression_rows = self.conn.execute(
-                select(suppressions.c.scope, suppressions.c.value, suppressions.c.expires_at)
-                .where(suppressions.c.contact_id == cid, suppressions.c.active.is_(True))).mappings().all()
-            history_rows = self.conn.execute(
-                select(contact_events.c.type, contact_events.c.occurred_at, contact_events.c.data)
-                .where(contact_events.c.contact_id == cid,
-                       contact_events.c.occurred_at >= self.now_at - HISTORY_WINDOW)
-                .order_by(contact_events.c.occurred_at.desc()).limit(HISTORY_LIMIT)).mappings().all()
+            consents, suppressions, history = self.store.contact_facts(
+                self.contact["contact_id"], self.now_at - HISTORY_WINDOW, HISTORY_LIMIT)
             self._full = MappingContext(
                 contact=self.contact, event=self.event, now_at=self.now_at,
-                consents={r.channel: r.status for r in consent_rows},
-                suppressions=[dict(r) for r in suppression_rows],
-                history=[dict(r) for r in history_rows],
+                consents=consents, suppressions=suppressions, history=history,
             )
         return self._full
 
@@ -118,15 +98,14 @@ class CampaignCatalog:
         self._cache: OrderedDict[tuple[str, int], Campaign] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, conn: Connection, campaign_id: str, version: int) -> Campaign | None:
+    def get(self, store: EnrollmentStore, campaign_id: str, version: int) -> Campaign | None:
         """The parsed version, or None if it does not exist."""
         key = (campaign_id, version)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        raw = conn.execute(select(campaign_versions.c.definition).where(
-            campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.version == version)).scalar()
+        raw = store.definition(campaign_id, version)
         if raw is None:
             return None
         # A stored version passed validation when it was saved; channels only ever get added.

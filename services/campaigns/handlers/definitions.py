@@ -20,7 +20,7 @@ from services.campaigns.domain.validation import validate_definition
 from services.campaigns.handlers.broadcasts import schedule_id
 from services.campaigns.handlers.enrollment import wake_entry_id
 from services.campaigns.repository import campaign_versions, campaigns, enrollments, templates
-from shared.http import Problem
+from shared.errors import Conflict, Invalid, NotFound
 from shared.messaging import UnitOfWork
 
 # action -> (states it may start from, state it leads to)
@@ -49,14 +49,14 @@ def check_definition(conn: Connection, raw: Mapping[str, Any], known_channels: s
                 errors.setdefault(f"steps[{index}].template", []).append(
                     f"template {step['template']!r} is for channel {row.channel!r}, not {step.get('channel')!r}")
     if errors:
-        raise Problem(422, "Invalid campaign definition", f"invalid: {', '.join(errors)}", errors, "validation")
+        raise Invalid(f"invalid: {', '.join(errors)}", errors, title="Invalid campaign definition")
 
 
 def _row(conn: Connection, campaign_id: str, lock: bool = False) -> dict[str, Any]:
     stmt = select(campaigns).where(campaigns.c.campaign_id == campaign_id)
     row = conn.execute(stmt.with_for_update() if lock else stmt).mappings().first()
     if row is None:
-        raise Problem(404, "Not Found", f"no campaign {campaign_id}", kind="not-found")
+        raise NotFound(f"no campaign {campaign_id}")
     return dict(row)
 
 
@@ -98,7 +98,7 @@ def update_campaign(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any],
     """Replace the definition; once versioned, this writes a new version."""
     row = _row(uow.conn, campaign_id, lock=True)
     if row["status"] == "archived":
-        raise Problem(409, "Conflict", "an archived campaign cannot be changed", kind="conflict")
+        raise Conflict("an archived campaign cannot be changed")
     check_definition(uow.conn, raw, known_channels)
     values: dict[str, Any] = {"name": raw["name"], "definition": dict(raw), "updated_at": func.now(),
                               **_entry_columns(raw)}
@@ -114,7 +114,7 @@ def delete_campaign(uow: UnitOfWork, campaign_id: str) -> None:
     """Delete a draft that never ran; anything else is archived instead."""
     row = _row(uow.conn, campaign_id, lock=True)
     if row["status"] != "draft" or row["version"] is not None:
-        raise Problem(409, "Conflict", "only a draft that never ran can be deleted; archive it", kind="conflict")
+        raise Conflict("only a draft that never ran can be deleted; archive it")
     uow.conn.execute(delete(campaigns).where(campaigns.c.campaign_id == campaign_id))
 
 
@@ -123,7 +123,7 @@ def transition(uow: UnitOfWork, campaign_id: str, action: str, known_channels: s
     row = _row(uow.conn, campaign_id, lock=True)
     sources, target = TRANSITIONS[action]
     if row["status"] not in sources:
-        raise Problem(409, "Conflict", f"cannot {action} a campaign that is {row['status']}", kind="conflict")
+        raise Conflict(f"cannot {action} a campaign that is {row['status']}")
     values: dict[str, Any] = {"status": target, "updated_at": func.now()}
     definition = row["definition"]
     if action == "activate":

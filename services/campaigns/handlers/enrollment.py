@@ -14,15 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from services.campaigns.domain.definition import Campaign
 from services.campaigns.domain.durations import zone
 from services.campaigns.domain.engine import RecordSplit, ScheduleWake, SendMessage, advance
 from services.campaigns.domain.enrollment import Enrollment, settle
 from services.campaigns.domain.templates import TemplateError, render
-from services.campaigns.repository import enrollments, step_sends, templates
+from services.campaigns.repository import EnrollmentStore
 from shared.messaging import UnitOfWork
 
 MAX_ID = 128
@@ -53,17 +50,14 @@ def safe_zone(name: str | None) -> str:
 class TemplateLookup:
     """Stored templates by id, read once per unit of work."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, store: EnrollmentStore) -> None:
+        self.store = store
         self._cache: dict[str, dict[str, Any] | None] = {}
 
     def get(self, template_id: str) -> dict[str, Any] | None:
         """{channel, subject, body, html} of a stored template, or None."""
         if template_id not in self._cache:
-            row = self.conn.execute(select(templates.c.channel, templates.c.subject, templates.c.body,
-                                           templates.c.html).where(templates.c.template_id == template_id)
-                                    ).mappings().first()
-            self._cache[template_id] = dict(row) if row else None
+            self._cache[template_id] = self.store.template(template_id)
         return self._cache[template_id]
 
     def parts(self, ref: str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -145,30 +139,14 @@ def _send(action: SendMessage, enrollment: Enrollment, variant: str | None, cont
     }, enrollment.contact_id)
 
 
-_UPDATE = (
-    update(enrollments).where(enrollments.c.enrollment_id == bindparam("b_id"))
-    .values(status=bindparam("status"), current_step=bindparam("current_step"),
-            waiting_until=bindparam("waiting_until"), variant=bindparam("variant"), reason=bindparam("reason"),
-            ended_at=bindparam("ended_at"))
-)
-
-
-def apply(uow: UnitOfWork, writes: Writes, fresh: bool = False) -> int:
+def apply(uow: UnitOfWork, store: EnrollmentStore, writes: Writes, fresh: bool = False) -> int:
     """Write a batch of decisions; a send already requested (same key) is not requested again.
 
     `fresh=True` says the caller knows every send is new (enrollments it just created under a
     lock), which allows a plain bulk insert instead of insert-and-return.
     """
-    if writes.updates:
-        uow.conn.execute(_UPDATE, writes.updates)
-    new: set[str] = set()
-    if writes.sends and fresh:
-        uow.conn.execute(insert(step_sends), writes.sends)
-        new = set(writes.requests)
-    elif writes.sends:
-        inserted = uow.conn.execute(pg_insert(step_sends).on_conflict_do_nothing().returning(step_sends.c.request_id),
-                                    writes.sends)
-        new = {row.request_id for row in inserted}
+    store.save(writes.updates)
+    new = store.add_sends(writes.sends, fresh)
     published = 0
     for request_id, (payload, key) in writes.requests.items():
         if request_id in new:

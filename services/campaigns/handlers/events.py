@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,29 +24,26 @@ from services.campaigns.handlers.enrollment import (
     wake_entry_id,
 )
 from services.campaigns.repository import (
+    EnrollmentStore,
     campaigns,
     contact_events,
-    enrollment_from_row,
     enrollments,
     send_outcomes,
     step_sends,
 )
+from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-def utcnow() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
-
-
 @dataclass
 class Engine:
-    """What the enrollment handlers share: the parsed-campaign cache and the clock."""
+    """What the enrollment handlers share: the parsed-campaign cache, the clock, and their repository."""
 
     catalog: CampaignCatalog
-    clock: Callable[[], datetime] = utcnow
+    clock: Clock = system_clock
+    store: Callable[[UnitOfWork], EnrollmentStore] = EnrollmentStore.of
 
 
 def handle_contact_event(uow: UnitOfWork, message: Message, engine: Engine) -> None:
@@ -58,20 +55,21 @@ def handle_contact_event(uow: UnitOfWork, message: Message, engine: Engine) -> N
         data=p["data"]).on_conflict_do_nothing().returning(contact_events.c.event_id)).first()
     if stored is None:
         return  # the same event reached us twice (a republish, not a redelivery): it took effect once
-    now = engine.clock()
-    contact = load_contact(conn, p["contact_id"])
+    now, store = engine.clock.now(), engine.store(uow)
+    contact = load_contact(store, p["contact_id"])
     event = event_view(p["event_id"], p["type"], p["occurred_at"], p["data"])
-    ctx = ContactContext(conn, contact, event, now)
-    _exit_goals(uow, engine, p, event, ctx, now)
-    _triggers(uow, engine, p, contact, event, ctx, now)
+    ctx = ContactContext(store, contact, event, now)
+    _exit_goals(uow, engine, store, p, event, ctx, now)
+    _triggers(uow, engine, store, p, contact, event, ctx, now)
 
 
-def _exit_goals(uow: UnitOfWork, engine: Engine, p: dict, event: dict, ctx: ContactContext, now: datetime) -> None:
+def _exit_goals(uow: UnitOfWork, engine: Engine, store: EnrollmentStore, p: dict, event: dict,
+                ctx: ContactContext, now: datetime) -> None:
     running = uow.conn.execute(
         select(enrollments).where(enrollments.c.contact_id == p["contact_id"], enrollments.c.status == "active")
         .with_for_update()).mappings().all()
     for row in running:
-        campaign = engine.catalog.get(uow.conn, row["campaign_id"], row["version"])
+        campaign = engine.catalog.get(store, row["campaign_id"], row["version"])
         goal = exit_goal_reached(campaign, event, ctx) if campaign else None
         if goal is None:
             continue
@@ -91,15 +89,15 @@ def _exit_goals(uow: UnitOfWork, engine: Engine, p: dict, event: dict, ctx: Cont
             }, key=p["contact_id"])
 
 
-def _triggers(uow: UnitOfWork, engine: Engine, p: dict, contact: dict, event: dict, ctx: ContactContext,
-              now: datetime) -> None:
+def _triggers(uow: UnitOfWork, engine: Engine, store: EnrollmentStore, p: dict, contact: dict, event: dict,
+              ctx: ContactContext, now: datetime) -> None:
     conn = uow.conn
     candidates = conn.execute(select(campaigns.c.campaign_id, campaigns.c.version).where(
         campaigns.c.status == "active", campaigns.c.event_type == p["type"])).all()
     writes = Writes()
-    lookup = TemplateLookup(conn)
+    lookup = TemplateLookup(store)
     for campaign_id, version in candidates:
-        campaign = engine.catalog.get(conn, campaign_id, version)
+        campaign = engine.catalog.get(store, campaign_id, version)
         if campaign is None or not matches_trigger(campaign, event, ctx):
             continue
         earlier = conn.execute(select(enrollments.c.ended_at).where(
@@ -116,35 +114,32 @@ def _triggers(uow: UnitOfWork, engine: Engine, p: dict, contact: dict, event: di
             settled = plan(campaign, enrollment, contact, ctx, now, lookup, writes)
             if settled is not None:
                 writes.save(settled)
-    apply(uow, writes)
+    apply(uow, store, writes)
 
 
 def handle_step_due(uow: UnitOfWork, message: Message, engine: Engine) -> None:
     """A wait is over: continue the enrollment if it is still parked on that wait."""
     p = message.payload
-    conn = uow.conn
-    row = conn.execute(select(enrollments).where(enrollments.c.enrollment_id == p["enrollment_id"])
-                       .with_for_update()).mappings().first()
-    if row is None or row["status"] != "active" or row["current_step"] != p["step_id"]:
+    store = engine.store(uow)
+    enrollment = store.lock_enrollment(p["enrollment_id"])
+    if enrollment is None or enrollment.status != "active" or enrollment.current_step != p["step_id"]:
         return  # ended, erased, or already moved on: an early, late or repeated wake-up
-    status = conn.execute(select(campaigns.c.status).where(campaigns.c.campaign_id == row["campaign_id"])).scalar()
-    if status != "active":
+    if store.campaign_status(enrollment.campaign_id) != "active":
         return  # paused: resume asks the scheduler for this wake again
-    campaign = engine.catalog.get(conn, row["campaign_id"], row["version"])
+    campaign = engine.catalog.get(store, enrollment.campaign_id, enrollment.version)
     if campaign is None:
         return
-    now = engine.clock()
-    enrollment = enrollment_from_row(row)
+    now = engine.clock.now()
     # The scheduler decided the wait is over; a clock a little behind its own must not park it again.
     if enrollment.waiting_until is not None and enrollment.waiting_until > now:
         enrollment = replace(enrollment, waiting_until=now)
-    contact = load_contact(conn, row["contact_id"])
+    contact = load_contact(store, enrollment.contact_id)
     writes = Writes()
-    settled = plan(campaign, enrollment, contact, ContactContext(conn, contact, enrollment.trigger_event, now), now,
-                   TemplateLookup(conn), writes)
+    settled = plan(campaign, enrollment, contact, ContactContext(store, contact, enrollment.trigger_event, now), now,
+                   TemplateLookup(store), writes)
     if settled is not None:
         writes.save(settled)
-    apply(uow, writes)
+    apply(uow, store, writes)
 
 
 def handle_message_outcome(uow: UnitOfWork, message: Message) -> None:

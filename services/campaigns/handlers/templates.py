@@ -12,8 +12,8 @@ from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.templates import PARTS, TemplateError, preview, validate_template
 from services.campaigns.handlers.context import event_view
 from services.campaigns.handlers.enrollment import TemplateLookup
-from services.campaigns.repository import campaigns, templates
-from shared.http import Problem
+from services.campaigns.repository import EnrollmentStore, campaigns, templates
+from shared.errors import Conflict, Invalid, NotFound
 from shared.messaging import UnitOfWork
 
 
@@ -29,14 +29,14 @@ def check_template(body: Mapping[str, Any]) -> None:
         key = part if part in PARTS else "_schema"
         errors.setdefault(key, []).append(text if key != "_schema" else problem)
     if errors:
-        raise Problem(422, "Invalid template", f"invalid: {', '.join(errors)}", errors, "validation")
+        raise Invalid(f"invalid: {', '.join(errors)}", errors, title="Invalid template")
 
 
 def get_template(conn: Connection, template_id: str) -> dict[str, Any]:
     """One template, or a 404 problem."""
     row = conn.execute(select(templates).where(templates.c.template_id == template_id)).mappings().first()
     if row is None:
-        raise Problem(404, "Not Found", f"no template {template_id}", kind="not-found")
+        raise NotFound(f"no template {template_id}")
     return dict(row)
 
 
@@ -58,8 +58,8 @@ def save_template(uow: UnitOfWork, body: Mapping[str, Any], template_id: str | N
     else:
         current = get_template(uow.conn, template_id)
         if current["channel"] != values["channel"] and _used_by(uow.conn, template_id):
-            raise Problem(409, "Conflict", "campaigns use this template; its channel cannot change",
-                          {"channel": ["in use by campaigns"]}, kind="conflict")
+            raise Conflict("campaigns use this template; its channel cannot change",
+                          {"channel": ["in use by campaigns"]})
         uow.conn.execute(update(templates).where(templates.c.template_id == template_id)
                          .values(**values, updated_at=func.now()))
     return get_template(uow.conn, template_id)
@@ -69,7 +69,7 @@ def delete_template(uow: UnitOfWork, template_id: str) -> None:
     """Delete a template no campaign uses."""
     get_template(uow.conn, template_id)
     if _used_by(uow.conn, template_id):
-        raise Problem(409, "Conflict", "campaigns that are not archived use this template", kind="conflict")
+        raise Conflict("campaigns that are not archived use this template")
     uow.conn.execute(delete(templates).where(templates.c.template_id == template_id))
 
 
@@ -94,22 +94,21 @@ def preview_template(conn: Connection, template_id: str, contact: Mapping[str, A
     try:
         rendered = preview(_parts(stored), contact, _sample_event(event))
     except TemplateError as exc:
-        raise Problem(422, "Template cannot render", str(exc), {"template": [str(exc)]}, "validation") from exc
+        raise Invalid(str(exc), {"template": [str(exc)]}, title="Template cannot render") from exc
     return {"channel": stored["channel"], "subject": rendered.subject, "body": rendered.body, "html": rendered.html}
 
 
 def preview_campaign(conn: Connection, definition: Mapping[str, Any], contact: Mapping[str, Any],
                      event: Mapping[str, Any], step_id: str | None) -> list[dict[str, Any]]:
     """Render the campaign's send steps (or one of them) for a sample contact and event."""
-    lookup = TemplateLookup(conn)
+    lookup = TemplateLookup(EnrollmentStore(conn))
     out, errors = [], {}
     steps = [(i, s) for i, s in enumerate(definition.get("steps", []))
              if s.get("type") in REGISTRY and REGISTRY[s["type"]].sends]
     if step_id is not None:
         steps = [(i, s) for i, s in steps if s.get("id") == step_id]
         if not steps:
-            raise Problem(422, "Unknown step", f"no send step {step_id!r}", {"step_id": ["not a send step"]},
-                          "validation")
+            raise Invalid(f"no send step {step_id!r}", {"step_id": ["not a send step"]}, title="Unknown step")
     for index, step in steps:
         try:
             rendered = preview(lookup.parts(step["template"]), contact, _sample_event(event))
@@ -119,5 +118,5 @@ def preview_campaign(conn: Connection, definition: Mapping[str, Any], contact: M
         out.append({"step_id": step["id"], "channel": step["channel"], "subject": rendered.subject,
                     "body": rendered.body, "html": rendered.html})
     if errors:
-        raise Problem(422, "Template cannot render", f"invalid: {', '.join(errors)}", errors, "validation")
+        raise Invalid(f"invalid: {', '.join(errors)}", errors, title="Template cannot render")
     return out

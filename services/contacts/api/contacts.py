@@ -9,11 +9,12 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.contacts import schemas as s
-from services.contacts.api import READERS, WRITERS, jsonable, reading, unit_of_work
-from services.contacts.errors import Invalid
+from services.contacts.api import READERS, WRITERS, jsonable
 from services.contacts.handlers import contacts as handlers
 from services.contacts.handlers import events, preferences, privacy
+from shared.errors import Invalid
 from shared.http import roles_required
+from shared.http.context import reading, unit_of_work
 
 blp = Blueprint("contacts", __name__, url_prefix="/contacts", description="Contacts, consent, suppressions, timeline")
 CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -8,10 +8,11 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from services.contacts import schemas as s
-from services.contacts.api import WRITERS, unit_of_work
-from services.contacts.errors import Invalid
+from services.contacts.api import WRITERS
 from services.contacts.handlers.events import record_events
+from shared.errors import Invalid
 from shared.http import roles_required
+from shared.http.context import unit_of_work
 from shared.http.guard import json_body, per_item_validation
 from shared.http.json_input import might_hold_refused_values, refused_values
 

@@ -8,11 +8,11 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.contacts import schemas as s
-from services.contacts.api import context, reading
 from services.contacts.domain.contact import is_valid_region
-from services.contacts.errors import Invalid
 from services.contacts.handlers import imports as handlers
+from shared.errors import Invalid
 from shared.http import roles_required
+from shared.http.context import reading, service_context
 
 blp = Blueprint("imports", __name__, url_prefix="/imports", description="Bulk import")
 IMPORTERS = ("ingest", "marketer")
@@ -54,7 +54,7 @@ class Imports(MethodView):
         region = query.get("phone_region")
         if region and not is_valid_region(region):
             raise Invalid.fields({"phone_region": f"unknown region code {region!r}"})
-        settings = context().settings
+        settings = service_context().settings
         limit = handlers.max_import_bytes(settings)
         request.max_content_length = limit  # imports may be far larger than ordinary bodies
         directory = handlers.import_dir(settings)

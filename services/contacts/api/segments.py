@@ -7,9 +7,10 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.contacts import schemas as s
-from services.contacts.api import READERS, reading
+from services.contacts.api import READERS
 from services.contacts.handlers import segments as handlers
 from shared.http import roles_required
+from shared.http.context import reading
 
 blp = Blueprint("segments", __name__, url_prefix="/segments", description="Segments")
 

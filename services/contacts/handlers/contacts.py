@@ -9,17 +9,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.contacts.domain.contact import normalize_contact, normalize_email
 from services.contacts.domain.ids import new_id
-from services.contacts.errors import Conflict, Invalid
 from services.contacts.handlers.common import (
     contact_view,
-    decode_cursor,
-    encode_cursor,
     load_contact,
     now,
     upserted_payload,
 )
 from services.contacts.handlers.segments import compile_filter
 from services.contacts.repository import contacts
+from shared.errors import Conflict, Invalid
+from shared.http.cursor import decode_cursor, next_page
 from shared.messaging import UnitOfWork
 
 
@@ -88,9 +87,9 @@ def list_contacts(conn: Connection, *, limit: int, cursor: str | None = None, ex
                   email: str | None = None, where: str | None = None) -> dict[str, Any]:
     """A page of live contacts in id (= creation) order, filtered; `next_cursor` is None on the last page."""
     conditions = [contacts.c.erased_at.is_(None)]
-    position = decode_cursor(cursor, ("after",))
+    position = decode_cursor(cursor, {"after": str})
     if position:
-        conditions.append(contacts.c.id > str(position["after"]))
+        conditions.append(contacts.c.id > position["after"])
     if external_id is not None:
         conditions.append(contacts.c.external_id == external_id)
     if email is not None:
@@ -101,7 +100,5 @@ def list_contacts(conn: Connection, *, limit: int, cursor: str | None = None, ex
     if where:
         conditions.append(compile_filter(where, "where"))
     rows = conn.execute(select(contacts).where(and_(*conditions)).order_by(contacts.c.id).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [contact_view(r) for r in rows],
-            "next_cursor": encode_cursor({"after": rows[-1].id}) if more else None}
+    page, next_cursor = next_page(rows, limit, lambda last: {"after": last.id})
+    return {"items": [contact_view(r) for r in page], "next_cursor": next_cursor}

@@ -11,11 +11,11 @@ from sqlalchemy import Connection, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.contacts.domain.ids import is_uuid
-from services.contacts.errors import Invalid
-from services.contacts.handlers.common import decode_cursor, encode_cursor, iso, load_contact
+from services.contacts.handlers.common import iso, load_contact
 from services.contacts.handlers.preferences import add_suppression
 from services.contacts.repository import contacts, events, timeline
 from shared.contracts import SUPPRESSION_REASONS, SUPPRESSION_SCOPES
+from shared.http.cursor import aware_datetime, decode_cursor, next_page
 from shared.messaging import Message, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -136,19 +136,11 @@ def timeline_page(conn: Connection, contact_id: str, limit: int, cursor: str | N
     """The contact's timeline, newest first, one page."""
     load_contact(conn, contact_id)
     query = select(timeline).where(timeline.c.contact_id == contact_id)
-    position = decode_cursor(cursor, ("at", "id"))
+    position = decode_cursor(cursor, {"at": aware_datetime, "id": int})
     if position:
-        try:
-            at = datetime.fromisoformat(str(position["at"]))
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None or not isinstance(position["id"], int):
-            raise Invalid("cursor is not a cursor this service issued", {"cursor": ["invalid cursor"]})
-        query = query.where(tuple_(timeline.c.occurred_at, timeline.c.id) < tuple_(at, position["id"]))
+        query = query.where(tuple_(timeline.c.occurred_at, timeline.c.id) < tuple_(position["at"], position["id"]))
     rows = conn.execute(query.order_by(timeline.c.occurred_at.desc(), timeline.c.id.desc()).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page, next_cursor = next_page(rows, limit, lambda last: {"at": iso(last.occurred_at), "id": last.id})
     items = [{"kind": r.kind, "type": r.type, "occurred_at": r.occurred_at, "ref": r.ref, "data": r.data}
-             for r in rows]
-    next_cursor = encode_cursor({"at": iso(rows[-1].occurred_at), "id": rows[-1].id}) if more else None
+             for r in page]
     return {"items": items, "next_cursor": next_cursor}

@@ -10,19 +10,18 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, select
 
 from services.contacts.domain.ids import new_id
-from services.contacts.errors import ContactsError, Invalid, NotFound
-from services.contacts.handlers.common import decode_cursor, encode_cursor
 from services.contacts.repository import import_jobs, import_rejections
 from shared.config import Settings
+from shared.errors import NotFound, ServiceError
+from shared.http.cursor import decode_cursor, next_page
 
-FORMATS = ("csv", "jsonl")
 COPY_BLOCK = 1 << 20
 DEFAULT_MAX_IMPORT_BYTES = 4 << 30
 JOB_COLUMNS = ("id", "status", "format", "phone_region", "bytes", "bytes_processed", "rows_processed", "created",
                "updated", "rejected", "error", "created_at", "started_at", "finished_at")
 
 
-class TooLarge(ContactsError):
+class TooLarge(ServiceError):
     """An upload over the import size limit."""
 
     status, title, kind = 413, "Content Too Large", "too-large"
@@ -86,13 +85,9 @@ def rejections_page(conn: Connection, job_id: str, limit: int, cursor: str | Non
     get_job(conn, job_id)
     query = select(import_rejections.c.row_number, import_rejections.c.reason) \
         .where(import_rejections.c.job_id == job_id).order_by(import_rejections.c.row_number).limit(limit + 1)
-    position = decode_cursor(cursor, ("after",))
+    position = decode_cursor(cursor, {"after": int})
     if position:
-        if not isinstance(position["after"], int):
-            raise Invalid("cursor is not a cursor this service issued", {"cursor": ["invalid cursor"]})
         query = query.where(import_rejections.c.row_number > position["after"])
     rows = conn.execute(query).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [{"row": r.row_number, "reason": r.reason} for r in rows],
-            "next_cursor": encode_cursor({"after": rows[-1].row_number}) if more else None}
+    page, next_cursor = next_page(rows, limit, lambda last: {"after": last.row_number})
+    return {"items": [{"row": r.row_number, "reason": r.reason} for r in page], "next_cursor": next_cursor}

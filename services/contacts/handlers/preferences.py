@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -9,24 +10,22 @@ from sqlalchemy import Connection, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.contacts.domain.ids import new_id
-from services.contacts.errors import Invalid, NotFound
-from services.contacts.handlers.common import iso, load_contact, now
-from services.contacts.repository import consent_history, consents, suppressions, timeline
+from services.contacts.handlers.common import found_contact, iso, load_contact, now
+from services.contacts.repository import ContactStore, consent_history, consents, suppressions, timeline
+from shared.errors import Invalid, NotFound
 from shared.messaging import UnitOfWork
 
 SUPPRESSION_COLUMNS = ("id", "scope", "value", "reason", "expires_at", "source", "created_at", "lifted_at")
 
 
-def set_consent(uow: UnitOfWork, contact_id: str, channel: str, status: str, source: str | None) -> dict[str, Any]:
+def set_consent(uow: UnitOfWork, contact_id: str, channel: str, status: str, source: str | None,
+                store: Callable[[UnitOfWork], ContactStore] = ContactStore.of) -> dict[str, Any]:
     """Record consent on a channel (current value + history + timeline) and announce it."""
-    load_contact(uow.conn, contact_id, for_update=True, live=True)
+    contacts = store(uow)
+    found_contact(contacts, contact_id, for_update=True, live=True)
     stamp = now()
-    values = {"contact_id": contact_id, "channel": channel, "status": status, "source": source, "changed_at": stamp}
-    uow.conn.execute(pg_insert(consents).values(**values).on_conflict_do_update(
-        index_elements=["contact_id", "channel"], set_={"status": status, "source": source, "changed_at": stamp}))
-    uow.conn.execute(consent_history.insert().values(**values))
-    uow.conn.execute(timeline.insert().values(contact_id=contact_id, kind="consent", type=channel, occurred_at=stamp,
-                                              data={"status": status, "source": source}))
+    contacts.save_consent(contact_id, channel, status, source, stamp)
+    contacts.add_timeline(contact_id, "consent", channel, stamp, {"status": status, "source": source})
     uow.publish("contact.consent.changed", {"contact_id": contact_id, "channel": channel, "status": status,
                                             "source": source, "changed_at": iso(stamp)}, key=contact_id)
     return {"channel": channel, "status": status, "source": source, "changed_at": stamp}

@@ -9,11 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.contacts.domain.ids import new_id
-from services.contacts.errors import Conflict, Invalid, NotFound
 from services.contacts.filters import FilterCompileError, JsonbTableResolver, compile_sql
-from services.contacts.handlers.common import decode_cursor, encode_cursor, now
+from services.contacts.handlers.common import now
 from services.contacts.repository import consents, contacts, events, segments, suppressions
+from shared.errors import Conflict, Invalid, NotFound
 from shared.filters import FilterSyntaxError, parse
+from shared.http.cursor import decode_cursor, next_page
 
 MEMBER_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
                   "attributes")
@@ -87,13 +88,12 @@ def get_segment(conn: Connection, segment_id: str) -> dict[str, Any]:
 def list_segments(conn: Connection, limit: int, cursor: str | None) -> dict[str, Any]:
     """A page of segments in creation order."""
     query = select(segments).order_by(segments.c.id).limit(limit + 1)
-    position = decode_cursor(cursor, ("after",))
+    position = decode_cursor(cursor, {"after": str})
     if position:
-        query = query.where(segments.c.id > str(position["after"]))
+        query = query.where(segments.c.id > position["after"])
     rows = conn.execute(query).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [_view(r) for r in rows], "next_cursor": encode_cursor({"after": rows[-1].id}) if more else None}
+    page, next_cursor = next_page(rows, limit, lambda last: {"after": last.id})
+    return {"items": [_view(r) for r in page], "next_cursor": next_cursor}
 
 
 def _members_condition(conn: Connection, segment_id: str) -> ColumnElement[bool]:

@@ -1,1 +1,1 @@
-"""The scheduler's rules: clocks, recurrence (cron in a time zone), due entries. Plain Python only."""
+"""The scheduler's rules: recurrence (cron in a time zone) and due entries (the clock: shared/clock.py). Plain Python."""

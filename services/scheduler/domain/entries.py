@@ -11,7 +11,6 @@ from typing import Any
 # of the same firing carries the same message id and the consumers' inbox absorbs it.
 _FIRED_IDS = uuid.UUID("6d1b2c1e-5c3a-4f0e-9a57-0b9a2f7d3c11")
 
-DUE_MESSAGE_TYPES = ("step.due", "message.requested", "broadcast.due")
 STATES = ("pending", "published", "cancelled")
 
 

@@ -116,13 +116,18 @@ def gateway():
 
 
 class Clock:
-    """A settable clock for the gate."""
+    """A settable clock for the gate (a `shared.clock.Clock`): the real time until `set()`."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        self.now = now
+        self._now = now
 
-    def __call__(self) -> datetime:
-        return self.now or datetime.now(UTC)
+    def set(self, instant: datetime) -> None:
+        """Decide at `instant` from now on."""
+        self._now = instant
+
+    def now(self) -> datetime:
+        """The set instant (UTC), else the real time."""
+        return (self._now or datetime.now(UTC)).astimezone(UTC)
 
 
 class ChannelsEnv:

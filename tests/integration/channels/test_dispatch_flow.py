@@ -49,7 +49,7 @@ def test_quiet_hours_defer_then_send_at_the_window_with_personalised_email(chann
     wait_for(lambda: _of(env, "message.sent", "t1"), message="the transactional message sent at once")
 
     env.publish([request_message("q1", "jane")])  # a redelivery of the original changes nothing
-    clock.now = datetime.fromisoformat(deferred.payload["defer_until"])
+    clock.set(datetime.fromisoformat(deferred.payload["defer_until"]))
     env.publish([fact_message("message.requested", deferred.payload["request"])])  # as the scheduler would
     wait_for(lambda: _of(env, "message.sent", "q1"), message="sent at the window's start")
     decisions = env.harness.get("/decisions?request_id=q1", role="agent").get_json()

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from services.scheduler.domain.clock import ManualClock
 from services.scheduler.poller import DuePoller
 from services.scheduler.repository import TABLES, due_entries, recurring_schedules
+from shared.clock import ManualClock
 from shared.messaging import Message
 from shared.messaging.outbox import wait_until_drained
 from tests.integration.scheduler.conftest import insert_entries, send, states, step_entries

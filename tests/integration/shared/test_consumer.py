@@ -110,6 +110,7 @@ def test_malformed_messages_go_straight_to_dead_letters(engine, topology, amqp_u
     assert "no contract for widget.unknown" in reasons[4]
 
 
+@pytest.mark.restarts_broker
 def test_consumer_survives_a_broker_restart(engine, topology, amqp_url):
     spec = QueueSpec("widgets", ("widget.counted",))
     runner = make_runner(engine, topology, amqp_url, spec)

@@ -110,7 +110,8 @@ def test_the_audit_is_for_operators_and_validates_paging(client, keys):
     assert client.get("/api-keys/audit", headers=_as(agent_text)).status_code == 403
     for bad in ({"limit": 0}, {"limit": "x"}, {"cursor": "abc"}, {"cursor": "9" * 40}):
         answer = client.get("/api-keys/audit", query_string=bad, headers=_as(root_text))
-        assert answer.status_code == 422 and set(bad) <= set(answer.get_json()["errors"]), bad
+        status = 400 if "cursor" in bad else 422  # a foreign cursor is a 400 in every service (shared.http.cursor)
+        assert answer.status_code == status and set(bad) <= set(answer.get_json()["errors"]), bad
 
 
 @pytest.mark.parametrize("statement", ["UPDATE api_key_audit SET key_name = 'forged'",

@@ -34,6 +34,7 @@ from services.channels.domain import (
     apply_decision,
     decide,
 )
+from tests.properties import examples
 
 START = datetime(2024, 5, 6, 6, 0, tzinfo=UTC)
 STEPS = (None, ("camp1", "s1", "1"), ("camp1", "s1", "2"), ("camp1", "s2", "1"), ("camp2", "s1", "1"))
@@ -64,7 +65,7 @@ def _message(index: int, attempt: int, steps: list, categories: list) -> Outboun
                            request_id=f"r{index}", attempt=attempt, step_id=step_id, occurrence=occurrence)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=examples(1500), deadline=None)
 @given(steps=request_steps, categories=request_categories, events=stream, live=initially_live,
        prior=initially_decided, rules=rule_sets)
 def test_one_send_per_step_occurrence_and_one_decision_per_request(
@@ -96,7 +97,7 @@ def test_one_send_per_step_occurrence_and_one_decision_per_request(
         assert all((request_id, a) not in attempts for a in prior_decisions.attempts)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(steps=request_steps, categories=request_categories, events=stream, rules=rule_sets)
 def test_every_new_request_gets_exactly_one_recorded_outcome(
     steps: list, categories: list, events: list, rules: PolicyRules

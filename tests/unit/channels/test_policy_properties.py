@@ -28,6 +28,7 @@ from services.channels.domain import (
     TouchState,
     decide,
 )
+from tests.properties import examples
 
 CHANNELS = ("email", "sms", "call", "web")
 CAMPAIGNS = (None, "c1", "c2")
@@ -200,7 +201,7 @@ def oracle_blocks(suppression: Suppression, message: OutboundMessage, now: datet
 stream_gaps = st.one_of(st.integers(0, 12 * 60), st.sampled_from([0, 30, 23 * 60, 23 * 60 + 30, 24 * 60 - 1]))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(
     cap_rules=caps(),
     gap=st.one_of(st.none(), st.integers(0, 6 * 60).map(lambda m: timedelta(minutes=m))),
@@ -240,7 +241,7 @@ def test_a_sequential_sends_never_exceed_any_cap(
 # (b) transactional messages bypass caps and quiet hours, never hard suppression
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     message=transactional_messages,
     now=instants,
@@ -282,7 +283,7 @@ def test_b_transactional_is_never_capped_or_deferred(
 # (c) nothing is sent outside the contact's send windows; deferrals land on the next opening
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     now=instants,
     windows=window_lists,
@@ -316,7 +317,7 @@ def test_c_sends_and_deferrals_respect_local_send_windows(
 # (d) marketing is never sent over an active, matching suppression
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     message=marketing_messages,
     now=instants,
@@ -350,7 +351,7 @@ def test_d_marketing_never_sent_while_suppressed(
 # decide is total and its decisions are well formed
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     base=any_messages,
     now=instants,

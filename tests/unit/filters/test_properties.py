@@ -24,6 +24,7 @@ from shared.filters import (
 )
 from shared.filters.durations import MAX_DURATION, UNIT_SECONDS
 from shared.filters.parser import KEYWORDS, MAX_DEPTH
+from tests.properties import examples
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
 first_names = names.filter(lambda name: name.lower() not in KEYWORDS)
@@ -90,14 +91,14 @@ def depth(expr: Expr) -> int:
     return 0
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(500), suppress_health_check=[HealthCheck.too_slow])
 @given(expressions)
 def test_text_round_trips(expr: Expr) -> None:
     assume(depth(expr) <= MAX_DEPTH and len(expr.to_text()) <= 4000)
     assert parse(str(expr)) == expr
 
 
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 @given(st.text(max_size=200))
 def test_any_text_parses_or_raises_filter_syntax_error(text: str) -> None:
     try:
@@ -115,7 +116,7 @@ fragments = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=2000)
+@settings(max_examples=examples(2000))
 @given(st.lists(fragments, max_size=30).map(" ".join))
 def test_token_soup_parses_or_raises_filter_syntax_error(text: str) -> None:
     try:

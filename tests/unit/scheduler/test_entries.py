@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.scheduler.domain.clock import ManualClock
 from services.scheduler.domain.entries import (
     InvalidDeferral,
     broadcast_message_id,
@@ -14,6 +13,7 @@ from services.scheduler.domain.entries import (
     deferral_entry,
     fired_message_id,
 )
+from shared.clock import ManualClock
 
 REQUEST = {"request_id": "r1", "contact_id": "c1", "channel": "email", "category": "marketing",
            "campaign_id": "camp", "content": {"subject": "hi"}, "deferrals": 2}

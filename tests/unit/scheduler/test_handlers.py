@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.scheduler.domain.clock import ManualClock
 from services.scheduler.handlers import (
     InvalidEntry,
     SchedulePaused,
@@ -14,6 +13,7 @@ from services.scheduler.handlers import (
     pause_owner,
     trigger_schedule,
 )
+from shared.clock import ManualClock
 from shared.contracts import register_contracts
 from shared.messaging import Message
 from tests.unit.scheduler.fakes import FakeUnitOfWork, store_of

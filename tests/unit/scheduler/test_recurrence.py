@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.scheduler.domain.recurrence import InvalidSchedule, Recurrence, after_firing, next_fire
+from tests.properties import examples
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAILY_NINE = Recurrence(cron="0 9 * * *", timezone="Europe/Berlin")
@@ -90,7 +91,7 @@ def test_invalid_schedules_are_refused(kwargs, message):
         Recurrence(**kwargs)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(start=st.datetimes(min_value=datetime(2026, 3, 20), max_value=datetime(2026, 11, 5), timezones=st.just(UTC)),
        cron=st.sampled_from(["30 2 * * *", "*/20 1-3 * * *", "0 9 * * *", "15 * * * 0"]),
        timezone=st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC"]))

@@ -1,4 +1,8 @@
-"""Where "now" comes from: injected everywhere, so tests cross a DST change without waiting for it."""
+"""Where "now" comes from, for every service: one `Clock` protocol, injected wherever time decides.
+
+Tests pass a `ManualClock` and cross a DST change or an expiry without waiting for it. Plain Python
+only (no Flask, SQLAlchemy or pika), so pure `domain/` packages may import it.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +26,16 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+system_clock = SystemClock()
+
+
+def utc_now() -> datetime:
+    """The machine's current instant, UTC (for code that has no clock injected: real time on purpose)."""
+    return datetime.now(UTC)
+
+
 class ManualClock:
-    """A clock that moves only when told to (tests, simulations)."""
+    """A clock that moves only when told to (tests, simulations); safe to share between threads."""
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
@@ -37,7 +49,9 @@ class ManualClock:
             return self._now
 
     def set(self, instant: datetime) -> None:
-        """Jump to `instant`."""
+        """Jump to `instant` (aware)."""
+        if instant.tzinfo is None:
+            raise ValueError("a clock needs an aware datetime")
         with self._lock:
             self._now = instant.astimezone(UTC)
 
@@ -46,3 +60,16 @@ class ManualClock:
         with self._lock:
             self._now += delta
             return self._now
+
+
+class FixedClock:
+    """A clock stopped at one instant (a dry run decided "as of" a time)."""
+
+    def __init__(self, instant: datetime) -> None:
+        if instant.tzinfo is None:
+            raise ValueError("a clock needs an aware datetime")
+        self._now = instant.astimezone(UTC)
+
+    def now(self) -> datetime:
+        """The fixed instant."""
+        return self._now
