@@ -6,7 +6,11 @@ Document shape (also the body of `GET/PUT /policy`; `PATCH /policy` takes a merg
                "scope": "category", "scope_value": "marketing"}],
      "min_marketing_gap_seconds": 14400,
      "quiet_hours": {"email": [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "21:00"}]},
-     "opt_in_channels": ["email", "sms"]}
+     "opt_in_channels": ["email", "sms"],
+     "control_group": {"percent": 5, "salt": "2026-h1"}}
+
+`control_group` is optional: absent or `null` means off (the default), and it is left out of the
+document while off, so documents written before it existed read back unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Any
 
-from services.channels.domain import FrequencyCap, PolicyRules, QuietHours, SendWindow
+from services.channels.domain import ControlGroup, FrequencyCap, PolicyRules, QuietHours, SendWindow
 
 
 def _hhmm(value: time) -> str:
@@ -24,6 +28,8 @@ def _hhmm(value: time) -> str:
 def to_document(rules: PolicyRules) -> dict[str, Any]:
     """The JSON document of `rules`."""
     gap = rules.min_marketing_gap
+    group = rules.control_group
+    extra = {} if group is None else {"control_group": {"percent": group.percent, "salt": group.salt}}
     return {
         "caps": [{"id": c.id, "limit": c.limit, "window_seconds": int(c.window.total_seconds()),
                   "scope": c.scope.value, "scope_value": c.scope_value} for c in rules.caps],
@@ -32,6 +38,7 @@ def to_document(rules: PolicyRules) -> dict[str, Any]:
                                   for w in windows]
                         for channel, windows in sorted(rules.quiet_hours.windows.items())},
         "opt_in_channels": sorted(rules.opt_in_channels),
+        **extra,
     }
 
 
@@ -47,11 +54,14 @@ def from_document(document: dict[str, Any]) -> PolicyRules:
     quiet = QuietHours({channel: tuple(SendWindow(frozenset(w["weekdays"]), _time(w["start"]), _time(w["end"]))
                                        for w in windows)
                         for channel, windows in (document.get("quiet_hours") or {}).items()})
+    group = document.get("control_group")
     return PolicyRules(caps=caps, min_marketing_gap=timedelta(seconds=gap) if gap else None, quiet_hours=quiet,
-                       opt_in_channels=frozenset(document.get("opt_in_channels") or ()))
+                       opt_in_channels=frozenset(document.get("opt_in_channels") or ()),
+                       control_group=None if group is None else ControlGroup(group["percent"], group["salt"]))
 
 
 def sets_no_rule(rules: PolicyRules) -> bool:
-    """True when `rules` restrict nothing: no cap, no gap, no quiet hours, no opt-in channel."""
+    """True when `rules` restrict nothing: no cap, no gap, no quiet hours, no opt-in channel, no control group."""
+    group = rules.control_group
     return not (rules.caps or rules.min_marketing_gap or any(rules.quiet_hours.windows.values())
-                or rules.opt_in_channels)
+                or rules.opt_in_channels or (group is not None and group.percent > 0))

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.channels.domain import CapScope
 from shared.contracts import CATEGORIES
+from shared.control_group import MAX_PERCENT
 
 CHANNEL = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="a channel name: lowercase letters, digits, _")
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="a time as HH:MM")
@@ -31,6 +32,13 @@ class WindowSchema(Schema):
     end = fields.String(required=True, validate=HHMM)
 
 
+class ControlGroupSchema(Schema):
+    """The global control group: `percent` % of contacts (0..50, 0.01 resolution) drawn by `salt` get no marketing."""
+
+    percent = fields.Float(required=True, validate=validate.Range(min=0, max=MAX_PERCENT))
+    salt = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
 class PolicySchema(Schema):
     """The whole rule set of the gate; every field is required so a partial body never resets the rest."""
 
@@ -41,6 +49,8 @@ class PolicySchema(Schema):
                               values=fields.List(fields.Nested(WindowSchema), validate=validate.Length(max=20)),
                               required=True)
     opt_in_channels = fields.List(fields.String(validate=CHANNEL), required=True, validate=validate.Length(max=100))
+    # Optional, unlike the rest: documents written before it existed stay valid; absent or null means off.
+    control_group = fields.Nested(ControlGroupSchema, allow_none=True, load_default=None)
     version = fields.Integer(dump_only=True)
 
 
@@ -55,6 +65,7 @@ class PolicyPatchSchema(Schema):
                                                  validate=validate.Length(max=20)),
                               allow_none=True)
     opt_in_channels = fields.List(fields.String(validate=CHANNEL), allow_none=True, validate=validate.Length(max=100))
+    control_group = fields.Dict(allow_none=True)  # merged into the stored group, then validated as a whole
 
 
 class PolicyWriteQuerySchema(Schema):

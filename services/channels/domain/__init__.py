@@ -7,6 +7,7 @@ from services.channels.domain.model import (
     Channel,
     ConsentStatus,
     ContactPolicyState,
+    ControlGroup,
     Decision,
     FrequencyCap,
     OutboundMessage,
@@ -23,6 +24,7 @@ from services.channels.domain.model import (
     TouchState,
 )
 from services.channels.domain.policy import (
+    CONTROL_GROUP_RULE_ID,
     MIN_GAP_RULE_ID,
     apply_decision,
     blocking_suppression,
@@ -40,6 +42,7 @@ from services.channels.domain.quiet_hours import (
 )
 
 __all__ = [
+    "CONTROL_GROUP_RULE_ID",
     "HARD_REASONS",
     "MIN_GAP_RULE_ID",
     "SEARCH_HORIZON",
@@ -47,6 +50,7 @@ __all__ = [
     "Category",
     "Channel",
     "ConsentStatus",
+    "ControlGroup",
     "ContactPolicyState",
     "Decision",
     "FrequencyCap",

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+from shared.control_group import MAX_PERCENT, in_control_group
+
 
 class Channel(StrEnum):
     """The channels shipped with Touchpoint; adapters may add others, so messages carry a plain str."""
@@ -316,6 +318,29 @@ class ContactPolicyState:
         return self.consents.get(channel, ConsentStatus.UNKNOWN)
 
 
+@dataclass(frozen=True, slots=True)
+class ControlGroup:
+    """The global control group: ``percent`` % of contacts (0..50), drawn by ``salt``, get no marketing.
+
+    Membership is `shared.control_group.in_control_group`, so campaign reports split contacts the same way.
+    """
+
+    percent: float
+    salt: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.percent, bool) or not isinstance(self.percent, int | float):
+            raise TypeError("control group percent must be a number")
+        if not 0 <= self.percent <= MAX_PERCENT:
+            raise ValueError(f"control group percent must be within 0..{MAX_PERCENT:g}")
+        if not isinstance(self.salt, str) or not self.salt:
+            raise ValueError("control group salt must be a non-empty str")
+
+    def contains(self, contact_id: str) -> bool:
+        """True when ``contact_id`` is in the control group."""
+        return in_control_group(contact_id, self.salt, self.percent)
+
+
 _MON_SAT = frozenset(range(6))
 _EVERY_DAY = frozenset(range(7))
 
@@ -328,6 +353,7 @@ class PolicyRules:
     min_marketing_gap: timedelta | None = None
     quiet_hours: QuietHours = field(default_factory=QuietHours)
     opt_in_channels: frozenset[str] = frozenset()
+    control_group: ControlGroup | None = None  # None: off (the default)
 
     def __post_init__(self) -> None:
         caps = tuple(self.caps)

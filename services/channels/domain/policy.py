@@ -1,10 +1,11 @@
 """The dispatch gate's decision: one pure function over one contact's state.
 
 The rules run in a fixed order and the first that objects decides: already decided (a
-redelivery), the step-occurrence duplicate (invariant 3), expiry, suppression, consent, quiet
-hours, frequency caps and the marketing gap. The caller holds the contact's lock and writes the
-decision together with the touch it reserves, so the counts seen here are the counts that hold
-(invariant 1); `apply_decision` gives the state the next message of the same batch is decided on.
+redelivery), the step-occurrence duplicate (invariant 3), expiry, suppression, consent, the global
+control group, quiet hours, frequency caps and the marketing gap. The caller holds the contact's
+lock and writes the decision together with the touch it reserves, so the counts seen here are the
+counts that hold (invariant 1); `apply_decision` gives the state the next message of the same batch
+is decided on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from services.channels.domain.model import (
 from services.channels.domain.quiet_hours import SEARCH_HORIZON, next_window_start, resolve_time_zone
 
 MIN_GAP_RULE_ID = "min_gap"
+CONTROL_GROUP_RULE_ID = "control_group"
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
@@ -194,6 +196,20 @@ def _check_consent(
     return None
 
 
+def _check_control_group(message: OutboundMessage, rules: PolicyRules) -> Decision | None:
+    # After suppression and consent, so a contact who also opted out is recorded with that reason;
+    # before quiet hours, so a control contact's message is not deferred only to be held back later.
+    group = rules.control_group
+    if message.category is not Category.MARKETING or group is None or not group.contains(message.contact_id):
+        return None
+    return Decision(
+        Outcome.SUPPRESS,
+        CONTROL_GROUP_RULE_ID,
+        rule_id=CONTROL_GROUP_RULE_ID,
+        detail=f"contact is in the global control group ({group.percent:g} % of contacts, salt {group.salt!r})",
+    )
+
+
 def _check_quiet_hours(
     message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
 ) -> Decision | None:
@@ -269,6 +285,7 @@ def decide(
         or _check_expiry(message, now)
         or _check_suppression(message, state, now)
         or _check_consent(message, state, rules)
+        or _check_control_group(message, rules)
         or _check_quiet_hours(message, state, rules, now)
         or _check_caps(message, state, rules, now)
         or Decision(Outcome.SEND, "send", detail="passed every rule")

@@ -6,6 +6,8 @@ never against the helpers of the module under test.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -16,6 +18,7 @@ from services.channels.domain import (
     CapScope,
     Category,
     ContactPolicyState,
+    ControlGroup,
     FrequencyCap,
     OutboundMessage,
     Outcome,
@@ -394,3 +397,51 @@ def test_decide_is_total(
         assert decision.rule_id in {cap.id for cap in cap_rules} | {"min_gap"}
     if expires_at is not None and expires_at <= now:
         assert decision.outcome is Outcome.EXPIRE
+
+
+# (e) the global control group: members get no marketing; nothing else changes
+
+
+def oracle_in_control_group(contact_id: str, salt: str, percent: float) -> bool:
+    """The documented rule, restated: sha256("salt:id"), first 8 bytes, mod 10,000 < percent in basis points."""
+    digest = hashlib.sha256(f"{salt}:{contact_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < round(percent * 100)
+
+
+@settings(max_examples=examples(1000), deadline=None)
+@given(
+    base=any_messages,
+    contact=st.integers(0, 10_000).map(lambda n: f"contact-{n}"),
+    percent=st.one_of(st.sampled_from([0, 50]), st.floats(0, 50, allow_nan=False)),
+    salt=st.text(min_size=1, max_size=8),
+    now=instants,
+    zone=st.sampled_from(ZONES),
+    suppression_spec=suppression_specs,
+    touch_spec=touch_specs,
+    consents=consent_maps,
+)
+def test_e_control_group_members_get_no_marketing_and_nothing_else_changes(
+    base: OutboundMessage,
+    contact: str,
+    percent: float,
+    salt: str,
+    now: datetime,
+    zone: str,
+    suppression_spec: list[SuppressionSpec],
+    touch_spec: list[TouchSpec],
+    consents: dict[str, str],
+) -> None:
+    message = OutboundMessage(base.channel, base.category, contact, base.campaign_id, base.topic)
+    state = ContactPolicyState(zone, consents, make_suppressions(suppression_spec, now), make_touches(touch_spec, now))
+    without = PolicyRules.defaults()
+    with_group = dataclasses.replace(without, control_group=ControlGroup(percent, salt))
+    before, after = decide(message, state, without, now), decide(message, state, with_group, now)
+
+    if message.category == "marketing" and oracle_in_control_group(contact, salt, percent):
+        assert after.outcome is not Outcome.SEND
+        if before.outcome in (Outcome.SEND, Outcome.DEFER, Outcome.CAP):  # rules that run after the group
+            assert (after.outcome, after.reason) == (Outcome.SUPPRESS, "control_group")
+        else:
+            assert after == before
+    else:
+        assert after == before

@@ -17,6 +17,7 @@ from services.channels.domain import (
     CapScope,
     Category,
     ContactPolicyState,
+    ControlGroup,
     FrequencyCap,
     OutboundMessage,
     Outcome,
@@ -65,6 +66,10 @@ def _touch(category: Category, ago: timedelta = timedelta(hours=1)) -> Touch:
     return Touch("email", category, "spring", None, NOW - ago)
 
 
+GROUP = ControlGroup(50, "table")
+CONTROL_MEMBER = next(f"c{i}" for i in range(1000) if GROUP.contains(f"c{i}"))
+
+
 def _cap_all(limit: int = 1) -> PolicyRules:
     return PolicyRules(caps=(FrequencyCap("one-a-day", limit, timedelta(days=1), CapScope.ALL),))
 
@@ -88,6 +93,8 @@ ROWS: list[tuple[str, Callable[[], Setup], dict[Category, tuple[Outcome, str]]]]
      {T: SEND, S: SEND, M: (Outcome.SUPPRESS, "suppressed:topic:product_held")}),
     ("consent_missing", lambda: Setup(consents=(), rules=PolicyRules(opt_in_channels=frozenset({"email"}))),
      {T: SEND, S: SEND, M: (Outcome.SUPPRESS, "consent_missing")}),
+    ("control_group", lambda: Setup(contact_id=CONTROL_MEMBER, rules=PolicyRules(control_group=GROUP)),
+     {T: SEND, S: SEND, M: (Outcome.SUPPRESS, "control_group")}),
     ("consent_denied", lambda: Setup(consents=(("email", "denied"),)),
      {T: SEND, S: SEND, M: (Outcome.SUPPRESS, "consent_denied")}),
     # 14:00 Berlin is outside an 18:00-20:00 window: deferred to 18:00 local.

@@ -1,0 +1,46 @@
+"""The control-group membership rule: stable, spread evenly, monotone in the percent, salt-dependent."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from shared.control_group import bucket, in_control_group, threshold
+
+IDS = [f"contact-{i}" for i in range(20_000)]
+
+
+def test_membership_is_the_documented_hash() -> None:
+    """sha256("salt:contact_id"), first 8 bytes big-endian, mod 10,000 -- other services rely on exactly this."""
+    digest = hashlib.sha256(b"s1:jane").digest()
+    assert bucket("jane", "s1") == int.from_bytes(digest[:8], "big") % 10_000
+    assert in_control_group("jane", "s1", 100 * (bucket("jane", "s1") + 1) / 10_000)
+    assert not in_control_group("jane", "s1", 100 * bucket("jane", "s1") / 10_000)
+
+
+@pytest.mark.parametrize("percent", [0, 0.5, 10, 33.3, 50])
+def test_the_share_of_members_is_the_percent(percent: float) -> None:
+    share = sum(in_control_group(cid, "2026-h1", percent) for cid in IDS) / len(IDS)
+    assert abs(share - percent / 100) < 0.01
+
+
+def test_nobody_at_zero_and_raising_the_percent_keeps_every_member() -> None:
+    assert not any(in_control_group(cid, "s", 0) for cid in IDS)
+    small = {cid for cid in IDS if in_control_group(cid, "s", 5)}
+    large = {cid for cid in IDS if in_control_group(cid, "s", 20)}
+    assert small < large
+
+
+def test_another_salt_draws_another_group() -> None:
+    first = {cid for cid in IDS if in_control_group(cid, "a", 10)}
+    second = {cid for cid in IDS if in_control_group(cid, "b", 10)}
+    overlap = len(first & second) / len(first)
+    assert abs(overlap - 0.10) < 0.03  # independent draws overlap by about the percent itself
+
+
+def test_percent_outside_0_to_100_is_refused() -> None:
+    with pytest.raises(ValueError):
+        threshold(101)
+    with pytest.raises(ValueError):
+        threshold(-1)
