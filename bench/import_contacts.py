@@ -75,6 +75,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=0,
+                        help="processes normalising rows (CONTACTS_IMPORT_PROCESSES); 0: the importer's default")
     parser.add_argument("--database-url", default=default_database_url("touchpoint_bench_contacts"))
     args = parser.parse_args()
 
@@ -92,7 +94,8 @@ def main() -> int:
     migrate(DEFINITION.migrations_dir, args.database_url)
     engine = make_engine(args.database_url)
     settings = Settings(service="contacts", database_url=args.database_url,
-                        extra={"import_dir": str(workdir), "import_chunk_size": str(args.chunk_size)})
+                        extra={"import_dir": str(workdir), "import_chunk_size": str(args.chunk_size),
+                               **({"import_processes": str(args.processes)} if args.processes else {})})
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     started = time.perf_counter()
@@ -122,6 +125,7 @@ def main() -> int:
     print(f"outbox_rows: {outbox}")
     print(f"import_seconds: {seconds:.1f}")
     print(f"rows_per_second: {done.rows_processed / seconds:.0f}")
+    print(f"normalising_processes: {runner.processes}")
     print(f"peak_rss_mb_before_import: {rss_before / 1024:.1f}")
     print(f"peak_rss_mb: {peak / 1024:.1f}")
     engine.dispose()

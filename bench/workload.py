@@ -75,7 +75,7 @@ def wait_known(dbs: dict, total: int, timeout: float) -> dict[str, float]:
 
 def normalisation_rate(seconds: float = 2.0, rows: int = 20_000) -> float:
     """Rows/s of the importer's CSV reader with full normalisation (email, phone, time zone), one core."""
-    from services.contacts.importer import iter_rows
+    from services.contacts.import_rows import iter_rows
 
     text = (HEADER + "".join(csv_row("norm", i, i) for i in range(rows))).encode()
     for _ in iter_rows(io.BytesIO(text[:2000]), "csv", None):

@@ -5,14 +5,15 @@ the channel's send lane (`lanes.py`: up to the adapter's `max_in_flight` sends a
 threads), so a provider that answers after 100 ms still carries many messages a second, and a slow
 or failing provider holds up only its own channel. The coordinator alone touches the database:
 
-- **take**: when nothing is waiting and the lane has room, it leases a batch of due jobs
+- **take**: when fewer than half a lane's worth of leased jobs wait, it leases a batch of due jobs
   (`FOR UPDATE SKIP LOCKED` in a short transaction, so replicas share the table and no lock is held
   while a provider is called; an expired lease makes a job due again) and in the same transaction
   re-reads the batch's contacts: a suppression or refusal that reached the service after the
   decision cancels the send (invariant 2), the touch is released (`cancelled`) and
   `message.suppressed` is published. A batch is two turns of the lane (`2 * max_in_flight`, at least
   10, at most `batch_size` and about one second of the rate limit), so a re-check is never more
-  than about two sends per lane thread ahead of its send.
+  than about two and a half sends per lane thread ahead of its send; leasing ahead keeps the lane's
+  threads from waiting for the lease.
 - **send**: each job takes a token of the channel's bucket (shared by the channel's workers in the
   process, exact however many threads send) and starts on a free lane thread at once: the lane
   never queues.
@@ -61,7 +62,7 @@ class DeliveryWorker:
 
     def __init__(self, engine: Engine, adapter: ChannelAdapter, batch_size: int = 100, idle_sleep: float = 0.05,
                  lease: timedelta = timedelta(minutes=2), bucket: TokenBucket | None = None,
-                 record_delay: float = 0.05, wakeup: threading.Event | None = None,
+                 record_delay: float = 0.2, wakeup: threading.Event | None = None,
                  poll_seconds: float = 1.0) -> None:
         self.engine = engine
         self.uow = ChannelsUnitOfWorkFactory(engine)
@@ -80,6 +81,7 @@ class DeliveryWorker:
         self.wakeup = wakeup
         self.poll_seconds = poll_seconds
         self._next_retry = float("inf")  # when the earliest retry this worker scheduled comes due (monotonic)
+        self._empty_at = float("-inf")  # when a lease last found nothing
         self._stop = threading.Event()
         self._ready: deque[tuple[Any, RenderedMessage]] = deque()  # leased, re-checked, not yet handed to the lane
         self._sending: dict[int, Any] = {}  # job id -> job, in the lane
@@ -108,10 +110,15 @@ class DeliveryWorker:
     def turn(self) -> None:
         """One turn: lease if the lane is running dry, start what the lane and the rate allow, record, wait."""
         leased_nothing = False
-        if not self._ready and self.lane.free:
+        # Lease ahead while the lane still has half a turn to send, so its threads do not wait for the
+        # lease; after an empty lease, lease again only once the lane has room and idle_sleep has passed.
+        if (len(self._ready) < max(1, self.lane.max_in_flight // 2)
+                and (not self._ready and self.lane.free or time.monotonic() - self._empty_at >= self.idle_sleep)):
             if self.wakeup is not None:
                 self.wakeup.clear()  # before the lease: a commit after it sets the event again
             leased_nothing = self._take() == 0
+            if leased_nothing:
+                self._empty_at = time.monotonic()
         token_wait = self._submit()
         self._collect()
         now = time.monotonic()

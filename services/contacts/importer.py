@@ -1,25 +1,26 @@
 """The bulk import worker: claims queued jobs (SKIP LOCKED) and upserts their rows in chunks.
 
-Each chunk of ~1,000 rows is one transaction: look up the chunk's keys once, plan the upsert in
-plain Python (domain/importing.py), write contacts with one executemany INSERT .. ON CONFLICT,
-the chunk's `contact.upserted` outbox rows and rejections in batches, and advance the job's
-progress. A worker that dies leaves the job `running` with an old heartbeat; another worker
-takes it over and resumes after the last committed chunk, so no row is applied twice.
+Rows are read in file order and normalised in batches, beside this process in a pool of processes
+(import_rows.py). Each chunk of ~1,000 rows is then one transaction: look up the chunk's keys once,
+plan the upsert in plain Python (domain/importing.py), write contacts with one INSERT .. ON CONFLICT
+over arrays, the chunk's `contact.upserted` outbox rows with one more, record the rejections and
+advance the job's progress. A worker that dies leaves the job `running` with an old heartbeat;
+another worker takes it over and resumes after the last committed chunk, so no row is applied twice.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-from collections.abc import Iterator
+import os
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Connection,
     Engine,
     Row,
     String,
@@ -37,103 +38,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.contacts.domain.contact import CONTACT_FIELDS
 from services.contacts.domain.ids import new_id
-from services.contacts.domain.importing import (
-    MAX_ROW_BYTES,
-    ContactIndex,
-    ImportRow,
-    KnownContact,
-    RowRejected,
-    check_csv_header,
-    plan_chunk,
-    row_from_csv,
-    row_from_json_line,
-)
+from services.contacts.domain.importing import ContactIndex, KnownContact, plan_chunk
 from services.contacts.handlers.common import now, upserted_payload
+from services.contacts.import_rows import ImportFailed, Item, normalised_batches, read_batches
 from services.contacts.repository import TABLES, contacts, import_jobs, import_rejections
 from shared.config import Settings
-from shared.http.json_input import FORBIDDEN_CHARS, nesting_error, refused_values
-from shared.messaging import UnitOfWork, UnitOfWorkFactory
+from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
+from shared.messaging.outbox import NOTIFY_CHANNEL
 from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
 
-Item = tuple[int, ImportRow | None, str | None]  # row number, the row or None, the rejection reason
-
-
-class ImportFailed(Exception):
-    """The file as a whole cannot be imported (no header, not UTF-8); the job fails with this reason."""
-
 
 class Superseded(Exception):
     """Another worker took the job over (this one was presumed dead); stop without touching it."""
-
-
-def iter_rows(raw: BinaryIO, fmt: str, phone_region: str | None) -> Iterator[Item]:
-    """Rows of a CSV or JSON-lines file, one at a time, numbered from 1 (CSV: after the header)."""
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    try:
-        yield from (_csv_rows(text, phone_region) if fmt == "csv" else _json_rows(text, phone_region))
-    except UnicodeDecodeError:
-        raise ImportFailed(f"the file is not UTF-8 text (near byte {raw.tell()})") from None
-
-
-def _csv_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Item]:
-    reader = csv.reader(text)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise ImportFailed(f"unreadable CSV header: {exc}") from None
-    if not header:
-        raise ImportFailed("the file is empty; a CSV import needs a header row")
-    try:
-        names = check_csv_header(header)
-    except ValueError as exc:
-        raise ImportFailed(str(exc)) from None
-    number = 0
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            number += 1
-            yield number, None, f"unreadable CSV: {exc}"
-            continue
-        if not record or not any(cell.strip() for cell in record):
-            continue  # blank lines are not rows
-        number += 1
-        try:
-            row = row_from_csv(number, names, record, phone_region)
-            # A CSV cell is a string and normalising never adds a refused character: when the raw
-            # record has none (nearly always), the row needs no walk through refused_values.
-            yield (number, row, None) if FORBIDDEN_CHARS.search("\t".join(record)) is None else _screened(row)
-        except RowRejected as exc:
-            yield number, None, str(exc)
-
-
-def _json_rows(text: io.TextIOWrapper, phone_region: str | None) -> Iterator[Item]:
-    for number, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
-        if len(line) > MAX_ROW_BYTES:
-            yield number, None, f"a line may be at most {MAX_ROW_BYTES} characters"
-            continue
-        deep = nesting_error(line)  # json.loads would recurse into a RecursionError and stop the job
-        if deep:
-            yield number, None, deep
-            continue
-        try:
-            yield _screened(row_from_json_line(number, line, phone_region))
-        except RowRejected as exc:
-            yield number, None, str(exc)
-
-
-def _screened(row: ImportRow) -> Item:
-    """The row, or its rejection when a value can't be stored (a NUL, a lone surrogate, a 65-bit number)."""
-    refused = refused_values(row.values)
-    if refused:
-        return row.number, None, "; ".join(f"{name}: {reasons[0]}" for name, reasons in sorted(refused.items()))
-    return row.number, row, None
 
 
 def _upsert_statement() -> TextClause:
@@ -160,6 +78,29 @@ LOOKUP = select(contacts.c.id, contacts.c.external_id, contacts.c.email, contact
 )).order_by(contacts.c.id)
 
 
+OUTBOX_INSERT = text(f"""
+    INSERT INTO {TABLES.outbox.name} (message_id, routing_key, partition_key, message_type, version, body)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:routing_keys AS text[]), CAST(:keys AS text[]),
+                         CAST(:types AS text[]), CAST(:versions AS bigint[]), CAST(:bodies AS bytea[]))
+""")
+
+
+def announce(conn: Connection, messages: list[Message]) -> None:
+    """Write a chunk's messages to the outbox in this transaction with one statement.
+
+    UnitOfWork.flush sends one row per message (executemany); a chunk of 1,000 rows as arrays is
+    one round trip. The relay and the transactional guarantee are the same: NOTIFY and the rows
+    take effect at commit, or not at all.
+    """
+    if not messages:
+        return
+    conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    conn.execute(OUTBOX_INSERT, {
+        "ids": [m.id for m in messages], "routing_keys": [m.routing_key for m in messages],
+        "keys": [m.key for m in messages], "types": [m.type for m in messages],
+        "versions": [m.version for m in messages], "bodies": [m.to_body() for m in messages]})
+
+
 def apply_chunk(uow: UnitOfWork, job: Row, items: list[Item], bytes_read: int) -> Row:
     """Upsert one chunk's rows, record its rejections, announce every contact, advance the job."""
     conn = uow.conn
@@ -177,8 +118,8 @@ def apply_chunk(uow: UnitOfWork, job: Row, items: list[Item], bytes_read: int) -
         for name in CONTACT_FIELDS:
             params[name] = [values.get(name) for values in plan.upserts.values()]
         params["attributes"] = [json.dumps(values.get("attributes", {})) for values in plan.upserts.values()]
-        for row in conn.execute(UPSERT, params):
-            uow.publish("contact.upserted", upserted_payload(row), key=row.id)
+        announce(conn, [Message(type="contact.upserted", payload=upserted_payload(row), key=row.id,
+                                source=uow.source) for row in conn.execute(UPSERT, params)])
     rejections = [{"job_id": job.id, "row_number": n, "reason": reason[:1000]} for n, row, reason in items if row is None]
     if rejections:
         conn.execute(pg_insert(import_rejections).on_conflict_do_nothing(), rejections)
@@ -206,6 +147,9 @@ class ImportRunner(PeriodicTask):
         self.engine = engine
         self.uow_factory = UnitOfWorkFactory(engine, TABLES, settings.service)
         self.chunk_size = int(settings.extra.get("import_chunk_size") or chunk_size)
+        # Normalising rows is the import's CPU cost: by default one process per core does it
+        # beside this one (CONTACTS_IMPORT_PROCESSES; 1 keeps it in this process).
+        self.processes = int(settings.extra.get("import_processes") or min(4, os.cpu_count() or 1))
         self.poll_seconds = poll_seconds
         self.stale_after = stale_after
 
@@ -236,20 +180,15 @@ class ImportRunner(PeriodicTask):
         """Run one claimed job to the end (or until stopped, when it goes back to the queue)."""
         log.info("import started", extra={"job_id": job.id, "resume_after_row": job.rows_processed})
         try:
-            with open(job.file_path, "rb") as raw:
-                chunk: list[Item] = []
-                for item in iter_rows(raw, job.format, job.phone_region):
-                    if item[0] <= job.rows_processed:
-                        continue  # applied before a takeover
-                    chunk.append(item)
-                    if len(chunk) >= self.chunk_size:
-                        job = self._apply(job, chunk, raw.tell())
-                        chunk = []
-                        if self.stopping:
-                            self._finish(job, "queued")
-                            return
-                if chunk:  # the exhausted reader has closed the file: everything was read
-                    job = self._apply(job, chunk, job.bytes)
+            with open(job.file_path, "rb") as raw, closing(normalised_batches(
+                    read_batches(raw, job.format, job.phone_region, self.chunk_size, after=job.rows_processed),
+                    self.processes)) as chunks:
+                for items, position in chunks:
+                    # the last batch has no position: the exhausted reader has closed the file
+                    job = self._apply(job, items, job.bytes if position is None else position)
+                    if self.stopping and position is not None:
+                        self._finish(job, "queued")
+                        return
         except Superseded:
             log.warning("import taken over by another worker", extra={"job_id": job.id})
             return

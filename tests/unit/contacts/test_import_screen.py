@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from services.contacts.importer import iter_rows
+from services.contacts.import_rows import iter_rows
 
 
 def _items(data: bytes, fmt: str) -> list[tuple[int, bool, str | None]]:
