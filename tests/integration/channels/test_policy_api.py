@@ -113,10 +113,15 @@ def test_concurrent_patches_both_apply(api):
                for p in ({"opt_in_channels": ["sms"]}, {"min_marketing_gap_seconds": 60})]
     for thread in threads:
         thread.start()
-    with api.engine.connect() as watcher:
-        wait_for(lambda: watcher.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"),
-            {"db": database}).scalar() == 2, message="both patches waiting on the rules row")
+
+    def waiting_on_locks() -> int:
+        # A fresh transaction per look: pg_stat_activity is a snapshot taken once per transaction.
+        with api.engine.connect() as watcher:
+            return watcher.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'"),
+                {"db": database}).scalar()
+
+    wait_for(lambda: waiting_on_locks() >= 2, timeout=60, message="both patches waiting on the rules row")
     transaction.commit()
     blocker.close()
     for thread in threads:
