@@ -7,11 +7,16 @@ the same contact id, salt and percent give the same answer after a restart, in a
 service (the channels gate suppresses marketing for members; campaign reports split conversions by
 the same rule). Changing the salt draws a new, independent control group; raising the percent keeps
 every earlier member and adds new ones (a member's bucket stays below a larger threshold).
+
+`conversion_lift` is the comparison a report shows: conversion rates of treated and control
+contacts, their difference with a 95 % confidence interval, and the relative lift.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+from dataclasses import dataclass
 
 BUCKETS = 10_000  # basis points: percent 12.34 means buckets 0..1233
 MAX_PERCENT = 50.0  # the policy refuses more: a control group larger than the treated group is a mistake
@@ -36,3 +41,44 @@ def in_control_group(contact_id: str, salt: str, percent: float) -> bool:
     ``percent`` 0 means nobody; membership is monotone in ``percent`` for a fixed salt.
     """
     return bucket(contact_id, salt) < threshold(percent)
+
+
+@dataclass(frozen=True, slots=True)
+class Lift:
+    """Conversions of treated contacts against the control group, for a campaign (or one A/B variant).
+
+    ``difference`` is the treated conversion rate minus the control rate (absolute, 0.02 = 2 points),
+    ``ci95`` its 95 % confidence interval (Wald: difference +- 1.96 standard errors of two independent
+    proportions; approximate for small groups or rates near 0 or 1), ``lift`` the relative change
+    ``difference / control_rate`` (None while the control rate is 0). Rates are None for an empty group,
+    and then so are the other figures.
+    """
+
+    treated: int
+    treated_converted: int
+    control: int
+    control_converted: int
+    treated_rate: float | None
+    control_rate: float | None
+    difference: float | None
+    ci95: tuple[float, float] | None
+    lift: float | None
+
+
+Z95 = 1.959963984540054  # the two-sided 95 % quantile of the standard normal distribution
+
+
+def conversion_lift(treated: int, treated_converted: int, control: int, control_converted: int) -> Lift:
+    """Compare the conversion rates of ``treated`` and ``control`` contacts (counts of contacts, not sends)."""
+    for total, converted in ((treated, treated_converted), (control, control_converted)):
+        if total < 0 or not 0 <= converted <= total:
+            raise ValueError("counts must satisfy 0 <= converted <= total")
+    rate_t = treated_converted / treated if treated else None
+    rate_c = control_converted / control if control else None
+    if rate_t is None or rate_c is None:
+        return Lift(treated, treated_converted, control, control_converted, rate_t, rate_c, None, None, None)
+    difference = rate_t - rate_c
+    error = math.sqrt(rate_t * (1 - rate_t) / treated + rate_c * (1 - rate_c) / control)
+    ci95 = (difference - Z95 * error, difference + Z95 * error)
+    lift = difference / rate_c if rate_c else None
+    return Lift(treated, treated_converted, control, control_converted, rate_t, rate_c, difference, ci95, lift)

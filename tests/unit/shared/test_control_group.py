@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 import pytest
 
-from shared.control_group import bucket, in_control_group, threshold
+from shared.control_group import bucket, conversion_lift, in_control_group, threshold
 
 IDS = [f"contact-{i}" for i in range(20_000)]
 
@@ -44,3 +45,26 @@ def test_percent_outside_0_to_100_is_refused() -> None:
         threshold(101)
     with pytest.raises(ValueError):
         threshold(-1)
+
+
+def test_lift_of_known_counts() -> None:
+    """1000 treated with 120 conversions against 1000 control with 100: +2 points, lift 20 %."""
+    result = conversion_lift(1000, 120, 1000, 100)
+    assert result.treated_rate == pytest.approx(0.12) and result.control_rate == pytest.approx(0.10)
+    assert result.difference == pytest.approx(0.02) and result.lift == pytest.approx(0.2)
+    error = math.sqrt(0.12 * 0.88 / 1000 + 0.1 * 0.9 / 1000)
+    low, high = result.ci95
+    assert low == pytest.approx(0.02 - 1.959964 * error) and high == pytest.approx(0.02 + 1.959964 * error)
+    assert low < 0 < high  # not significant at this size
+
+
+def test_lift_with_empty_or_unconverted_groups() -> None:
+    empty = conversion_lift(100, 10, 0, 0)
+    assert empty.control_rate is None and empty.difference is None and empty.ci95 is None and empty.lift is None
+    zero = conversion_lift(100, 10, 100, 0)
+    assert zero.difference == pytest.approx(0.1) and zero.lift is None and zero.ci95[0] > 0
+
+
+def test_lift_refuses_impossible_counts() -> None:
+    with pytest.raises(ValueError):
+        conversion_lift(10, 11, 10, 1)
