@@ -155,9 +155,18 @@ class ServiceHarness:
             self.worker = None
 
     def close(self) -> None:
-        """Stop everything and release connections."""
+        """Stop everything and release connections (the app's own engines too: pooled connections of
+        a finished module would otherwise stay open until garbage collection, and two test processes
+        of such leftovers exhaust PostgreSQL's 100 connections)."""
+        from shared.http.context import EXTENSION
+
         self.stop_worker()
         self.engine.dispose()
+        if self._app is not None:
+            context = self._app.extensions.get(EXTENSION)
+            if context is not None:
+                context.engine.dispose()
+                context.keys.engine.dispose()
 
 
 def delete_namespace(namespace: str, amqp_url: str = AMQP_URL) -> None:
