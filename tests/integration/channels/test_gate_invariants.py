@@ -19,7 +19,8 @@ from services.channels.repository import decisions, deliveries, suppressions, to
 from tests.integration.channels.conftest import NO_LIMITS_POLICY, fact_message, request_message
 from tests.support import wait_for
 
-pytestmark = pytest.mark.integration
+# Five channels workers of up to 18 database connections each: run alone, not beside another test process.
+pytestmark = [pytest.mark.integration, pytest.mark.alone]
 
 # 250 contacts (10,000 requests, each delivered twice) keep the suite in budget; CHANNELS_TEST_CONTACTS=2000
 # searches harder before a change to the gate.
