@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import psycopg
@@ -10,7 +11,15 @@ from sqlalchemy.engine import make_url
 
 
 def make_engine(url: str, pool_size: int = 10, **kwargs: object) -> Engine:
-    """Create an engine with pre-ping, so a restarted PostgreSQL costs one retry, not a 500."""
+    """Create an engine with pre-ping, so a restarted PostgreSQL costs one retry, not a 500.
+
+    TOUCHPOINT_DB_POOL_SIZE, when set, caps the connections an engine keeps open between uses
+    (busier moments still open up to 10 more, closed when returned): many processes on one server,
+    as in the test suite's whole-system runs, then stay within PostgreSQL's max_connections.
+    """
+    cap = os.environ.get("TOUCHPOINT_DB_POOL_SIZE")
+    if cap:
+        pool_size = min(pool_size, max(1, int(cap)))
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, future=True, **kwargs)
 
 

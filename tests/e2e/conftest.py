@@ -184,7 +184,9 @@ def system(auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink
                 "call": {"adapter": "call_center"}, "web": {"adapter": "web_offers"}}
     namespace = unique_namespace(NAMESPACE_PREFIX)
     built = build_system(namespace, auth_database_url, api_keys, tmp_path_factory.mktemp("e2e-logs"),
-                         extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters)})
+                         # eight processes, beside the local-run test's eight and another test process:
+                         # few idle database connections each (shared/db/engine.py)
+                         extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters), "TOUCHPOINT_DB_POOL_SIZE": "2"})
     try:
         built.start()
         yield built

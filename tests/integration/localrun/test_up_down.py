@@ -42,7 +42,7 @@ def local_env(tmp_path, amqp_url, pg_root):
     env.update({"TOUCHPOINT_RUN_DIR": str(tmp_path / "run"), "TOUCHPOINT_NAMESPACE": namespace,
                 "AUTH_DATABASE_URL": support.test_database_url("up_auth"), "TOUCHPOINT_API_WORKERS": "1",
                 "TOUCHPOINT_MAIL_PORT": str(_free_port()), "TOUCHPOINT_SMS_PORT": str(_free_port()),
-                "TOUCHPOINT_CONSOLE_URL": f"http://127.0.0.1:{_free_port()}"})
+                "TOUCHPOINT_CONSOLE_URL": f"http://127.0.0.1:{_free_port()}", "TOUCHPOINT_DB_POOL_SIZE": "2"})
     for service in SERVICES:
         env[f"{service.upper()}_DATABASE_URL"] = support.test_database_url(f"up_{service}")
         env[f"TOUCHPOINT_{service.upper()}_URL"] = f"http://127.0.0.1:{_free_port()}"
