@@ -23,6 +23,7 @@ def create_app(settings: ConsoleSettings | None = None, client_factory: Callable
     """Build the console; tests pass `client_factory` only to point it at other service URLs."""
     from services.console import auth, views
     from services.console.client import ServiceClient
+    from services.console.rates import History
     from services.console.svg import register_filters
 
     settings = settings or ConsoleSettings.from_env()
@@ -40,6 +41,7 @@ def create_app(settings: ConsoleSettings | None = None, client_factory: Callable
     )
     app.extensions["console"] = settings
     app.extensions["console_client"] = client_factory or ServiceClient
+    app.extensions["console_metrics"] = History(keep=settings.metric_readings)
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, may=auth.may, role=auth.role,
                                  refresh_seconds=settings.refresh_seconds)
     register_filters(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 from services.console.client import Page, ServiceError
@@ -47,6 +48,13 @@ class FakeServices:
             return [{"campaign_id": "k1", "name": "Welcome", "status": "active", "version": 1,
                      "definition": {"entry": {"type": "segment"}}}]
         return {}
+
+    def raw(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        self.calls.append((method, service, path, None))
+        if (method, path) in self.refuse:
+            raise self.refuse[(method, path)]
+        text = self.texts.get((service, path), "")
+        return SimpleNamespace(text=text() if callable(text) else text)
 
     def get(self, service: str, path: str, **params: Any) -> Any:
         return self.call("GET", service, path, params=params)
