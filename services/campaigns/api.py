@@ -10,7 +10,7 @@ from services.campaigns import schemas as s
 from services.campaigns.handlers import definitions, reports
 from services.campaigns.handlers import templates as tpl
 from shared.http import roles_required
-from shared.http.context import reading, service_context, unit_of_work
+from shared.http.context import service_context, unit_of_work, units_of_work
 from shared.http.openapi import alt_problem
 
 campaigns_blp = Blueprint("campaigns", __name__, url_prefix="/campaigns",
@@ -33,8 +33,8 @@ class Campaigns(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema(many=True))
     def get(self, query):
         """List campaigns in id order (`after` = the last id of the previous page)."""
-        with reading() as conn:
-            return definitions.list_campaigns(conn, query.get("status"), query.get("after"), query["limit"])
+        with units_of_work().read() as uow:
+            return definitions.list_campaigns(uow, query.get("status"), query.get("after"), query["limit"])
 
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
@@ -53,8 +53,8 @@ class CampaignItem(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema)
     def get(self, campaign_id):
         """A campaign with its versions."""
-        with reading() as conn:
-            return definitions.get_campaign(conn, campaign_id)
+        with units_of_work().read() as uow:
+            return definitions.get_campaign(uow, campaign_id)
 
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
@@ -96,9 +96,9 @@ class CampaignPreview(MethodView):
     @campaigns_blp.response(200, s.CampaignPreviewSchema)
     def post(self, body, campaign_id):
         """Render every send step (or `step_id`) for the sample `contact` and `event`."""
-        with reading() as conn:
-            campaign = definitions.get_campaign(conn, campaign_id)
-            return {"steps": tpl.preview_campaign(conn, campaign["definition"], body["contact"], body["event"],
+        with units_of_work().read() as uow:
+            campaign = definitions.get_campaign(uow, campaign_id)
+            return {"steps": tpl.preview_campaign(uow, campaign["definition"], body["contact"], body["event"],
                                                   body.get("step_id"))}
 
 
@@ -110,9 +110,9 @@ class CampaignReport(MethodView):
     @campaigns_blp.response(200, s.ReportSchema)
     def get(self, campaign_id):
         """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
-        with reading() as conn:
-            definitions.get_campaign(conn, campaign_id)
-            return reports.campaign_report(conn, campaign_id)
+        with units_of_work().read() as uow:
+            definitions.get_campaign(uow, campaign_id)
+            return reports.campaign_report(uow, campaign_id)
 
 
 @templates_blp.route("")
@@ -124,8 +124,8 @@ class Templates(MethodView):
     @templates_blp.response(200, s.TemplateSchema(many=True))
     def get(self, query):
         """List templates, optionally of one channel."""
-        with reading() as conn:
-            return tpl.list_templates(conn, query.get("channel"))
+        with units_of_work().read() as uow:
+            return tpl.list_templates(uow, query.get("channel"))
 
     @roles_required("marketer")
     @templates_blp.arguments(s.TemplateInSchema)
@@ -144,8 +144,8 @@ class TemplateItem(MethodView):
     @templates_blp.response(200, s.TemplateSchema)
     def get(self, template_id):
         """A template."""
-        with reading() as conn:
-            return tpl.get_template(conn, template_id)
+        with units_of_work().read() as uow:
+            return tpl.get_template(uow, template_id)
 
     @roles_required("marketer")
     @templates_blp.arguments(s.TemplateInSchema)
@@ -174,8 +174,8 @@ class TemplatePreview(MethodView):
     @templates_blp.response(200, s.TemplatePreviewOut)
     def post(self, body, template_id):
         """Render for the sample `contact` and `event`."""
-        with reading() as conn:
-            return tpl.preview_template(conn, template_id, body["contact"], body["event"])
+        with units_of_work().read() as uow:
+            return tpl.preview_template(uow, template_id, body["contact"], body["event"])
 
 
 def blueprints() -> list[Blueprint]:
