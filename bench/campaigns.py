@@ -27,14 +27,15 @@ from sqlalchemy import func, select
 
 from services.campaigns.consumers import subscriptions
 from services.campaigns.handlers import definitions
-from services.campaigns.repository import TABLES, enrollments
+from services.campaigns.repository import enrollments
 from services.campaigns.segments import PAGE_SIZE, InMemorySegmentSource
 from services.campaigns.service import DEFINITION
+from services.campaigns.unit_of_work import CampaignsUnitOfWorkFactory
 from shared.config import DEFAULT_AMQP_URL, Settings, default_database_url
 from shared.contracts import register_contracts
 from shared.db.engine import drop_database, make_engine
 from shared.db.migrate import migrate
-from shared.messaging import Message, UnitOfWorkFactory
+from shared.messaging import Message
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.runtime import Worker
 
@@ -96,7 +97,7 @@ def run(contacts: int, amqp_url: str) -> dict[str, float]:
     members = [{"contact_id": f"c{i:07d}", "email": f"c{i}@example.com", "first_name": f"N{i}",
                 "time_zone": "Europe/Amsterdam", "attributes": {"tier": "gold"}} for i in range(contacts)]
     source = InMemorySegmentSource({"everyone": members})
-    with UnitOfWorkFactory(engine, TABLES, "campaigns")() as uow:
+    with CampaignsUnitOfWorkFactory(engine)() as uow:
         campaign_id = definitions.create_campaign(uow, CAMPAIGN, {"email"})["campaign_id"]
         definitions.transition(uow, campaign_id, "activate", {"email"})
     definition = dataclasses.replace(DEFINITION, subscriptions=lambda s, e: subscriptions(s, e, source))

@@ -29,6 +29,7 @@ from services.contacts.handlers.imports import queue_job, save_upload  # noqa: E
 from services.contacts.importer import ImportRunner  # noqa: E402
 from services.contacts.repository import TABLES, contacts  # noqa: E402
 from services.contacts.service import DEFINITION  # noqa: E402
+from services.contacts.unit_of_work import ContactsUnitOfWorkFactory  # noqa: E402
 from shared.config import Settings, default_database_url  # noqa: E402
 from shared.db.engine import drop_database, make_engine  # noqa: E402
 from shared.db.migrate import migrate  # noqa: E402
@@ -102,8 +103,8 @@ def main() -> int:
     with open(source, "rb") as upload:
         path, size = save_upload(upload, workdir, "csv", 1 << 40)
     source.unlink()
-    with engine.begin() as conn:
-        queue_job(conn, path, size, "csv", None)
+    with ContactsUnitOfWorkFactory(engine)() as uow:
+        queue_job(uow, path, size, "csv", None)
     runner = ImportRunner(settings, engine)
     job = runner.claim()
     runner.process(job)

@@ -15,7 +15,7 @@ from shared.config import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the campaigns HTTP app."""
     from services.campaigns.api import blueprints
-    from services.campaigns.repository import TABLES
+    from services.campaigns.unit_of_work import CampaignsUnitOfWorkFactory
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("campaigns")
@@ -23,4 +23,5 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     return create_service_app(settings, "Touchpoint campaigns", blueprints(),
                               description="Campaign definitions, templates, previews and reports",
-                              queues=lambda: [s.spec for s in subscriptions(settings, None)], tables=TABLES)
+                              queues=lambda: [s.spec for s in subscriptions(settings, None)],
+                              units_of_work=CampaignsUnitOfWorkFactory)

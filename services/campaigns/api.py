@@ -10,7 +10,8 @@ from services.campaigns import schemas as s
 from services.campaigns.handlers import definitions, reports
 from services.campaigns.handlers import templates as tpl
 from shared.http import roles_required
-from shared.http.context import reading, service_context, unit_of_work
+from shared.http.context import service_context, unit_of_work, units_of_work
+from shared.http.openapi import alt_problem
 
 campaigns_blp = Blueprint("campaigns", __name__, url_prefix="/campaigns",
                           description="Campaign definitions, lifecycle, previews and reports")
@@ -32,8 +33,8 @@ class Campaigns(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema(many=True))
     def get(self, query):
         """List campaigns in id order (`after` = the last id of the previous page)."""
-        with reading() as conn:
-            return definitions.list_campaigns(conn, query.get("status"), query.get("after"), query["limit"])
+        with units_of_work().read() as uow:
+            return definitions.list_campaigns(uow, query.get("status"), query.get("after"), query["limit"])
 
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
@@ -52,12 +53,13 @@ class CampaignItem(MethodView):
     @campaigns_blp.response(200, s.CampaignSchema)
     def get(self, campaign_id):
         """A campaign with its versions."""
-        with reading() as conn:
-            return definitions.get_campaign(conn, campaign_id)
+        with units_of_work().read() as uow:
+            return definitions.get_campaign(uow, campaign_id)
 
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
     @campaigns_blp.response(200, s.CampaignSchema)
+    @alt_problem(campaigns_blp, 409, "an archived campaign cannot be changed")
     def put(self, body, campaign_id):
         """Replace the definition (a new version if the campaign has run)."""
         with unit_of_work() as uow:
@@ -65,6 +67,7 @@ class CampaignItem(MethodView):
 
     @roles_required("marketer")
     @campaigns_blp.response(204)
+    @alt_problem(campaigns_blp, 409, "only a draft that never ran can be deleted; archive it")
     def delete(self, campaign_id):
         """Delete a draft that never ran."""
         with unit_of_work() as uow:
@@ -77,6 +80,7 @@ class CampaignLifecycle(MethodView):
 
     @roles_required("marketer")
     @campaigns_blp.response(200, s.CampaignSchema)
+    @alt_problem(campaigns_blp, 409, "the campaign's status does not allow this action")
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
         with unit_of_work() as uow:
@@ -92,9 +96,8 @@ class CampaignPreview(MethodView):
     @campaigns_blp.response(200, s.CampaignPreviewSchema)
     def post(self, body, campaign_id):
         """Render every send step (or `step_id`) for the sample `contact` and `event`."""
-        with reading() as conn:
-            campaign = definitions.get_campaign(conn, campaign_id)
-            return {"steps": tpl.preview_campaign(conn, campaign["definition"], body["contact"], body["event"],
+        with units_of_work().read() as uow:
+            return {"steps": tpl.preview_campaign(uow, campaign_id, body["contact"], body["event"],
                                                   body.get("step_id"))}
 
 
@@ -106,9 +109,8 @@ class CampaignReport(MethodView):
     @campaigns_blp.response(200, s.ReportSchema)
     def get(self, campaign_id):
         """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
-        with reading() as conn:
-            definitions.get_campaign(conn, campaign_id)
-            return reports.campaign_report(conn, campaign_id)
+        with units_of_work().read() as uow:
+            return reports.campaign_report(uow, campaign_id)
 
 
 @templates_blp.route("")
@@ -120,8 +122,8 @@ class Templates(MethodView):
     @templates_blp.response(200, s.TemplateSchema(many=True))
     def get(self, query):
         """List templates, optionally of one channel."""
-        with reading() as conn:
-            return tpl.list_templates(conn, query.get("channel"))
+        with units_of_work().read() as uow:
+            return tpl.list_templates(uow, query.get("channel"))
 
     @roles_required("marketer")
     @templates_blp.arguments(s.TemplateInSchema)
@@ -140,12 +142,13 @@ class TemplateItem(MethodView):
     @templates_blp.response(200, s.TemplateSchema)
     def get(self, template_id):
         """A template."""
-        with reading() as conn:
-            return tpl.get_template(conn, template_id)
+        with units_of_work().read() as uow:
+            return tpl.get_template(uow, template_id)
 
     @roles_required("marketer")
     @templates_blp.arguments(s.TemplateInSchema)
     @templates_blp.response(200, s.TemplateSchema)
+    @alt_problem(templates_blp, 409, "campaigns use this template, so its channel cannot change")
     def put(self, body, template_id):
         """Replace a template."""
         with unit_of_work() as uow:
@@ -153,6 +156,7 @@ class TemplateItem(MethodView):
 
     @roles_required("marketer")
     @templates_blp.response(204)
+    @alt_problem(templates_blp, 409, "campaigns that are not archived use this template")
     def delete(self, template_id):
         """Delete a template no campaign uses."""
         with unit_of_work() as uow:
@@ -168,8 +172,8 @@ class TemplatePreview(MethodView):
     @templates_blp.response(200, s.TemplatePreviewOut)
     def post(self, body, template_id):
         """Render for the sample `contact` and `event`."""
-        with reading() as conn:
-            return tpl.preview_template(conn, template_id, body["contact"], body["event"])
+        with units_of_work().read() as uow:
+            return tpl.preview_template(uow, template_id, body["contact"], body["event"])
 
 
 def blueprints() -> list[Blueprint]:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
@@ -18,6 +17,7 @@ from sqlalchemy import Engine
 from services.campaigns.handlers import broadcasts, events, projections
 from services.campaigns.handlers.context import CampaignCatalog
 from services.campaigns.segments import SegmentSource, SegmentUnavailable, source_from_settings
+from services.campaigns.unit_of_work import CampaignsUnitOfWork
 from shared.config import Settings
 from shared.contracts import OUTCOMES
 from shared.messaging import Message, QueueSpec, Subscription, UnitOfWork
@@ -49,24 +49,29 @@ def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | No
     machinery = machinery or engine_for(settings)
     source = source or source_from_settings(settings.extra) or _NoSegmentSource()
 
+    # The runner hands each handler its unit of work; the use cases take it with their repositories.
     def on_contact(uow: UnitOfWork, message: Message) -> None:
         if message.type.startswith("contact.event."):
-            events.handle_contact_event(uow, message, machinery)
+            events.handle_contact_event(CampaignsUnitOfWork(uow), message, machinery)
         else:
-            CONTACT_HANDLERS[message.type](uow, message)
+            CONTACT_HANDLERS[message.type](CampaignsUnitOfWork(uow), message)
+
+    def on_step_due(uow: UnitOfWork, message: Message) -> None:
+        events.handle_step_due(CampaignsUnitOfWork(uow), message, machinery)
+
+    def on_outcome(uow: UnitOfWork, message: Message) -> None:
+        events.handle_message_outcome(CampaignsUnitOfWork(uow), message)
 
     def on_broadcast(uow: UnitOfWork, message: Message) -> None:
         if message.type == "broadcast.due":
-            broadcasts.handle_broadcast_due(uow, message, machinery, source)
+            broadcasts.handle_broadcast_due(CampaignsUnitOfWork(uow), message, machinery, source)
         else:
-            broadcasts.handle_broadcast_page(uow, message, machinery, source)
+            broadcasts.handle_broadcast_page(CampaignsUnitOfWork(uow), message, machinery, source)
 
     return [
         Subscription(QueueSpec("campaigns.contacts", (*CONTACT_HANDLERS, "contact.event.#")), handler=on_contact),
-        Subscription(QueueSpec("campaigns.steps", ("step.due",)),
-                     handler=functools.partial(events.handle_step_due, engine=machinery)),
-        Subscription(QueueSpec("campaigns.outcomes", tuple(f"message.{o}" for o in OUTCOMES)),
-                     handler=events.handle_message_outcome),
+        Subscription(QueueSpec("campaigns.steps", ("step.due",)), handler=on_step_due),
+        Subscription(QueueSpec("campaigns.outcomes", tuple(f"message.{o}" for o in OUTCOMES)), handler=on_outcome),
         Subscription(QueueSpec("campaigns.broadcasts", ("broadcast.due", "campaign.broadcast.page")),
                      handler=on_broadcast, batch_size=1, prefetch=2),
     ]

@@ -21,12 +21,14 @@ class ConsoleSettings:
     secure_cookies: bool = False
     refresh_seconds: int = 15
     timeout_seconds: float = 15.0
+    metric_readings: int = 60
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ConsoleSettings:
         """CONSOLE_SECRET_KEY (sessions survive restarts and replicas agree; random otherwise),
         TOUCHPOINT_<SERVICE>_URL, CONSOLE_SESSION_MINUTES, CONSOLE_SECURE_COOKIES (1 behind HTTPS),
-        CONSOLE_REFRESH_SECONDS (how often the agents' queue reloads itself)."""
+        CONSOLE_REFRESH_SECONDS (how often the agents' queue and the health page reload themselves),
+        CONSOLE_METRIC_READINGS (how many /metrics readings are kept per API process for the rate charts)."""
         env = dict(os.environ if env is None else env)
         urls = {name: (env.get(f"TOUCHPOINT_{name.upper()}_URL") or DEFAULT_URLS[name]).rstrip("/")
                 for name in SERVICES}
@@ -34,4 +36,5 @@ class ConsoleSettings:
                    secret_key=env.get("CONSOLE_SECRET_KEY") or secrets.token_hex(32),
                    session_minutes=int(env.get("CONSOLE_SESSION_MINUTES") or 480),
                    secure_cookies=(env.get("CONSOLE_SECURE_COOKIES") or "").lower() in ("1", "true", "yes"),
-                   refresh_seconds=int(env.get("CONSOLE_REFRESH_SECONDS") or 15))
+                   refresh_seconds=int(env.get("CONSOLE_REFRESH_SECONDS") or 15),
+                   metric_readings=int(env.get("CONSOLE_METRIC_READINGS") or 60))

@@ -8,9 +8,7 @@ replays a dead letter. Set CONSOLE_SCREENSHOTS=docs/console to refresh the READM
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from pathlib import Path
 
 import pika
 import pytest
@@ -18,32 +16,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.e2e.conftest import E2E
-from tests.support import AMQP_URL, REPO, wait_for
+from tests.e2e.console_browser import screenshot, sign_in, submit
+from tests.support import AMQP_URL, wait_for
 from tools.demo import WITHDRAWAL_POLICY, drip
 
 pytestmark = pytest.mark.slow
-
-
-def sign_in(browser, console: str, key: str) -> None:
-    """Sign in through the form, as a person does (signing out of any earlier session first)."""
-    browser.delete_all_cookies()
-    browser.get(console + "/sign-in")
-    browser.find_element(By.ID, "api_key").send_keys(key)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert "Sign out" in browser.page_source, browser.page_source[:2000]
-    assert key not in browser.page_source  # the key never comes back in a page
-
-
-def screenshot(browser, name: str) -> None:
-    """Keep a screenshot for the docs when CONSOLE_SCREENSHOTS names a directory."""
-    target = os.environ.get("CONSOLE_SCREENSHOTS")
-    if target:
-        directory = Path(target) if Path(target).is_absolute() else REPO / target
-        directory.mkdir(parents=True, exist_ok=True)
-        height = browser.execute_script("return document.body.scrollHeight")
-        browser.set_window_size(1280, min(max(int(height) + 40, 800), 2400))
-        browser.save_screenshot(str(directory / f"{name}.png"))
-        browser.set_window_size(1280, 1000)
 
 
 def fits_a_phone(browser) -> bool:
@@ -76,8 +53,8 @@ def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, consol
     wait_for(lambda: sent() >= len(people), timeout=60, interval=0.5, message="the welcome emails to be sent")
 
     sign_in(browser, console, e2e.system.keys["marketer"])
-    browser.find_element(By.LINK_TEXT, "Campaigns").click()
-    browser.find_element(By.LINK_TEXT, definition["name"]).click()
+    submit(browser, browser.find_element(By.LINK_TEXT, "Campaigns"))
+    submit(browser, browser.find_element(By.LINK_TEXT, definition["name"]))
     graph = browser.find_element(By.CSS_SELECTOR, "svg.journey")
     for step in ("welcome", "pause", "route", "sms_platinum", "sms_regular"):
         assert graph.find_elements(By.ID, f"step-{step}"), step
@@ -112,12 +89,12 @@ def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, 
     assert "withdrew 25000" in card.text and "P100" in card.text
     screenshot(browser, "agent")
     assert fits_a_phone(browser)
-    browser.find_element(By.ID, f"claim-{task['id']}").click()
+    submit(browser, browser.find_element(By.ID, f"claim-{task['id']}"))
     assert f"Task {task['id']} is yours" in browser.page_source
     assert open_task() == []  # a claimed task is offered to nobody else
     Select(browser.find_element(By.ID, f"outcome-{task['id']}")).select_by_value("reached_interested")
     browser.find_element(By.ID, f"notes-{task['id']}").send_keys("wants an advisor call on Friday")
-    browser.find_element(By.ID, f"complete-{task['id']}").click()
+    submit(browser, browser.find_element(By.ID, f"complete-{task['id']}"))
     assert f"Task {task['id']} completed" in browser.page_source
     [done] = e2e.call("GET", "channels", "/tasks", role="agent",
                       params={"contact_id": person["id"], "status": "completed"})
@@ -143,11 +120,11 @@ def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None
     wait_for(dead, timeout=30, interval=0.3, message="the malformed message in the dead letters")
 
     sign_in(browser, console, e2e.system.keys["operator"])
-    browser.find_element(By.LINK_TEXT, "Dead letters").click()
+    submit(browser, browser.find_element(By.LINK_TEXT, "Dead letters"))
     assert queue in browser.page_source and "malformed" in browser.page_source
     screenshot(browser, "dead-letters")
-    browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Replay {queue}']").click()
+    submit(browser, browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Replay {queue}']"))
     assert "Replayed" in browser.page_source and queue in browser.page_source
-    browser.find_element(By.LINK_TEXT, "Health").click()
+    submit(browser, browser.find_element(By.LINK_TEXT, "Health"))
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart") and "healthy" in browser.page_source
     screenshot(browser, "operator")

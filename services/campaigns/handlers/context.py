@@ -10,11 +10,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.campaigns.domain.definition import DEFAULT_CHANNELS, Campaign, parse_definition
 from services.campaigns.domain.filters import MappingContext
-from services.campaigns.repository import EnrollmentStore
+
+if TYPE_CHECKING:
+    from services.campaigns.repository import CampaignStore, ContactProjection
 
 HISTORY_WINDOW = timedelta(days=400)  # the longest `within=` a condition may usefully ask about
 HISTORY_LIMIT = 500  # newest events per contact that did()/count() look at
@@ -39,17 +41,17 @@ def event_view(event_id: str, event_type: str, occurred_at: datetime | str, data
     return {**data, "event_id": event_id, "type": event_type, "occurred_at": when, "data": dict(data)}
 
 
-def load_contact(store: EnrollmentStore, contact_id: str) -> dict[str, Any]:
+def load_contact(contacts: ContactProjection, contact_id: str) -> dict[str, Any]:
     """The projected contact (a bare one when contacts has not told us about it yet)."""
-    return contact_view(store.contact(contact_id), contact_id)
+    return contact_view(contacts.get(contact_id), contact_id)
 
 
 class ContactContext:
     """The filter-language context of one contact and (optionally) one event, reading facts lazily."""
 
-    def __init__(self, store: EnrollmentStore, contact: Mapping[str, Any], event: Mapping[str, Any] | None,
+    def __init__(self, contacts: ContactProjection, contact: Mapping[str, Any], event: Mapping[str, Any] | None,
                  now: datetime) -> None:
-        self.store = store
+        self.contacts = contacts
         self.contact = contact
         self.event = event
         self.now_at = now
@@ -58,7 +60,7 @@ class ContactContext:
 
     def _facts(self) -> MappingContext:
         if self._full is None:
-            consents, suppressions, history = self.store.contact_facts(
+            consents, suppressions, history = self.contacts.facts(
                 self.contact["contact_id"], self.now_at - HISTORY_WINDOW, HISTORY_LIMIT)
             self._full = MappingContext(
                 contact=self.contact, event=self.event, now_at=self.now_at,
@@ -98,7 +100,7 @@ class CampaignCatalog:
         self._cache: OrderedDict[tuple[str, int], Campaign] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, store: EnrollmentStore, campaign_id: str, version: int) -> Campaign | None:
+    def get(self, store: CampaignStore, campaign_id: str, version: int) -> Campaign | None:
         """The parsed version, or None if it does not exist."""
         key = (campaign_id, version)
         with self._lock:

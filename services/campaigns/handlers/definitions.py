@@ -13,15 +13,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
-
 from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.validation import validate_definition
 from services.campaigns.handlers.broadcasts import schedule_id
 from services.campaigns.handlers.enrollment import wake_entry_id
-from services.campaigns.repository import campaign_versions, campaigns, enrollments, templates
+from services.campaigns.unit_of_work import CampaignsUnitOfWork
 from shared.errors import Conflict, Invalid, NotFound
-from shared.messaging import UnitOfWork
 
 # action -> (states it may start from, state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -33,7 +30,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 RESCHEDULE_BATCH = 1000
 
 
-def check_definition(conn: Connection, raw: Mapping[str, Any], known_channels: set[str]) -> None:
+def check_definition(uow: CampaignsUnitOfWork, raw: Mapping[str, Any], known_channels: set[str]) -> None:
     """Raise a 422 problem naming every meaning error by its path (e.g. `steps[2].next`)."""
     errors: dict[str, list[str]] = {}
     for error in validate_definition(raw, known_channels):
@@ -41,42 +38,34 @@ def check_definition(conn: Connection, raw: Mapping[str, Any], known_channels: s
     for index, step in enumerate(raw.get("steps", [])):
         kind = REGISTRY.get(step.get("type"))
         if kind is not None and kind.sends and isinstance(step.get("template"), str):
-            row = conn.execute(select(templates.c.channel).where(
-                templates.c.template_id == step["template"])).first()
-            if row is None:
+            channel = uow.templates.channel(step["template"])
+            if channel is None:
                 errors.setdefault(f"steps[{index}].template", []).append(f"no template {step['template']!r}")
-            elif row.channel != step.get("channel"):
+            elif channel != step.get("channel"):
                 errors.setdefault(f"steps[{index}].template", []).append(
-                    f"template {step['template']!r} is for channel {row.channel!r}, not {step.get('channel')!r}")
+                    f"template {step['template']!r} is for channel {channel!r}, not {step.get('channel')!r}")
     if errors:
         raise Invalid(f"invalid: {', '.join(errors)}", errors, title="Invalid campaign definition")
 
 
-def _row(conn: Connection, campaign_id: str, lock: bool = False) -> dict[str, Any]:
-    stmt = select(campaigns).where(campaigns.c.campaign_id == campaign_id)
-    row = conn.execute(stmt.with_for_update() if lock else stmt).mappings().first()
+def _row(uow: CampaignsUnitOfWork, campaign_id: str, lock: bool = False) -> dict[str, Any]:
+    row = uow.campaigns.get(campaign_id, lock=lock)
     if row is None:
         raise NotFound(f"no campaign {campaign_id}")
-    return dict(row)
-
-
-def get_campaign(conn: Connection, campaign_id: str) -> dict[str, Any]:
-    """A campaign with the list of its versions."""
-    row = _row(conn, campaign_id)
-    row["versions"] = [dict(v) for v in conn.execute(
-        select(campaign_versions.c.version, campaign_versions.c.created_at)
-        .where(campaign_versions.c.campaign_id == campaign_id).order_by(campaign_versions.c.version)).mappings()]
     return row
 
 
-def list_campaigns(conn: Connection, status: str | None, after: str | None, limit: int) -> list[dict[str, Any]]:
+def get_campaign(uow: CampaignsUnitOfWork, campaign_id: str) -> dict[str, Any]:
+    """A campaign with the list of its versions."""
+    row = _row(uow, campaign_id)
+    row["versions"] = uow.campaigns.versions(campaign_id)
+    return row
+
+
+def list_campaigns(uow: CampaignsUnitOfWork, status: str | None, after: str | None, limit: int
+                   ) -> list[dict[str, Any]]:
     """Campaigns in id order, optionally of one status, after a cursor."""
-    stmt = select(campaigns).order_by(campaigns.c.campaign_id).limit(limit)
-    if status:
-        stmt = stmt.where(campaigns.c.status == status)
-    if after:
-        stmt = stmt.where(campaigns.c.campaign_id > after)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return uow.campaigns.page(status, after, limit)
 
 
 def _entry_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,52 +73,52 @@ def _entry_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {"entry_type": entry["type"], "event_type": entry.get("event_type") if entry["type"] == "event" else None}
 
 
-def create_campaign(uow: UnitOfWork, raw: Mapping[str, Any], known_channels: set[str]) -> dict[str, Any]:
+def create_campaign(uow: CampaignsUnitOfWork, raw: Mapping[str, Any], known_channels: set[str]) -> dict[str, Any]:
     """Save a new draft."""
-    check_definition(uow.conn, raw, known_channels)
+    check_definition(uow, raw, known_channels)
     campaign_id = str(uuid.uuid4())
-    uow.conn.execute(insert(campaigns).values(campaign_id=campaign_id, name=raw["name"], status="draft",
-                                              definition=dict(raw), **_entry_columns(raw)))
-    return get_campaign(uow.conn, campaign_id)
+    uow.campaigns.add(campaign_id, {"name": raw["name"], "status": "draft", "definition": dict(raw),
+                                    **_entry_columns(raw)})
+    return get_campaign(uow, campaign_id)
 
 
-def update_campaign(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any],
+def update_campaign(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str, Any],
                     known_channels: set[str]) -> dict[str, Any]:
     """Replace the definition; once versioned, this writes a new version."""
-    row = _row(uow.conn, campaign_id, lock=True)
+    row = _row(uow, campaign_id, lock=True)
     if row["status"] == "archived":
         raise Conflict("an archived campaign cannot be changed")
-    check_definition(uow.conn, raw, known_channels)
-    values: dict[str, Any] = {"name": raw["name"], "definition": dict(raw), "updated_at": func.now(),
-                              **_entry_columns(raw)}
+    check_definition(uow, raw, known_channels)
+    values: dict[str, Any] = {"name": raw["name"], "definition": dict(raw), **_entry_columns(raw)}
     if row["version"] is not None:
         values["version"] = _new_version(uow, campaign_id, raw)
-    uow.conn.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(**values))
+    uow.campaigns.change(campaign_id, values)
     if row["status"] == "active":
         _publish_schedule(uow, campaign_id, raw, previous=row["definition"])
-    return get_campaign(uow.conn, campaign_id)
+    return get_campaign(uow, campaign_id)
 
 
-def delete_campaign(uow: UnitOfWork, campaign_id: str) -> None:
+def delete_campaign(uow: CampaignsUnitOfWork, campaign_id: str) -> None:
     """Delete a draft that never ran; anything else is archived instead."""
-    row = _row(uow.conn, campaign_id, lock=True)
+    row = _row(uow, campaign_id, lock=True)
     if row["status"] != "draft" or row["version"] is not None:
         raise Conflict("only a draft that never ran can be deleted; archive it")
-    uow.conn.execute(delete(campaigns).where(campaigns.c.campaign_id == campaign_id))
+    uow.campaigns.delete(campaign_id)
 
 
-def transition(uow: UnitOfWork, campaign_id: str, action: str, known_channels: set[str]) -> dict[str, Any]:
+def transition(uow: CampaignsUnitOfWork, campaign_id: str, action: str, known_channels: set[str]
+               ) -> dict[str, Any]:
     """Move a campaign along its lifecycle and tell the scheduler what changed."""
-    row = _row(uow.conn, campaign_id, lock=True)
+    row = _row(uow, campaign_id, lock=True)
     sources, target = TRANSITIONS[action]
     if row["status"] not in sources:
         raise Conflict(f"cannot {action} a campaign that is {row['status']}")
-    values: dict[str, Any] = {"status": target, "updated_at": func.now()}
+    values: dict[str, Any] = {"status": target}
     definition = row["definition"]
     if action == "activate":
-        check_definition(uow.conn, definition, known_channels)  # templates may have changed since the save
+        check_definition(uow, definition, known_channels)  # templates may have changed since the save
         values["version"] = _new_version(uow, campaign_id, definition)
-    uow.conn.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id).values(**values))
+    uow.campaigns.change(campaign_id, values)
     if target == "active":
         _publish_schedule(uow, campaign_id, definition)
         if action == "resume":
@@ -137,27 +126,19 @@ def transition(uow: UnitOfWork, campaign_id: str, action: str, known_channels: s
     else:
         _stop_schedules(uow, campaign_id, definition)
         if target == "archived":
-            uow.conn.execute(update(enrollments).where(
-                enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active").values(
-                status="exited", reason="campaign archived", ended_at=datetime.now(UTC), current_step=None,
-                waiting_until=None))
-    return get_campaign(uow.conn, campaign_id)
+            uow.enrollments.exit_campaign(campaign_id, "campaign archived", datetime.now(UTC))
+    return get_campaign(uow, campaign_id)
 
 
-def _new_version(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> int:
-    latest = uow.conn.execute(select(func.max(campaign_versions.c.version)).where(
-        campaign_versions.c.campaign_id == campaign_id)).scalar() or 0
-    if latest:
-        same = uow.conn.execute(select(campaign_versions.c.definition).where(
-            campaign_versions.c.campaign_id == campaign_id, campaign_versions.c.version == latest)).scalar()
-        if same == dict(raw):
-            return latest  # re-activating an unchanged definition is not a new version
-    uow.conn.execute(insert(campaign_versions).values(campaign_id=campaign_id, version=latest + 1,
-                                                      definition=dict(raw)))
+def _new_version(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> int:
+    latest = uow.campaigns.latest_version(campaign_id)
+    if latest and uow.campaigns.definition(campaign_id, latest) == dict(raw):
+        return latest  # re-activating an unchanged definition is not a new version
+    uow.campaigns.add_version(campaign_id, latest + 1, raw)
     return latest + 1
 
 
-def _publish_schedule(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any],
+def _publish_schedule(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str, Any],
                       previous: Mapping[str, Any] | None = None) -> None:
     entry = raw["entry"]
     if entry["type"] != "segment":
@@ -175,23 +156,18 @@ def _publish_schedule(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any],
     uow.publish("schedule.recurring.upserted", payload, key=campaign_id)
 
 
-def _stop_schedules(uow: UnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> None:
+def _stop_schedules(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> None:
     if raw["entry"]["type"] == "segment":
         uow.publish("schedule.recurring.removed", {"schedule_id": schedule_id(campaign_id)}, key=campaign_id)
     # Pending wakes are dropped; enrollments stay parked, and resume asks for their wakes again.
     uow.publish("schedule.cancelled", {"owner": campaign_id}, key=campaign_id)
 
 
-def _reschedule_waits(uow: UnitOfWork, campaign_id: str) -> None:
+def _reschedule_waits(uow: CampaignsUnitOfWork, campaign_id: str) -> None:
     now = datetime.now(UTC)
     after = ""
     while True:  # keyset batches: at most one batch of enrollments and messages in memory
-        parked = uow.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.contact_id,
-                                         enrollments.c.current_step, enrollments.c.occurrence,
-                                         enrollments.c.waiting_until).where(
-            enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active",
-            enrollments.c.waiting_until.is_not(None), enrollments.c.enrollment_id > after)
-            .order_by(enrollments.c.enrollment_id).limit(RESCHEDULE_BATCH)).all()
+        parked = uow.enrollments.parked_of_campaign(campaign_id, after, RESCHEDULE_BATCH)
         for row in parked:
             uow.publish("schedule.requested", {
                 "entry_id": wake_entry_id(row.enrollment_id, row.current_step, row.occurrence),

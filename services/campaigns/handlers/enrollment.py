@@ -12,15 +12,17 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.campaigns.domain.definition import Campaign
 from services.campaigns.domain.durations import zone
 from services.campaigns.domain.engine import RecordSplit, ScheduleWake, SendMessage, advance
 from services.campaigns.domain.enrollment import Enrollment, settle
 from services.campaigns.domain.templates import TemplateError, render
-from services.campaigns.repository import EnrollmentStore
-from shared.messaging import UnitOfWork
+
+if TYPE_CHECKING:
+    from services.campaigns.repository import TemplateStore
+    from services.campaigns.unit_of_work import CampaignsUnitOfWork
 
 MAX_ID = 128
 
@@ -50,14 +52,14 @@ def safe_zone(name: str | None) -> str:
 class TemplateLookup:
     """Stored templates by id, read once per unit of work."""
 
-    def __init__(self, store: EnrollmentStore) -> None:
+    def __init__(self, store: TemplateStore) -> None:
         self.store = store
         self._cache: dict[str, dict[str, Any] | None] = {}
 
     def get(self, template_id: str) -> dict[str, Any] | None:
         """{channel, subject, body, html} of a stored template, or None."""
         if template_id not in self._cache:
-            self._cache[template_id] = self.store.template(template_id)
+            self._cache[template_id] = self.store.content(template_id)
         return self._cache[template_id]
 
     def parts(self, ref: str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -139,14 +141,14 @@ def _send(action: SendMessage, enrollment: Enrollment, variant: str | None, cont
     }, enrollment.contact_id)
 
 
-def apply(uow: UnitOfWork, store: EnrollmentStore, writes: Writes, fresh: bool = False) -> int:
+def apply(uow: CampaignsUnitOfWork, writes: Writes, fresh: bool = False) -> int:
     """Write a batch of decisions; a send already requested (same key) is not requested again.
 
     `fresh=True` says the caller knows every send is new (enrollments it just created under a
     lock), which allows a plain bulk insert instead of insert-and-return.
     """
-    store.save(writes.updates)
-    new = store.add_sends(writes.sends, fresh)
+    uow.enrollments.save(writes.updates)
+    new = uow.sends.add(writes.sends, fresh)
     published = 0
     for request_id, (payload, key) in writes.requests.items():
         if request_id in new:

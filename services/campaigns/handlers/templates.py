@@ -6,15 +6,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
-
 from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.templates import PARTS, TemplateError, preview, validate_template
 from services.campaigns.handlers.context import event_view
+from services.campaigns.handlers.definitions import get_campaign
 from services.campaigns.handlers.enrollment import TemplateLookup
-from services.campaigns.repository import EnrollmentStore, campaigns, templates
+from services.campaigns.unit_of_work import CampaignsUnitOfWork
 from shared.errors import Conflict, Invalid, NotFound
-from shared.messaging import UnitOfWork
 
 
 def _parts(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,52 +30,42 @@ def check_template(body: Mapping[str, Any]) -> None:
         raise Invalid(f"invalid: {', '.join(errors)}", errors, title="Invalid template")
 
 
-def get_template(conn: Connection, template_id: str) -> dict[str, Any]:
+def get_template(uow: CampaignsUnitOfWork, template_id: str) -> dict[str, Any]:
     """One template, or a 404 problem."""
-    row = conn.execute(select(templates).where(templates.c.template_id == template_id)).mappings().first()
+    row = uow.templates.get(template_id)
     if row is None:
         raise NotFound(f"no template {template_id}")
-    return dict(row)
+    return row
 
 
-def list_templates(conn: Connection, channel: str | None) -> list[dict[str, Any]]:
+def list_templates(uow: CampaignsUnitOfWork, channel: str | None) -> list[dict[str, Any]]:
     """Templates by name, optionally of one channel."""
-    stmt = select(templates).order_by(templates.c.name, templates.c.template_id)
-    if channel:
-        stmt = stmt.where(templates.c.channel == channel)
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    return uow.templates.page(channel)
 
 
-def save_template(uow: UnitOfWork, body: Mapping[str, Any], template_id: str | None = None) -> dict[str, Any]:
+def save_template(uow: CampaignsUnitOfWork, body: Mapping[str, Any], template_id: str | None = None
+                  ) -> dict[str, Any]:
     """Create a template, or replace one (its channel may not change under campaigns that use it)."""
     check_template(body)
     values = {k: body.get(k) for k in ("name", "channel", "subject", "body", "html")}
     if template_id is None:
         template_id = str(uuid.uuid4())
-        uow.conn.execute(insert(templates).values(template_id=template_id, **values))
+        uow.templates.add(template_id, values)
     else:
-        current = get_template(uow.conn, template_id)
-        if current["channel"] != values["channel"] and _used_by(uow.conn, template_id):
+        current = get_template(uow, template_id)
+        if current["channel"] != values["channel"] and uow.campaigns.uses_template(template_id):
             raise Conflict("campaigns use this template; its channel cannot change",
                           {"channel": ["in use by campaigns"]})
-        uow.conn.execute(update(templates).where(templates.c.template_id == template_id)
-                         .values(**values, updated_at=func.now()))
-    return get_template(uow.conn, template_id)
+        uow.templates.replace(template_id, values)
+    return get_template(uow, template_id)
 
 
-def delete_template(uow: UnitOfWork, template_id: str) -> None:
+def delete_template(uow: CampaignsUnitOfWork, template_id: str) -> None:
     """Delete a template no campaign uses."""
-    get_template(uow.conn, template_id)
-    if _used_by(uow.conn, template_id):
+    get_template(uow, template_id)
+    if uow.campaigns.uses_template(template_id):
         raise Conflict("campaigns that are not archived use this template")
-    uow.conn.execute(delete(templates).where(templates.c.template_id == template_id))
-
-
-def _used_by(conn: Connection, template_id: str) -> bool:
-    # jsonb containment: any step whose template is this id, in a campaign still in use
-    probe = {"steps": [{"template": template_id}]}
-    return conn.execute(select(campaigns.c.campaign_id).where(
-        campaigns.c.status != "archived", campaigns.c.definition.contains(probe)).limit(1)).first() is not None
+    uow.templates.delete(template_id)
 
 
 def _sample_event(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,10 +75,10 @@ def _sample_event(event: Mapping[str, Any]) -> dict[str, Any]:
                       str(event.get("occurred_at", "")), {**rest, **data})
 
 
-def preview_template(conn: Connection, template_id: str, contact: Mapping[str, Any],
+def preview_template(uow: CampaignsUnitOfWork, template_id: str, contact: Mapping[str, Any],
                      event: Mapping[str, Any]) -> dict[str, Any]:
     """Render a stored template for a sample contact and event."""
-    stored = get_template(conn, template_id)
+    stored = get_template(uow, template_id)
     try:
         rendered = preview(_parts(stored), contact, _sample_event(event))
     except TemplateError as exc:
@@ -98,10 +86,11 @@ def preview_template(conn: Connection, template_id: str, contact: Mapping[str, A
     return {"channel": stored["channel"], "subject": rendered.subject, "body": rendered.body, "html": rendered.html}
 
 
-def preview_campaign(conn: Connection, definition: Mapping[str, Any], contact: Mapping[str, Any],
+def preview_campaign(uow: CampaignsUnitOfWork, campaign_id: str, contact: Mapping[str, Any],
                      event: Mapping[str, Any], step_id: str | None) -> list[dict[str, Any]]:
-    """Render the campaign's send steps (or one of them) for a sample contact and event."""
-    lookup = TemplateLookup(EnrollmentStore(conn))
+    """Render the campaign's send steps (or one of them) for a sample contact and event; 404 if unknown."""
+    definition = get_campaign(uow, campaign_id)["definition"]
+    lookup = TemplateLookup(uow.templates)
     out, errors = [], {}
     steps = [(i, s) for i, s in enumerate(definition.get("steps", []))
              if s.get("type") in REGISTRY and REGISTRY[s["type"]].sends]

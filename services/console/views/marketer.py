@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from services.console import journey
+from services.console import journey, policy_form
 from services.console.auth import client, may, roles_required
 from services.console.client import ServiceError
 
@@ -84,27 +84,56 @@ def segments() -> str:
 
 @bp.route("/policy", methods=["GET", "POST"])
 @roles_required("marketer")
-def policy() -> str:
-    """The gate's policy, readable; operators edit it; everyone here may dry-run a message."""
+def policy() -> Any:
+    """The gate's policy, readable; operators edit it in a form; everyone here may dry-run a message."""
     api = client()
-    error, dry = None, None
+    form, problem, dry, status = None, None, None, 200
     if request.method == "POST" and request.form.get("form") == "policy":
         if not may("operator"):
             abort(403)
-        try:
-            document = json.loads(request.form.get("policy") or "")
-        except ValueError as exc:
-            error = f"The policy is not valid JSON: {exc}"
+        document, form = policy_form.parse(request.form)
+        if form.errors:
+            problem, status = {"title": "Check the highlighted fields", "detail": "Nothing was saved.",
+                               "errors": {}}, 422
         else:
-            document.pop("version", None) if isinstance(document, dict) else None
-            api.call("PUT", "channels", "/policy", json=document)
-            flash("Policy saved.", "ok")
-            return redirect(url_for("marketer.policy"))
+            try:
+                api.call("PUT", "channels", "/policy", json=document,
+                         params={"allow_empty": "true"} if form.allow_empty else None)
+            except ServiceError as exc:
+                if exc.status in (401, 403) or exc.status >= 500:
+                    raise
+                # the service's own words, with the form as it was sent so nothing typed is lost
+                problem = {"title": exc.title, "detail": exc.detail,
+                           "errors": policy_form.service_errors(form, exc.errors)}
+                status = exc.status
+            else:
+                flash("Policy saved: the gate uses it from its next batch on.", "ok")
+                return redirect(url_for("marketer.policy"))
+        form = policy_form.with_blank_rows(form)
     if request.method == "POST" and request.form.get("form") == "dry-run":
-        body = {k: request.form.get(k) or None for k in ("contact_id", "channel", "category", "campaign_id", "topic")}
-        body["priority"] = int(request.form.get("priority") or 0)
-        dry = {"request": body, "answer": api.post("channels", "/dry-run", body)}
+        dry, status = _dry_run(api)
     current = api.get("channels", "/policy")
-    editable = {k: v for k, v in current.items() if k != "version"}
-    return render_template("marketer/policy.html", policy=current, policy_json=json.dumps(editable, indent=2),
-                           error=error, dry=dry, categories=CATEGORIES)
+    if form is None and may("operator"):
+        form = policy_form.form_state(current)
+    shown = {k: v for k, v in current.items() if k != "version"}
+    return render_template("marketer/policy.html", policy=current, policy_json=json.dumps(shown, indent=2),
+                           form=form, problem=problem, dry=dry, categories=CATEGORIES, units=policy_form.UNITS,
+                           scopes=policy_form.SCOPES, weekdays=policy_form.WEEKDAYS), status
+
+
+def _dry_run(api) -> tuple[dict[str, Any], int]:
+    """Ask the gate what it would decide now; a refusal is shown in place, with the form as sent."""
+    body: dict[str, Any] = {k: (request.form.get(k) or "").strip() or None
+                            for k in ("contact_id", "channel", "category", "campaign_id", "topic")}
+    priority = (request.form.get("priority") or "0").strip()
+    if not priority.isdigit() or int(priority) > 100:
+        return {"request": body, "problem": {"title": "Check the priority", "detail": "a whole number from 0 to 100",
+                                             "errors": {}}}, 422
+    body["priority"] = int(priority)
+    try:
+        return {"request": body, "answer": api.post("channels", "/dry-run", body)}, 200
+    except ServiceError as exc:
+        if exc.status in (401, 403) or exc.status >= 500:
+            raise
+        return {"request": body, "problem": {"title": exc.title, "detail": exc.detail,
+                                             "errors": policy_form.flatten(exc.errors)}}, exc.status

@@ -1,13 +1,14 @@
-"""Operators: health of every service, dead letters (read, replay), API keys, and charts from /metrics."""
+"""Operators: health of every service, dead letters (read, replay), API keys, and rate charts from /metrics."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from services.console import charts
+from services.console import charts, rates
 from services.console.auth import client, roles_required
 from services.console.client import ServiceError
 from services.console.config import SERVICES
@@ -29,7 +30,7 @@ def _health(service: str, base: str) -> dict[str, Any]:
 @bp.route("")
 @roles_required("operator")
 def overview() -> str:
-    """Health, dead-letter totals, and throughput/latency charts per service."""
+    """Health, dead-letter totals, and throughput/latency over time per service."""
     api = client()
     urls = current_app.extensions["console"].service_urls
     health = [_health(service, urls[service]) for service in SERVICES]
@@ -40,14 +41,30 @@ def overview() -> str:
         except ServiceError as exc:
             figures.append({"service": service, "error": exc.detail or exc.title})
             continue
-        figures.append({"service": service,
-                        "requests": charts.bar_chart(charts.requests_by_endpoint(samples),
-                                                     f"{service}: requests per endpoint"),
-                        "latency": charts.bar_chart(charts.mean_latency_ms(samples),
-                                                    f"{service}: mean latency per endpoint", " ms"),
-                        "statuses": charts.bar_chart(charts.errors_by_status(samples),
-                                                     f"{service}: answers per status")})
+        current_app.extensions["console_metrics"].add(service, samples, time.time())
+        figures.append(_figures(service, current_app.extensions["console_metrics"].intervals(service)))
     return render_template("operator/overview.html", health=health, figures=figures, dead=_dead_queues(api))
+
+
+def _figures(service: str, processes: dict[str, list[rates.Interval]]) -> dict[str, Any]:
+    """The charts of one service: rates over time per process, and the latest interval per endpoint/status."""
+    names = {process: f"worker started {charts.clock(float(process))}" if process != "unknown" else "worker"
+             for process in processes}
+    throughput = {names[p]: [(i.start, i.end, i.requests_per_second) for i in rows] for p, rows in processes.items()}
+    throughput.update({f"5xx, {names[p]}": [(i.start, i.end, i.errors_per_second) for i in rows]
+                       for p, rows in processes.items() if any(i.errors_per_second for i in rows)})
+    latency = {names[p]: [(i.start, i.end, i.mean_latency_ms) for i in rows] for p, rows in processes.items()}
+    latest = max((rows[-1] for rows in processes.values() if rows), key=lambda i: i.end, default=None)
+    readings = sum(len(rows) for rows in processes.values())
+    return {"service": service, "processes": len(processes), "readings": readings,
+            "latest": latest,
+            "throughput": charts.step_chart(throughput, f"{service}: requests per second", "/s"),
+            "latency": charts.step_chart(latency, f"{service}: mean latency", " ms"),
+            "endpoints": charts.bar_chart(sorted((latest.endpoint_rates if latest else {}).items(),
+                                                 key=lambda item: -item[1]),
+                                          f"{service}: requests per second per endpoint, latest interval", "/s"),
+            "statuses": charts.bar_chart(sorted((latest.status_rates if latest else {}).items()),
+                                         f"{service}: answers per second per status, latest interval", "/s")}
 
 
 def _dead_queues(api) -> list[dict[str, Any]]:

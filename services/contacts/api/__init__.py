@@ -1,17 +1,26 @@
 """HTTP layer of the contacts service: parse with a schema, call a handler, dump with a schema.
 
-Views reach the database through `shared.http.context` (`unit_of_work()`, `reading()`).
+Views hand handlers a `ContactsUnitOfWork`: `shared.http.context.unit_of_work()` to write,
+`reading()` (below) to read.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from flask_smorest import Blueprint
 
+from shared.http.context import units_of_work
+
 READERS = ("marketer", "agent")
 WRITERS = ("marketer", "ingest")
+
+
+def reading() -> AbstractContextManager[Any]:
+    """A `ContactsUnitOfWork` for reads only: its transaction is rolled back at the end."""
+    return units_of_work().read()
 
 
 def jsonable(value: Any) -> Any:

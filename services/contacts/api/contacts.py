@@ -9,12 +9,13 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.contacts import schemas as s
-from services.contacts.api import READERS, WRITERS, jsonable
+from services.contacts.api import READERS, WRITERS, jsonable, reading
 from services.contacts.handlers import contacts as handlers
 from services.contacts.handlers import events, preferences, privacy
 from shared.errors import Invalid
 from shared.http import roles_required
-from shared.http.context import reading, unit_of_work
+from shared.http.context import unit_of_work
+from shared.http.openapi import alt_problem
 
 blp = Blueprint("contacts", __name__, url_prefix="/contacts", description="Contacts, consent, suppressions, timeline")
 CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -29,6 +30,7 @@ class Contacts(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(201, s.ContactSchema)
+    @alt_problem(blp, 409, "the external_id is already used by another contact")
     def post(self, body):
         """Create a contact (publishes contact.upserted)."""
         with unit_of_work() as uow:
@@ -39,8 +41,8 @@ class Contacts(MethodView):
     @blp.response(200, s.ContactPageSchema)
     def get(self, query):
         """List contacts in creation order; filter by external_id, email or a filter expression (`where`)."""
-        with reading() as conn:
-            return handlers.list_contacts(conn, **query)
+        with reading() as uow:
+            return handlers.list_contacts(uow, **query)
 
 
 @blp.route("/<string:contact_id>")
@@ -51,12 +53,13 @@ class ContactItem(MethodView):
     @blp.response(200, s.ContactSchema)
     def get(self, contact_id):
         """Read a contact."""
-        with reading() as conn:
-            return handlers.get_contact(conn, contact_id)
+        with reading() as uow:
+            return handlers.get_contact(uow, contact_id)
 
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(200, s.ContactSchema)
+    @alt_problem(blp, 409, "the contact was erased, or the new external_id is used by another contact")
     def patch(self, body, contact_id):
         """Change fields; attributes are merged (null removes a key). Publishes contact.upserted."""
         with unit_of_work() as uow:
@@ -76,6 +79,7 @@ class ConsentItem(MethodView):
     @roles_required(*PREFERENCE_WRITERS)
     @blp.arguments(s.ConsentWriteSchema)
     @blp.response(200, s.ConsentSchema)
+    @alt_problem(blp, 409, "the contact was erased")
     def put(self, body, contact_id, channel):
         """Record consent (publishes contact.consent.changed)."""
         with unit_of_work() as uow:
@@ -90,8 +94,8 @@ class Consent(MethodView):
     @blp.response(200, s.ConsentViewSchema)
     def get(self, contact_id):
         """Current consent per channel and the history of changes."""
-        with reading() as conn:
-            return preferences.consent_view(conn, contact_id)
+        with reading() as uow:
+            return preferences.consent_view(uow, contact_id)
 
 
 @blp.route("/<string:contact_id>/suppressions")
@@ -111,8 +115,8 @@ class Suppressions(MethodView):
     @blp.response(200, s.SuppressionSchema(many=True))
     def get(self, query, contact_id):
         """Active suppressions, newest first (`include_inactive=true` adds lifted and expired ones)."""
-        with reading() as conn:
-            return preferences.list_suppressions(conn, contact_id, query["include_inactive"])
+        with reading() as uow:
+            return preferences.list_suppressions(uow, contact_id, query["include_inactive"])
 
 
 @blp.route("/<string:contact_id>/suppressions/<string:suppression_id>")
@@ -136,8 +140,8 @@ class Timeline(MethodView):
     @blp.response(200, s.TimelinePageSchema)
     def get(self, query, contact_id):
         """Events, consent changes, suppressions and message outcomes, newest first."""
-        with reading() as conn:
-            return events.timeline_page(conn, contact_id, query["limit"], query.get("cursor"))
+        with reading() as uow:
+            return events.timeline_page(uow, contact_id, query["limit"], query.get("cursor"))
 
 
 @blp.route("/<string:contact_id>/erase")
@@ -160,5 +164,5 @@ class Export(MethodView):
     @blp.response(200)
     def get(self, contact_id):
         """Everything this service holds about the contact, as JSON."""
-        with reading() as conn:
-            return jsonable(privacy.export_contact(conn, contact_id))
+        with reading() as uow:
+            return jsonable(privacy.export_contact(uow, contact_id))

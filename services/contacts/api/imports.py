@@ -8,11 +8,12 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.contacts import schemas as s
+from services.contacts.api import reading
 from services.contacts.domain.contact import is_valid_region
 from services.contacts.handlers import imports as handlers
 from shared.errors import Invalid
 from shared.http import roles_required
-from shared.http.context import reading, service_context
+from shared.http.context import service_context, unit_of_work
 
 blp = Blueprint("imports", __name__, url_prefix="/imports", description="Bulk import")
 IMPORTERS = ("ingest", "marketer")
@@ -68,8 +69,8 @@ class Imports(MethodView):
             fmt = _format(query, None)
             path, size = handlers.save_upload(request.stream, directory, fmt, limit)
         try:
-            with reading() as conn, conn.begin():
-                return handlers.queue_job(conn, path, size, fmt, region.upper() if region else None)
+            with unit_of_work() as uow:
+                return handlers.queue_job(uow, path, size, fmt, region.upper() if region else None)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -83,8 +84,8 @@ class ImportItem(MethodView):
     @blp.response(200, s.ImportJobSchema)
     def get(self, job_id):
         """Status and progress: rows processed, created, updated, rejected."""
-        with reading() as conn:
-            return handlers.get_job(conn, job_id)
+        with reading() as uow:
+            return handlers.get_job(uow, job_id)
 
 
 @blp.route("/<string:job_id>/rejections")
@@ -96,5 +97,5 @@ class ImportRejections(MethodView):
     @blp.response(200, s.RejectionPageSchema)
     def get(self, query, job_id):
         """Each rejected row's number and reason, in row order."""
-        with reading() as conn:
-            return handlers.rejections_page(conn, job_id, query["limit"], query.get("cursor"))
+        with reading() as uow:
+            return handlers.rejections_page(uow, job_id, query["limit"], query.get("cursor"))

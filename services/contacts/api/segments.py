@@ -7,10 +7,11 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.contacts import schemas as s
-from services.contacts.api import READERS
+from services.contacts.api import READERS, reading
 from services.contacts.handlers import segments as handlers
 from shared.http import roles_required
-from shared.http.context import reading
+from shared.http.context import unit_of_work
+from shared.http.openapi import alt_problem
 
 blp = Blueprint("segments", __name__, url_prefix="/segments", description="Segments")
 
@@ -22,18 +23,19 @@ class Segments(MethodView):
     @roles_required("marketer")
     @blp.arguments(s.SegmentWriteSchema)
     @blp.response(201, s.SegmentSchema)
+    @alt_problem(blp, 409, "a segment with this name exists")
     def post(self, body):
         """Create a segment; an invalid definition is a 422 naming `definition` and the position."""
-        with reading() as conn, conn.begin():
-            return handlers.create_segment(conn, body)
+        with unit_of_work() as uow:
+            return handlers.create_segment(uow, body)
 
     @roles_required(*READERS)
     @blp.arguments(s.PageQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, s.SegmentPageSchema)
     def get(self, query):
         """List segments."""
-        with reading() as conn:
-            return handlers.list_segments(conn, query["limit"], query.get("cursor"))
+        with reading() as uow:
+            return handlers.list_segments(uow, query["limit"], query.get("cursor"))
 
 
 @blp.route("/<string:segment_id>")
@@ -44,23 +46,24 @@ class SegmentItem(MethodView):
     @blp.response(200, s.SegmentSchema)
     def get(self, segment_id):
         """Read a segment."""
-        with reading() as conn:
-            return handlers.get_segment(conn, segment_id)
+        with reading() as uow:
+            return handlers.get_segment(uow, segment_id)
 
     @roles_required("marketer")
     @blp.arguments(s.SegmentUpdateSchema)
     @blp.response(200, s.SegmentSchema)
+    @alt_problem(blp, 409, "a segment with this name exists")
     def patch(self, body, segment_id):
         """Change a segment's name, description or definition."""
-        with reading() as conn, conn.begin():
-            return handlers.update_segment(conn, segment_id, body)
+        with unit_of_work() as uow:
+            return handlers.update_segment(uow, segment_id, body)
 
     @roles_required("marketer")
     @blp.response(204)
     def delete(self, segment_id):
         """Delete a segment."""
-        with reading() as conn, conn.begin():
-            handlers.delete_segment(conn, segment_id)
+        with unit_of_work() as uow:
+            handlers.delete_segment(uow, segment_id)
 
 
 @blp.route("/<string:segment_id>/count")
@@ -71,8 +74,8 @@ class SegmentCount(MethodView):
     @blp.response(200, s.SegmentCountSchema)
     def get(self, segment_id):
         """How many live contacts match now."""
-        with reading() as conn:
-            return {"segment_id": segment_id, "count": handlers.count_members(conn, segment_id)}
+        with reading() as uow:
+            return {"segment_id": segment_id, "count": handlers.count_members(uow, segment_id)}
 
 
 @blp.route("/<string:segment_id>/members")
@@ -84,5 +87,5 @@ class SegmentMembers(MethodView):
     @blp.response(200, s.MembersPageSchema)
     def get(self, query, segment_id):
         """Members with contact_id > `after`, in contact_id order, up to `limit` (1,000)."""
-        with reading() as conn:
-            return handlers.members_page(conn, segment_id, query.get("after"), query["limit"])
+        with reading() as uow:
+            return handlers.members_page(uow, segment_id, query.get("after"), query["limit"])

@@ -7,16 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from services.contacts.domain.ids import is_uuid
 from services.contacts.handlers.common import iso, load_contact
 from services.contacts.handlers.preferences import add_suppression
-from services.contacts.repository import contacts, events, timeline
+from services.contacts.unit_of_work import ContactsUnitOfWork
 from shared.contracts import SUPPRESSION_REASONS, SUPPRESSION_SCOPES
 from shared.http.cursor import aware_datetime, decode_cursor, next_page
-from shared.messaging import Message, UnitOfWork
+from shared.messaging import Message
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +27,22 @@ class UnknownContact(LookupError):
     """A message names a contact this service does not know (retried, then dead-lettered)."""
 
 
-def _resolve(conn: Connection, items: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _resolve(uow: ContactsUnitOfWork, items: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     ids = {i["contact_id"] for i in items if i.get("contact_id") and is_uuid(i["contact_id"])}
     external = {i["external_id"] for i in items if i.get("external_id")}
     if not ids and not external:
         return {}, {}
-    rows = conn.execute(select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
-        or_(contacts.c.id.in_(ids), contacts.c.external_id.in_(external)))).all()
+    rows = uow.contacts.resolve(ids, external)
     return {r.id: r for r in rows}, {r.external_id: r for r in rows if r.external_id}
 
 
-def _store(uow: UnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
+def _store(uow: ContactsUnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
     """Insert events (new event_ids only), put them on the timeline and announce them; return the stored ids."""
     if not rows:
         return set()
-    stored = set(uow.conn.execute(pg_insert(events).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
-                                  .returning(events.c.event_id)).scalars())
+    stored = uow.events.insert_new(rows)
     fresh = [r for r in rows if r["event_id"] in stored]
-    if fresh:
-        uow.conn.execute(timeline.insert(), [
-            {"contact_id": r["contact_id"], "kind": "event", "type": r["type"], "occurred_at": r["occurred_at"],
-             "ref": r["event_id"], "data": r["data"]} for r in fresh])
+    uow.events.add_to_timeline(fresh)
     for r in fresh:
         uow.publish(f"contact.event.{r['type']}", {
             "event_id": r["event_id"], "contact_id": r["contact_id"], "type": r["type"],
@@ -58,9 +50,9 @@ def _store(uow: UnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
     return stored
 
 
-def record_events(uow: UnitOfWork, items: Sequence[dict[str, Any]], source: str = "api") -> list[dict[str, Any]]:
+def record_events(uow: ContactsUnitOfWork, items: Sequence[dict[str, Any]], source: str = "api") -> list[dict[str, Any]]:
     """Store a batch of validated events; per item: accepted, duplicate, or rejected with its reason."""
-    by_id, by_external = _resolve(uow.conn, items)
+    by_id, by_external = _resolve(uow, items)
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -89,12 +81,11 @@ def record_events(uow: UnitOfWork, items: Sequence[dict[str, Any]], source: str 
     return results
 
 
-def on_interaction(uow: UnitOfWork, message: Message) -> None:
+def on_interaction(uow: ContactsUnitOfWork, message: Message) -> None:
     """`interaction.recorded`: a suppression request becomes a suppression, anything else an event."""
     payload = message.payload
     contact_id = payload["contact_id"]
-    row = uow.conn.execute(select(contacts.c.erased_at).where(contacts.c.id == contact_id)).first() \
-        if is_uuid(contact_id) else None
+    row = uow.contacts.erased_state(contact_id) if is_uuid(contact_id) else None
     if row is None:
         raise UnknownContact(f"interaction {payload['interaction_id']} names unknown contact {contact_id}")
     if payload["type"] == "suppression_requested":
@@ -114,32 +105,29 @@ def on_interaction(uow: UnitOfWork, message: Message) -> None:
                   "occurred_at": payload["occurred_at"], "data": payload["data"], "source": "interaction"}])
 
 
-def on_message_outcome(uow: UnitOfWork, message: Message) -> None:
+def on_message_outcome(uow: ContactsUnitOfWork, message: Message) -> None:
     """`message.<outcome>` from channels: a touch or a decision on the contact's timeline."""
     if message.type == "message.requested":
         return  # requests are the campaigns' business; only outcomes belong on the timeline
     payload = message.payload
     contact_id = payload["contact_id"]
-    live = uow.conn.execute(select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.erased_at.is_(None))
-                            ).first() if is_uuid(contact_id) else None
-    if live is None:
+    state = uow.contacts.erased_state(contact_id) if is_uuid(contact_id) else None
+    if state is None or state.erased_at is not None:
         log.info("outcome for an unknown or erased contact not stored",
                  extra={"contact_id": contact_id, "message_id": message.id})
         return
     data = {name: payload.get(name) for name in OUTCOME_FIELDS if payload.get(name) is not None}
     data = {k: iso(v) if isinstance(v, datetime) else v for k, v in data.items()}
-    uow.conn.execute(timeline.insert().values(contact_id=contact_id, kind="message", type=payload["outcome"],
-                                              occurred_at=payload["decided_at"], ref=payload["request_id"], data=data))
+    uow.contacts.add_timeline(contact_id, "message", payload["outcome"], payload["decided_at"], data,
+                              ref=payload["request_id"])
 
 
-def timeline_page(conn: Connection, contact_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def timeline_page(uow: ContactsUnitOfWork, contact_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """The contact's timeline, newest first, one page."""
-    load_contact(conn, contact_id)
-    query = select(timeline).where(timeline.c.contact_id == contact_id)
+    load_contact(uow, contact_id)
     position = decode_cursor(cursor, {"at": aware_datetime, "id": int})
-    if position:
-        query = query.where(tuple_(timeline.c.occurred_at, timeline.c.id) < tuple_(position["at"], position["id"]))
-    rows = conn.execute(query.order_by(timeline.c.occurred_at.desc(), timeline.c.id.desc()).limit(limit + 1)).all()
+    rows = uow.contacts.timeline_page(contact_id, before=(position["at"], position["id"]) if position else None,
+                                      limit=limit + 1)
     page, next_cursor = next_page(rows, limit, lambda last: {"at": iso(last.occurred_at), "id": last.id})
     items = [{"kind": r.kind, "type": r.type, "occurred_at": r.occurred_at, "ref": r.ref, "data": r.data}
              for r in page]

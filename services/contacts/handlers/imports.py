@@ -1,24 +1,33 @@
-"""Import jobs as the API sees them: accept an upload onto disk, queue it, report progress and rejections."""
+"""Import jobs: accept an upload onto disk, queue it, report progress and rejections (the API's side);
+claim a job, apply one chunk of its rows, finish it (the worker's side, driven by importer.ImportRunner).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, select
-
 from services.contacts.domain.ids import new_id
-from services.contacts.repository import import_jobs, import_rejections
+from services.contacts.domain.importing import ContactIndex, KnownContact, plan_chunk
+from services.contacts.handlers.common import now, upserted_payload
+from services.contacts.import_rows import Item
+from services.contacts.unit_of_work import ContactsUnitOfWork
 from shared.config import Settings
 from shared.errors import NotFound, ServiceError
 from shared.http.cursor import decode_cursor, next_page
+from shared.messaging import Message
 
 COPY_BLOCK = 1 << 20
 DEFAULT_MAX_IMPORT_BYTES = 4 << 30
 JOB_COLUMNS = ("id", "status", "format", "phone_region", "bytes", "bytes_processed", "rows_processed", "created",
                "updated", "rejected", "error", "created_at", "started_at", "finished_at")
+
+
+class Superseded(Exception):
+    """Another worker took the job over (this one was presumed dead); stop without touching it."""
 
 
 class TooLarge(ServiceError):
@@ -56,12 +65,9 @@ def save_upload(stream: BinaryIO, directory: Path, fmt: str, limit: int) -> tupl
     return path, size
 
 
-def queue_job(conn: Connection, path: Path, size: int, fmt: str, phone_region: str | None) -> dict[str, Any]:
+def queue_job(uow: ContactsUnitOfWork, path: Path, size: int, fmt: str, phone_region: str | None) -> dict[str, Any]:
     """Queue an import of a saved file; the worker picks it up."""
-    job_id = path.stem
-    row = conn.execute(import_jobs.insert().values(
-        id=job_id, status="queued", format=fmt, file_path=os.fspath(path), phone_region=phone_region, bytes=size,
-    ).returning(*import_jobs.c)).first()
+    row = uow.imports.queue(path.stem, fmt=fmt, file_path=os.fspath(path), phone_region=phone_region, size=size)
     return job_view(row)
 
 
@@ -72,22 +78,52 @@ def job_view(row: Any) -> dict[str, Any]:
     return view
 
 
-def get_job(conn: Connection, job_id: str) -> dict[str, Any]:
+def get_job(uow: ContactsUnitOfWork, job_id: str) -> dict[str, Any]:
     """One import job."""
-    row = conn.execute(select(import_jobs).where(import_jobs.c.id == job_id)).first() if len(job_id) <= 36 else None
+    row = uow.imports.job(job_id) if len(job_id) <= 36 else None
     if row is None:
         raise NotFound(f"no import {job_id[:64]!r}")
     return job_view(row)
 
 
-def rejections_page(conn: Connection, job_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+def rejections_page(uow: ContactsUnitOfWork, job_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """The job's rejected rows in row order, one page."""
-    get_job(conn, job_id)
-    query = select(import_rejections.c.row_number, import_rejections.c.reason) \
-        .where(import_rejections.c.job_id == job_id).order_by(import_rejections.c.row_number).limit(limit + 1)
+    get_job(uow, job_id)
     position = decode_cursor(cursor, {"after": int})
-    if position:
-        query = query.where(import_rejections.c.row_number > position["after"])
-    rows = conn.execute(query).all()
+    rows = uow.imports.rejections(job_id, after=position["after"] if position else None, limit=limit + 1)
     page, next_cursor = next_page(rows, limit, lambda last: {"after": last.row_number})
     return {"items": [{"row": r.row_number, "reason": r.reason} for r in page], "next_cursor": next_cursor}
+
+
+def claim_job(uow: ContactsUnitOfWork, stale_after: timedelta) -> Any:
+    """Take the oldest queued job, or one whose worker stopped beating for `stale_after`; None when there is none."""
+    return uow.imports.claim(stale_before=now() - stale_after, stamp=now())
+
+
+def apply_chunk(uow: ContactsUnitOfWork, job: Any, items: list[Item], bytes_read: int) -> Any:
+    """Upsert one chunk's rows, record its rejections, announce every contact, advance the job.
+
+    The job row comes back advanced; Superseded if another worker moved the job on meanwhile.
+    """
+    imports = uow.imports
+    imports.plan_each_statement()
+    rows = [row for _, row, _ in items if row is not None]
+    keys = {key: [r.values[key] for r in rows if r.values.get(key)] for key in ("external_id", "email", "phone")}
+    known = imports.known_contacts(keys["external_id"], keys["email"], keys["phone"]) if rows else []
+    plan = plan_chunk(rows, ContactIndex(KnownContact(*k) for k in known), new_id)
+    stamp = now()
+    if plan.upserts:
+        imports.announce([Message(type="contact.upserted", payload=upserted_payload(row), key=row.id,
+                                  source=uow.source) for row in imports.upsert_contacts(plan.upserts, stamp)])
+    rejections = [{"job_id": job.id, "row_number": n, "reason": reason[:1000]} for n, row, reason in items if row is None]
+    imports.add_rejections(rejections)
+    moved = imports.advance(job, rows_processed=items[-1][0], created=plan.created, updated=plan.updated,
+                            rejected=len(rejections), bytes_processed=bytes_read, stamp=stamp)
+    if moved is None:
+        raise Superseded(job.id)
+    return moved
+
+
+def finish_job(uow: ContactsUnitOfWork, job: Any, status: str, error: str | None = None) -> None:
+    """End a job as done or failed, or put it back in the queue (`queued`) when its worker stops."""
+    uow.imports.finish(job.id, status, error, now())

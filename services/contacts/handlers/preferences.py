@@ -2,47 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from services.contacts.domain.ids import new_id
-from services.contacts.handlers.common import found_contact, iso, load_contact, now
-from services.contacts.repository import ContactStore, consent_history, consents, suppressions, timeline
+from services.contacts.handlers.common import iso, load_contact, now
+from services.contacts.unit_of_work import ContactsUnitOfWork
 from shared.errors import Invalid, NotFound
-from shared.messaging import UnitOfWork
 
 SUPPRESSION_COLUMNS = ("id", "scope", "value", "reason", "expires_at", "source", "created_at", "lifted_at")
 
 
-def set_consent(uow: UnitOfWork, contact_id: str, channel: str, status: str, source: str | None,
-                store: Callable[[UnitOfWork], ContactStore] = ContactStore.of) -> dict[str, Any]:
+def set_consent(uow: ContactsUnitOfWork, contact_id: str, channel: str, status: str,
+                source: str | None) -> dict[str, Any]:
     """Record consent on a channel (current value + history + timeline) and announce it."""
-    contacts = store(uow)
-    found_contact(contacts, contact_id, for_update=True, live=True)
+    load_contact(uow, contact_id, for_update=True, live=True)
     stamp = now()
-    contacts.save_consent(contact_id, channel, status, source, stamp)
-    contacts.add_timeline(contact_id, "consent", channel, stamp, {"status": status, "source": source})
+    uow.contacts.save_consent(contact_id, channel, status, source, stamp)
+    uow.contacts.add_timeline(contact_id, "consent", channel, stamp, {"status": status, "source": source})
     uow.publish("contact.consent.changed", {"contact_id": contact_id, "channel": channel, "status": status,
                                             "source": source, "changed_at": iso(stamp)}, key=contact_id)
     return {"channel": channel, "status": status, "source": source, "changed_at": stamp}
 
 
-def consent_view(conn: Connection, contact_id: str) -> dict[str, Any]:
+def consent_view(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
     """Current consent per channel and the full history, oldest first."""
-    load_contact(conn, contact_id)
-    current = conn.execute(select(consents).where(consents.c.contact_id == contact_id)
-                           .order_by(consents.c.channel)).all()
-    history = conn.execute(select(consent_history).where(consent_history.c.contact_id == contact_id)
-                           .order_by(consent_history.c.id)).all()
+    load_contact(uow, contact_id)
     return {
         "current": [{"channel": r.channel, "status": r.status, "source": r.source, "changed_at": r.changed_at}
-                    for r in current],
+                    for r in uow.contacts.consents(contact_id)],
         "history": [{"channel": r.channel, "status": r.status, "source": r.source, "changed_at": r.changed_at}
-                    for r in history],
+                    for r in uow.contacts.consent_history(contact_id)],
     }
 
 
@@ -50,20 +40,19 @@ def _suppression_view(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in SUPPRESSION_COLUMNS}
 
 
-def announce_suppression(uow: UnitOfWork, contact_id: str, row: Any, active: bool, stamp: datetime) -> None:
+def announce_suppression(uow: ContactsUnitOfWork, contact_id: str, row: Any, active: bool, stamp: datetime) -> None:
     """Put a suppression change on the timeline and publish `contact.suppression.changed`."""
-    uow.conn.execute(timeline.insert().values(
-        contact_id=contact_id, kind="suppression", type="added" if active else "lifted", occurred_at=stamp,
-        ref=row.id, data={"suppression_id": row.id, "scope": row.scope, "value": row.value, "reason": row.reason,
-                          "expires_at": iso(row.expires_at)}))
+    uow.contacts.add_timeline(contact_id, "suppression", "added" if active else "lifted", stamp, {
+        "suppression_id": row.id, "scope": row.scope, "value": row.value, "reason": row.reason,
+        "expires_at": iso(row.expires_at)}, ref=row.id)
     uow.publish("contact.suppression.changed", {
         "contact_id": contact_id, "suppression_id": row.id, "scope": row.scope, "value": row.value,
         "reason": row.reason, "expires_at": iso(row.expires_at) if active else iso(row.lifted_at),
         "active": active, "changed_at": iso(stamp)}, key=contact_id)
 
 
-def add_suppression(uow: UnitOfWork, contact_id: str, data: dict[str, Any], *, source_ref: str | None = None,
-                    allow_erased: bool = False) -> dict[str, Any] | None:
+def add_suppression(uow: ContactsUnitOfWork, contact_id: str, data: dict[str, Any], *,
+                    source_ref: str | None = None, allow_erased: bool = False) -> dict[str, Any] | None:
     """Add a suppression and announce it; with `source_ref`, a repeat of the same request adds nothing (None)."""
     scope, value = data["scope"], data.get("value")
     if (scope == "global") != (value is None):
@@ -72,26 +61,20 @@ def add_suppression(uow: UnitOfWork, contact_id: str, data: dict[str, Any], *, s
     stamp = now()
     if expires_at is not None and expires_at <= stamp:
         raise Invalid.fields({"expires_at": "must be in the future"})
-    load_contact(uow.conn, contact_id, for_update=True, live=not allow_erased)
-    statement = pg_insert(suppressions).values(
-        id=new_id(), contact_id=contact_id, scope=scope, value=value, reason=data["reason"], expires_at=expires_at,
-        source=data.get("source"), source_ref=source_ref, created_at=stamp)
-    if source_ref is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=["source_ref"],
-                                                     index_where=suppressions.c.source_ref.is_not(None))
-    row = uow.conn.execute(statement.returning(*suppressions.c)).first()
+    load_contact(uow, contact_id, for_update=True, live=not allow_erased)
+    row = uow.contacts.add_suppression({
+        "id": new_id(), "contact_id": contact_id, "scope": scope, "value": value, "reason": data["reason"],
+        "expires_at": expires_at, "source": data.get("source"), "created_at": stamp}, source_ref=source_ref)
     if row is None:
         return None
     announce_suppression(uow, contact_id, row, True, stamp)
     return _suppression_view(row)
 
 
-def lift_suppression(uow: UnitOfWork, contact_id: str, suppression_id: str) -> dict[str, Any]:
+def lift_suppression(uow: ContactsUnitOfWork, contact_id: str, suppression_id: str) -> dict[str, Any]:
     """Lift a suppression now (it stays on record, expired) and announce it; lifting twice changes nothing."""
-    contact = load_contact(uow.conn, contact_id, for_update=True)
-    row = uow.conn.execute(select(suppressions).where(suppressions.c.id == suppression_id,
-                                                      suppressions.c.contact_id == contact_id)).first() \
-        if len(suppression_id) <= 36 else None
+    contact = load_contact(uow, contact_id, for_update=True)
+    row = uow.contacts.suppression(contact_id, suppression_id) if len(suppression_id) <= 36 else None
     if row is None:
         raise NotFound(f"no suppression {suppression_id[:64]!r} on contact {contact_id}")
     if row.reason == "erased" and contact.erased_at is not None:
@@ -99,16 +82,13 @@ def lift_suppression(uow: UnitOfWork, contact_id: str, suppression_id: str) -> d
     stamp = now()
     if row.lifted_at is not None or (row.expires_at is not None and row.expires_at <= stamp):
         return _suppression_view(row)
-    row = uow.conn.execute(suppressions.update().where(suppressions.c.id == suppression_id)
-                           .values(lifted_at=stamp, expires_at=stamp).returning(*suppressions.c)).first()
+    row = uow.contacts.lift_suppression(suppression_id, stamp)
     announce_suppression(uow, contact_id, row, False, stamp)
     return _suppression_view(row)
 
 
-def list_suppressions(conn: Connection, contact_id: str, include_inactive: bool) -> list[dict[str, Any]]:
+def list_suppressions(uow: ContactsUnitOfWork, contact_id: str, include_inactive: bool) -> list[dict[str, Any]]:
     """The contact's suppressions, newest first; only the active ones unless asked otherwise."""
-    load_contact(conn, contact_id)
-    query = select(suppressions).where(suppressions.c.contact_id == contact_id)
-    if not include_inactive:
-        query = query.where(or_(suppressions.c.expires_at.is_(None), suppressions.c.expires_at > now()))
-    return [_suppression_view(r) for r in conn.execute(query.order_by(suppressions.c.id.desc())).all()]
+    load_contact(uow, contact_id)
+    rows = uow.contacts.suppressions(contact_id, active_at=None if include_inactive else now())
+    return [_suppression_view(r) for r in rows]

@@ -1,7 +1,8 @@
-"""An in-memory fake of the campaigns enrollment repository (`repository.EnrollmentStore`) and unit of work.
+"""In-memory fakes of the campaigns repositories, shaped like `services.campaigns.unit_of_work.CampaignsUnitOfWork`.
 
-It answers what the SQL answers (a send already recorded under its request id is not new), so
-the enrollment handlers run with no database and no broker.
+They keep plain dicts and answer what the SQL answers (a send already recorded under its
+request id is not new, an occurrence enrolls a contact once, an event id is stored once), so
+the handlers run unchanged with no database and no broker (cosmicpython's FakeRepository).
 """
 
 from __future__ import annotations
@@ -9,48 +10,69 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from services.campaigns.domain.enrollment import Enrollment
 
 
-class FakeEnrollmentStore:
-    """Campaigns, versions, enrollments, contacts, templates and sends in dicts."""
+class FakeCampaignStore:
+    """Campaign statuses and their versions' definitions."""
 
     def __init__(self) -> None:
         self.statuses: dict[str, str] = {}
+        self.current: dict[str, int] = {}
         self.definitions: dict[tuple[str, int], dict[str, Any]] = {}
-        self.enrollments: dict[str, Enrollment] = {}
-        self.contacts: dict[str, dict[str, Any]] = {}
-        self.consents: dict[str, dict[str, str]] = {}
-        self.templates: dict[str, dict[str, Any]] = {}
-        self.sends: dict[str, dict[str, Any]] = {}
-        self.locked: list[str] = []
 
     def add_campaign(self, campaign_id: str, definition: dict[str, Any], status: str = "active",
                      version: int = 1) -> None:
         self.statuses[campaign_id] = status
+        self.current[campaign_id] = version
         self.definitions[(campaign_id, version)] = definition
+
+    def status(self, campaign_id: str) -> str | None:
+        return self.statuses.get(campaign_id)
+
+    def status_and_version(self, campaign_id: str) -> tuple[str, int | None] | None:
+        if campaign_id not in self.statuses:
+            return None
+        return self.statuses[campaign_id], self.current.get(campaign_id)
+
+    def definition(self, campaign_id: str, version: int) -> dict[str, Any] | None:
+        return self.definitions.get((campaign_id, version))
+
+    def triggered_by(self, event_type: str) -> list[tuple[str, int]]:
+        return [(cid, self.current[cid]) for cid, status in self.statuses.items()
+                if status == "active"
+                and self.definitions[(cid, self.current[cid])]["entry"].get("event_type") == event_type]
+
+
+class FakeTemplateStore:
+    """Stored templates by id."""
+
+    def __init__(self) -> None:
+        self.templates: dict[str, dict[str, Any]] = {}
+
+    def content(self, template_id: str) -> dict[str, Any] | None:
+        return self.templates.get(template_id)
+
+
+class FakeEnrollmentStore:
+    """Enrollments by id; `locked` records every enrollment lock taken, in order."""
+
+    def __init__(self) -> None:
+        self.enrollments: dict[str, Enrollment] = {}
+        self.enrolled_at: dict[str, datetime] = {}
+        self.locked: list[str] = []
 
     def lock_enrollment(self, enrollment_id: str) -> Enrollment | None:
         self.locked.append(enrollment_id)
         return self.enrollments.get(enrollment_id)
 
-    def campaign_status(self, campaign_id: str) -> str | None:
-        return self.statuses.get(campaign_id)
-
-    def definition(self, campaign_id: str, version: int) -> dict[str, Any] | None:
-        return self.definitions.get((campaign_id, version))
-
-    def contact(self, contact_id: str) -> Mapping[str, Any] | None:
-        return self.contacts.get(contact_id)
-
-    def contact_facts(self, contact_id: str, since: datetime, limit: int
-                      ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
-        return dict(self.consents.get(contact_id, {})), [], []
-
-    def template(self, template_id: str) -> dict[str, Any] | None:
-        return self.templates.get(template_id)
+    def lock_running(self, contact_id: str) -> list[Enrollment]:
+        running = [e for e in self.enrollments.values() if e.contact_id == contact_id and e.status == "active"]
+        self.locked.extend(e.enrollment_id for e in running)
+        return running
 
     def save(self, updates: Sequence[Mapping[str, Any]]) -> None:
         for u in updates:
@@ -58,27 +80,152 @@ class FakeEnrollmentStore:
                 self.enrollments[u["b_id"]], status=u["status"], current_step=u["current_step"],
                 waiting_until=u["waiting_until"], variant=u["variant"], reason=u["reason"], ended_at=u["ended_at"])
 
-    def add_sends(self, rows: Sequence[Mapping[str, Any]], fresh: bool = False) -> set[str]:
+    def enroll_once(self, enrollment: Enrollment, enrolled_at: datetime) -> bool:
+        for e in self.enrollments.values():
+            same_occurrence = (e.campaign_id, e.contact_id, e.occurrence) == (
+                enrollment.campaign_id, enrollment.contact_id, enrollment.occurrence)
+            if same_occurrence:
+                return False
+            if (e.campaign_id, e.contact_id, e.status) == (enrollment.campaign_id, enrollment.contact_id, "active"):
+                raise AssertionError("uq_enrollments_active: a second running enrollment")
+        self.enrollments[enrollment.enrollment_id] = replace(enrollment, status="active")
+        self.enrolled_at[enrollment.enrollment_id] = enrolled_at
+        return True
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for r in rows:
+            self.enrollments[r["enrollment_id"]] = Enrollment(
+                campaign_id=r["campaign_id"], version=r["version"], contact_id=r["contact_id"],
+                enrollment_id=r["enrollment_id"], occurrence=r["occurrence"], status=r["status"],
+                current_step=r["current_step"], waiting_until=r["waiting_until"], variant=r["variant"],
+                reason=r["reason"], ended_at=r["ended_at"])
+            self.enrolled_at[r["enrollment_id"]] = r["enrolled_at"]
+
+    def ended_at(self, campaign_id: str, contact_id: str) -> list[datetime | None]:
+        return [e.ended_at for e in self.enrollments.values()
+                if (e.campaign_id, e.contact_id) == (campaign_id, contact_id)]
+
+    def history(self, campaign_id: str, contact_ids: Sequence[str]) -> list[tuple[str, datetime | None, str]]:
+        return [(e.contact_id, e.ended_at, e.occurrence) for e in self.enrollments.values()
+                if e.campaign_id == campaign_id and e.contact_id in contact_ids]
+
+    def end(self, enrollment_id: str, status: str, reason: str, at: datetime) -> None:
+        self.enrollments[enrollment_id] = replace(self.enrollments[enrollment_id], status=status, reason=reason,
+                                                  ended_at=at, current_step=None, waiting_until=None)
+
+    def lock_step_outcomes(self, enrollment_id: str) -> dict[str, str] | None:
+        found = self.enrollments.get(enrollment_id)
+        return dict(found.step_outcomes) if found is not None else None
+
+    def set_step_outcomes(self, enrollment_id: str, outcomes: Mapping[str, str]) -> None:
+        self.enrollments[enrollment_id] = replace(self.enrollments[enrollment_id], step_outcomes=dict(outcomes))
+
+
+class FakeSendLog:
+    """Requested sends by request id, and the outcomes reported for them."""
+
+    def __init__(self) -> None:
+        self.sends: dict[str, dict[str, Any]] = {}
+        self.outcomes: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, rows: Sequence[Mapping[str, Any]], fresh: bool = False) -> set[str]:
         new = {r["request_id"] for r in rows if r["request_id"] not in self.sends}
+        if fresh and len(new) != len(rows):
+            raise AssertionError("step_sends primary key: a 'fresh' send was recorded already")
         for r in rows:
             self.sends.setdefault(r["request_id"], dict(r))
         return new
 
+    def lock(self, request_id: str) -> SimpleNamespace | None:
+        send = self.sends.get(request_id)
+        return SimpleNamespace(**send) if send is not None else None
 
-class FakeUnitOfWork:
-    """Records what a handler publishes; `store` is what `Engine(store=...)` hands out."""
+    def record_outcome(self, request_id: str, outcome: str, reason: str | None, rule_id: str | None,
+                       decided_at: datetime | str) -> None:
+        self.outcomes.setdefault((request_id, outcome), {"reason": reason, "rule_id": rule_id,
+                                                         "decided_at": decided_at})
+
+    def set_status(self, request_id: str, status: str, reason: str | None, at: datetime | str) -> None:
+        self.sends[request_id].update(status=status, reason=reason, updated_at=at)
+
+
+class FakeContactProjection:
+    """Projected contacts, consents and stored events."""
 
     def __init__(self) -> None:
-        self.store = FakeEnrollmentStore()
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.consents: dict[str, dict[str, str]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+
+    def get(self, contact_id: str) -> Mapping[str, Any] | None:
+        return self.contacts.get(contact_id)
+
+    def facts(self, contact_id: str, since: datetime, limit: int
+              ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+        history = sorted((e for e in self.events.values()
+                          if e["contact_id"] == contact_id and e["occurred_at"] >= since),
+                         key=lambda e: e["occurred_at"], reverse=True)[:limit]
+        return (dict(self.consents.get(contact_id, {})), [],
+                [{k: e[k] for k in ("type", "occurred_at", "data")} for e in history])
+
+    def record_event(self, event_id: str, contact_id: str, event_type: str, occurred_at: Any,
+                     data: Mapping[str, Any]) -> bool:
+        if event_id in self.events:
+            return False
+        self.events[event_id] = {"contact_id": contact_id, "type": event_type, "occurred_at": occurred_at,
+                                 "data": dict(data)}
+        return True
+
+    def keep_members(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for r in rows:
+            self.contacts.setdefault(r["contact_id"], dict(r))
+
+
+class FakeBroadcastRuns:
+    """Broadcast runs by (campaign, occurrence); `locked` records every run lock taken."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.locked: list[tuple[str, str]] = []
+
+    def start(self, campaign_id: str, occurrence: str, version: int, segment_id: str) -> bool:
+        if (campaign_id, occurrence) in self.runs:
+            return False
+        self.runs[(campaign_id, occurrence)] = {"version": version, "segment_id": segment_id, "pages": 0,
+                                                "enrolled": 0, "finished_at": None}
+        return True
+
+    def lock(self, campaign_id: str, occurrence: str) -> None:
+        self.locked.append((campaign_id, occurrence))
+
+    def count_page(self, campaign_id: str, occurrence: str, enrolled: int, finished_at: datetime | None) -> None:
+        run = self.runs.get((campaign_id, occurrence))
+        if run is None:
+            return  # an UPDATE of no row
+        run["pages"] += 1
+        run["enrolled"] += enrolled
+        if finished_at is not None:
+            run["finished_at"] = finished_at
+
+
+class FakeUnitOfWork:
+    """The fake repositories of one unit of work, and what a handler publishes."""
+
+    def __init__(self) -> None:
+        self.campaigns = FakeCampaignStore()
+        self.templates = FakeTemplateStore()
+        self.enrollments = FakeEnrollmentStore()
+        self.sends = FakeSendLog()
+        self.contacts = FakeContactProjection()
+        self.broadcasts = FakeBroadcastRuns()
         self.published: list[dict[str, Any]] = []
 
-    def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None, **fields: Any) -> None:
-        self.published.append({"type": message_type, "payload": payload, "key": key, **fields})
+    def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None) -> None:
+        self.published.append({"type": message_type, "payload": payload, "key": key})
 
     def flush(self) -> None:
         """The outbox write happens in SQL; the fake keeps `published` as it is."""
 
-
-def store_of(uow: FakeUnitOfWork) -> FakeEnrollmentStore:
-    """The `store` of the Engine under test."""
-    return uow.store
+    def of_type(self, message_type: str) -> list[dict[str, Any]]:
+        """The published messages of one type, in order."""
+        return [m for m in self.published if m["type"] == message_type]

@@ -1,29 +1,38 @@
-"""An in-memory fake of the contacts repository (`services.contacts.repository.ContactStore`) and unit of work."""
+"""In-memory fakes of the contacts repositories and of `services.contacts.unit_of_work.ContactsUnitOfWork`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 
 class FakeContactStore:
-    """Contacts, current consents, consent history and timeline in plain containers."""
+    """`ContactStore` in plain containers: contacts, consents and their history, suppressions, timeline."""
 
     def __init__(self) -> None:
         self.contacts: dict[str, SimpleNamespace] = {}
         self.consents: dict[tuple[str, str], dict[str, Any]] = {}
         self.consent_history: list[dict[str, Any]] = []
+        self.suppression_rows: dict[str, SimpleNamespace] = {}
         self.timeline: list[dict[str, Any]] = []
         self.locked: list[str] = []
 
-    def add(self, contact_id: str, erased_at: datetime | None = None) -> None:
-        self.contacts[contact_id] = SimpleNamespace(id=contact_id, erased_at=erased_at)
+    def add(self, contact_id: str, erased_at: datetime | None = None, external_id: str | None = None) -> None:
+        self.contacts[contact_id] = SimpleNamespace(id=contact_id, erased_at=erased_at, external_id=external_id)
 
     def contact(self, contact_id: str, *, for_update: bool = False) -> Any:
         if for_update:
             self.locked.append(contact_id)
         return self.contacts.get(contact_id)
+
+    def erased_state(self, contact_id: str) -> Any:
+        return self.contacts.get(contact_id)
+
+    def resolve(self, ids: Iterable[str], external_ids: Iterable[str]) -> list[Any]:
+        ids, external_ids = set(ids), set(external_ids)
+        return [c for c in self.contacts.values() if c.id in ids or c.external_id in external_ids]
 
     def save_consent(self, contact_id: str, channel: str, status: str, source: str | None,
                      changed_at: datetime) -> None:
@@ -32,24 +41,60 @@ class FakeContactStore:
         self.consents[(contact_id, channel)] = values
         self.consent_history.append(values)
 
+    def add_suppression(self, values: dict[str, Any], *, source_ref: str | None = None) -> Any:
+        if source_ref is not None and any(s.source_ref == source_ref for s in self.suppression_rows.values()):
+            return None
+        row = SimpleNamespace(**{"expires_at": None, "source": None, "lifted_at": None, **values,
+                                 "source_ref": source_ref})
+        self.suppression_rows[row.id] = row
+        return row
+
+    def suppression(self, contact_id: str, suppression_id: str) -> Any:
+        row = self.suppression_rows.get(suppression_id)
+        return row if row is not None and row.contact_id == contact_id else None
+
+    def lift_suppression(self, suppression_id: str, stamp: datetime) -> Any:
+        row = self.suppression_rows[suppression_id]
+        row.lifted_at = row.expires_at = stamp
+        return row
+
     def add_timeline(self, contact_id: str, kind: str, type: str, occurred_at: datetime,
-                     data: dict[str, Any]) -> None:
+                     data: dict[str, Any] | None = None, *, ref: str | None = None) -> None:
         self.timeline.append({"contact_id": contact_id, "kind": kind, "type": type, "occurred_at": occurred_at,
-                              "data": data})
+                              "data": data if data is not None else {}, "ref": ref})
+
+
+class FakeEventStore:
+    """`EventStore` in plain containers; shares the timeline list of the contact store."""
+
+    def __init__(self, timeline: list[dict[str, Any]]) -> None:
+        self.events: dict[str, dict[str, Any]] = {}
+        self.timeline = timeline
+
+    def insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+        stored = set()
+        for row in rows:
+            if row["event_id"] not in self.events:
+                self.events[row["event_id"]] = row
+                stored.add(row["event_id"])
+        return stored
+
+    def add_to_timeline(self, rows: list[dict[str, Any]]) -> None:
+        self.timeline.extend({"contact_id": r["contact_id"], "kind": "event", "type": r["type"],
+                              "occurred_at": r["occurred_at"], "data": r["data"], "ref": r["event_id"]}
+                             for r in rows)
 
 
 class FakeUnitOfWork:
-    """Records what a handler publishes; `store` is what the handler's `store=` hands out."""
+    """The repositories of a `ContactsUnitOfWork` as fakes; records what the handler publishes."""
+
+    source = "contacts"
 
     def __init__(self) -> None:
-        self.store = FakeContactStore()
+        self.contacts = FakeContactStore()
+        self.events = FakeEventStore(self.contacts.timeline)
         self.published: list[dict[str, Any]] = []
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None, **fields: Any) -> Any:
         self.published.append({"type": message_type, "payload": payload, "key": key, **fields})
         return SimpleNamespace(id=f"m{len(self.published)}")
-
-
-def store_of(uow: FakeUnitOfWork) -> FakeContactStore:
-    """The `store` argument of the handlers under test."""
-    return uow.store

@@ -8,18 +8,18 @@ import pytest
 
 from services.contacts.handlers.preferences import set_consent
 from shared.errors import Conflict, NotFound
-from tests.unit.contacts.fakes import FakeUnitOfWork, store_of
+from tests.unit.contacts.fakes import FakeUnitOfWork
 
 
 def test_consent_is_recorded_on_history_and_timeline_and_announced_once() -> None:
     uow = FakeUnitOfWork()
-    uow.store.add("c1")
-    result = set_consent(uow, "c1", "sms", "granted", "form", store=store_of)
-    set_consent(uow, "c1", "sms", "revoked", None, store=store_of)
-    assert uow.store.locked == ["c1", "c1"]  # the contact is locked before its consent changes
-    assert uow.store.consents[("c1", "sms")]["status"] == "revoked"
-    assert [h["status"] for h in uow.store.consent_history] == ["granted", "revoked"]
-    assert [(t["kind"], t["type"], t["data"]) for t in uow.store.timeline] == [
+    uow.contacts.add("c1")
+    result = set_consent(uow, "c1", "sms", "granted", "form")
+    set_consent(uow, "c1", "sms", "revoked", None)
+    assert uow.contacts.locked == ["c1", "c1"]  # the contact is locked before its consent changes
+    assert uow.contacts.consents[("c1", "sms")]["status"] == "revoked"
+    assert [h["status"] for h in uow.contacts.consent_history] == ["granted", "revoked"]
+    assert [(t["kind"], t["type"], t["data"]) for t in uow.contacts.timeline] == [
         ("consent", "sms", {"status": "granted", "source": "form"}),
         ("consent", "sms", {"status": "revoked", "source": None})]
     first = uow.published[0]
@@ -33,7 +33,7 @@ def test_consent_is_recorded_on_history_and_timeline_and_announced_once() -> Non
 def test_consent_of_an_unknown_or_erased_contact_is_refused_and_changes_nothing(
         contact_id: str, erased: bool, error: type[Exception]) -> None:
     uow = FakeUnitOfWork()
-    uow.store.add("c1", erased_at=datetime(2026, 1, 1, tzinfo=UTC) if erased else None)
+    uow.contacts.add("c1", erased_at=datetime(2026, 1, 1, tzinfo=UTC) if erased else None)
     with pytest.raises(error):
-        set_consent(uow, contact_id, "email", "granted", None, store=store_of)
-    assert uow.store.consents == {} and uow.store.timeline == [] and uow.published == []
+        set_consent(uow, contact_id, "email", "granted", None)
+    assert uow.contacts.consents == {} and uow.contacts.timeline == [] and uow.published == []

@@ -1,17 +1,10 @@
-"""Tables of the contacts database (SQLAlchemy Core) and `ContactStore`, the repository handlers take.
-
-Queries not yet moved into `ContactStore` still live beside the handlers that use them.
-"""
+"""Tables of the contacts database (SQLAlchemy Core); the migrations create them."""
 
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     DateTime,
     ForeignKey,
     Index,
@@ -22,11 +15,9 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.messaging import MessagingTables
 
@@ -164,39 +155,3 @@ import_rejections = Table(
     Column("reason", Text, nullable=False),
     PrimaryKeyConstraint("job_id", "row_number", name="pk_import_rejections"),
 )
-
-
-class ContactStore:
-    """The queries of the consent use case, bound to one unit of work's connection.
-
-    `tests/unit/contacts/fakes.py` fakes it, so the handler runs with no database.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    @classmethod
-    def of(cls, uow: Any) -> ContactStore:
-        """The store of a unit of work (its connection)."""
-        return cls(uow.conn)
-
-    def contact(self, contact_id: str, *, for_update: bool = False) -> Any:
-        """The contact row, or None; `for_update` locks it for the rest of the transaction."""
-        query = select(contacts).where(contacts.c.id == contact_id)
-        return self.conn.execute(query.with_for_update() if for_update else query).first()
-
-    def save_consent(self, contact_id: str, channel: str, status: str, source: str | None,
-                     changed_at: datetime) -> None:
-        """Set the current consent on a channel and append it to the history."""
-        values = {"contact_id": contact_id, "channel": channel, "status": status, "source": source,
-                  "changed_at": changed_at}
-        self.conn.execute(pg_insert(consents).values(**values).on_conflict_do_update(
-            index_elements=["contact_id", "channel"],
-            set_={"status": status, "source": source, "changed_at": changed_at}))
-        self.conn.execute(consent_history.insert().values(**values))
-
-    def add_timeline(self, contact_id: str, kind: str, type: str, occurred_at: datetime,
-                     data: dict[str, Any]) -> None:
-        """Append an entry to the contact's timeline."""
-        self.conn.execute(timeline.insert().values(contact_id=contact_id, kind=kind, type=type,
-                                                   occurred_at=occurred_at, data=data))

@@ -1,0 +1,133 @@
+"""Enrollments (`enrollments`): who runs which campaign version, where they stand, how they ended.
+
+The unique campaign + contact + occurrence makes a redelivered trigger or broadcast page enroll
+once; the partial unique index keeps at most one running enrollment per campaign and contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.campaigns.domain.enrollment import Enrollment
+from services.campaigns.repository.tables import enrollments
+
+
+def enrollment_from_row(row: Mapping[str, Any]) -> Enrollment:
+    """The domain's Enrollment of an `enrollments` row."""
+    return Enrollment(campaign_id=row["campaign_id"], version=row["version"], contact_id=row["contact_id"],
+                      enrollment_id=row["enrollment_id"], occurrence=row["occurrence"], status=row["status"],
+                      current_step=row["current_step"], waiting_until=row["waiting_until"],
+                      step_outcomes=row["step_outcomes"] or {}, variant=row["variant"], reason=row["reason"],
+                      ended_at=row["ended_at"], trigger_event=row["trigger_event"])
+
+
+_SAVE = (
+    update(enrollments).where(enrollments.c.enrollment_id == bindparam("b_id"))
+    .values(status=bindparam("status"), current_step=bindparam("current_step"),
+            waiting_until=bindparam("waiting_until"), variant=bindparam("variant"), reason=bindparam("reason"),
+            ended_at=bindparam("ended_at"))
+)
+_ENDED = {"current_step": None, "waiting_until": None}  # an ended enrollment is parked nowhere
+
+
+class EnrollmentStore:
+    """The queries on enrollments, on one connection (`tests/unit/campaigns/fakes.py` stands in for it)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def lock_enrollment(self, enrollment_id: str) -> Enrollment | None:
+        """The enrollment, locked for the rest of the transaction, or None."""
+        row = self.conn.execute(select(enrollments).where(enrollments.c.enrollment_id == enrollment_id)
+                                .with_for_update()).mappings().first()
+        return enrollment_from_row(row) if row is not None else None
+
+    def lock_running(self, contact_id: str) -> list[Enrollment]:
+        """The contact's active enrollments, locked for the rest of the transaction."""
+        return [enrollment_from_row(row) for row in self.conn.execute(
+            select(enrollments).where(enrollments.c.contact_id == contact_id, enrollments.c.status == "active")
+            .with_for_update()).mappings()]
+
+    def save(self, updates: Sequence[Mapping[str, Any]]) -> None:
+        """Update enrollments to where the engine left them (`Writes.save` rows), in one statement."""
+        if updates:
+            self.conn.execute(_SAVE, list(updates))
+
+    def enroll_once(self, enrollment: Enrollment, enrolled_at: datetime) -> bool:
+        """Insert an active enrollment; False when its occurrence already enrolled the contact."""
+        return self.conn.execute(pg_insert(enrollments).values(
+            enrollment_id=enrollment.enrollment_id, campaign_id=enrollment.campaign_id, version=enrollment.version,
+            contact_id=enrollment.contact_id, occurrence=enrollment.occurrence, status="active",
+            trigger_event=enrollment.trigger_event, enrolled_at=enrolled_at,
+        ).on_conflict_do_nothing().returning(enrollments.c.enrollment_id)).first() is not None
+
+    def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert enrollments the caller knows are new (a broadcast page under its run's lock)."""
+        if rows:
+            self.conn.execute(insert(enrollments), list(rows))
+
+    def ended_at(self, campaign_id: str, contact_id: str) -> list[datetime | None]:
+        """When each earlier enrollment of the contact in the campaign ended (None: still running)."""
+        return list(self.conn.execute(select(enrollments.c.ended_at).where(
+            enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id == contact_id)).scalars())
+
+    def history(self, campaign_id: str, contact_ids: Sequence[str]) -> list[tuple[str, datetime | None, str]]:
+        """(contact_id, ended_at, occurrence) of every enrollment of these contacts in the campaign."""
+        return [(r.contact_id, r.ended_at, r.occurrence) for r in self.conn.execute(
+            select(enrollments.c.contact_id, enrollments.c.ended_at, enrollments.c.occurrence).where(
+                enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id.in_(list(contact_ids))))]
+
+    def end(self, enrollment_id: str, status: str, reason: str, at: datetime) -> None:
+        """End one enrollment (converted, exited) where it stands."""
+        self.conn.execute(update(enrollments).where(enrollments.c.enrollment_id == enrollment_id).values(
+            status=status, reason=reason, ended_at=at, **_ENDED))
+
+    def exit_campaign(self, campaign_id: str, reason: str, at: datetime) -> None:
+        """End every running enrollment of a campaign as exited."""
+        self.conn.execute(update(enrollments).where(
+            enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active").values(
+            status="exited", reason=reason, ended_at=at, **_ENDED))
+
+    def exit_contact(self, contact_id: str, reason: str, at: Any) -> None:
+        """End every running enrollment of a contact as exited."""
+        self.conn.execute(update(enrollments).where(
+            enrollments.c.contact_id == contact_id, enrollments.c.status == "active").values(
+            status="exited", reason=reason, ended_at=at, **_ENDED))
+
+    def forget_trigger_events(self, contact_id: str) -> None:
+        """Drop the stored trigger events of the contact's enrollments (they may hold personal data)."""
+        self.conn.execute(update(enrollments).where(enrollments.c.contact_id == contact_id).values(trigger_event=None))
+
+    def parked_of_contact(self, contact_id: str) -> list[tuple[str, str, str]]:
+        """(enrollment_id, current_step, occurrence) of the contact's enrollments parked on a wait."""
+        return [(r.enrollment_id, r.current_step, r.occurrence) for r in self.conn.execute(
+            select(enrollments.c.enrollment_id, enrollments.c.current_step, enrollments.c.occurrence)
+            .where(enrollments.c.contact_id == contact_id, enrollments.c.status == "active",
+                   enrollments.c.waiting_until.is_not(None)))]
+
+    def parked_of_campaign(self, campaign_id: str, after: str, limit: int) -> list[Any]:
+        """The next `limit` parked enrollments of a campaign in id order after `after` (keyset paging).
+
+        Rows with enrollment_id, contact_id, current_step, occurrence and waiting_until.
+        """
+        return list(self.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.contact_id,
+                                             enrollments.c.current_step, enrollments.c.occurrence,
+                                             enrollments.c.waiting_until).where(
+            enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active",
+            enrollments.c.waiting_until.is_not(None), enrollments.c.enrollment_id > after)
+            .order_by(enrollments.c.enrollment_id).limit(limit)))
+
+    def lock_step_outcomes(self, enrollment_id: str) -> dict[str, str] | None:
+        """The enrollment's outcome per send step, locked; None when there is no such enrollment."""
+        return self.conn.execute(select(enrollments.c.step_outcomes).where(
+            enrollments.c.enrollment_id == enrollment_id).with_for_update()).scalar()
+
+    def set_step_outcomes(self, enrollment_id: str, outcomes: Mapping[str, str]) -> None:
+        """Replace the enrollment's outcome per send step."""
+        self.conn.execute(update(enrollments).where(enrollments.c.enrollment_id == enrollment_id).values(
+            step_outcomes=dict(outcomes)))

@@ -1,0 +1,192 @@
+"""`ContactStore`: the contact aggregate (its row, consents, suppressions and timeline) and its queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql.elements import ColumnElement
+
+from services.contacts.filters import JsonbTableResolver, compile_sql
+from services.contacts.repository.tables import (
+    consent_history,
+    consents,
+    contacts,
+    events,
+    suppressions,
+    timeline,
+)
+from shared.filters import parse
+
+
+def contact_condition(filter_text: str) -> ColumnElement[bool]:
+    """The SQL condition on `contacts` of a filter expression.
+
+    Raises `shared.filters.FilterSyntaxError` or `services.contacts.filters.FilterCompileError`;
+    the handler names the field in its answer.
+    """
+    return compile_sql(parse(filter_text), JsonbTableResolver(contacts, consents, suppressions, events))
+
+
+class ContactStore:
+    """The queries of the contact aggregate, bound to one transaction's connection.
+
+    `tests/unit/contacts/fakes.py` fakes it, so handlers run with no database.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- the contact row
+
+    def contact(self, contact_id: str, *, for_update: bool = False) -> Any:
+        """The contact row, or None; `for_update` locks it for the rest of the transaction."""
+        query = select(contacts).where(contacts.c.id == contact_id)
+        return self.conn.execute(query.with_for_update() if for_update else query).first()
+
+    def erased_state(self, contact_id: str) -> Any:
+        """(id, erased_at) of a contact, or None: enough to tell unknown, erased and live apart."""
+        return self.conn.execute(select(contacts.c.id, contacts.c.erased_at)
+                                 .where(contacts.c.id == contact_id)).first()
+
+    def insert(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
+        """Create a contact; None when its external_id is taken (nothing is written then)."""
+        return self.conn.execute(
+            pg_insert(contacts)
+            .values(id=contact_id, created_at=stamp, updated_at=stamp, **{"attributes": {}, **values})
+            .on_conflict_do_nothing(index_elements=["external_id"], index_where=contacts.c.external_id.is_not(None))
+            .returning(*contacts.c)
+        ).first()
+
+    def id_of_external_id(self, external_id: str) -> str | None:
+        """The id of the contact with this external_id, or None."""
+        return self.conn.execute(select(contacts.c.id).where(contacts.c.external_id == external_id)).scalar()
+
+    def update(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
+        """Write the given columns (and updated_at = `stamp`); the new row."""
+        return self.conn.execute(
+            contacts.update().where(contacts.c.id == contact_id).values(updated_at=stamp, **values)
+            .returning(*contacts.c)
+        ).first()
+
+    def live_page(self, *, after: str | None, external_id: str | None, email: str | None, where: str | None,
+                  limit: int) -> Sequence[Row]:
+        """Up to `limit` live contacts with id > `after` in id order, matching the given filters."""
+        conditions = [contacts.c.erased_at.is_(None)]
+        if after:
+            conditions.append(contacts.c.id > after)
+        if external_id is not None:
+            conditions.append(contacts.c.external_id == external_id)
+        if email is not None:
+            conditions.append(contacts.c.email == email)
+        if where:
+            conditions.append(contact_condition(where))
+        return self.conn.execute(select(contacts).where(and_(*conditions)).order_by(contacts.c.id).limit(limit)
+                                 ).all()
+
+    def resolve(self, ids: Iterable[str], external_ids: Iterable[str]) -> Sequence[Row]:
+        """(id, external_id, erased_at) of the contacts named by id or by external_id."""
+        return self.conn.execute(select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
+            or_(contacts.c.id.in_(ids), contacts.c.external_id.in_(external_ids)))).all()
+
+    # -- consent
+
+    def save_consent(self, contact_id: str, channel: str, status: str, source: str | None,
+                     changed_at: datetime) -> None:
+        """Set the current consent on a channel and append it to the history."""
+        values = {"contact_id": contact_id, "channel": channel, "status": status, "source": source,
+                  "changed_at": changed_at}
+        self.conn.execute(pg_insert(consents).values(**values).on_conflict_do_update(
+            index_elements=["contact_id", "channel"],
+            set_={"status": status, "source": source, "changed_at": changed_at}))
+        self.conn.execute(consent_history.insert().values(**values))
+
+    def consents(self, contact_id: str) -> Sequence[Row]:
+        """The current consent per channel, by channel."""
+        return self.conn.execute(select(consents).where(consents.c.contact_id == contact_id)
+                                 .order_by(consents.c.channel)).all()
+
+    def consent_history(self, contact_id: str) -> Sequence[Row]:
+        """Every consent change, oldest first."""
+        return self.conn.execute(select(consent_history).where(consent_history.c.contact_id == contact_id)
+                                 .order_by(consent_history.c.id)).all()
+
+    # -- suppressions
+
+    def add_suppression(self, values: dict[str, Any], *, source_ref: str | None = None) -> Any:
+        """Insert a suppression; with `source_ref`, None when that request was already stored."""
+        statement = pg_insert(suppressions).values(source_ref=source_ref, **values)
+        if source_ref is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=["source_ref"],
+                                                         index_where=suppressions.c.source_ref.is_not(None))
+        return self.conn.execute(statement.returning(*suppressions.c)).first()
+
+    def suppression(self, contact_id: str, suppression_id: str) -> Any:
+        """One suppression of the contact, or None."""
+        return self.conn.execute(select(suppressions).where(suppressions.c.id == suppression_id,
+                                                            suppressions.c.contact_id == contact_id)).first()
+
+    def lift_suppression(self, suppression_id: str, stamp: datetime) -> Any:
+        """Lift a suppression at `stamp` (it expires then too, so active checks read expires_at only)."""
+        return self.conn.execute(suppressions.update().where(suppressions.c.id == suppression_id)
+                                 .values(lifted_at=stamp, expires_at=stamp).returning(*suppressions.c)).first()
+
+    def suppressions(self, contact_id: str, *, active_at: datetime | None) -> Sequence[Row]:
+        """The contact's suppressions, newest first; with `active_at`, only those active then."""
+        query = select(suppressions).where(suppressions.c.contact_id == contact_id)
+        if active_at is not None:
+            query = query.where(or_(suppressions.c.expires_at.is_(None), suppressions.c.expires_at > active_at))
+        return self.conn.execute(query.order_by(suppressions.c.id.desc())).all()
+
+    # -- timeline
+
+    def add_timeline(self, contact_id: str, kind: str, type: str, occurred_at: datetime,
+                     data: dict[str, Any] | None = None, *, ref: str | None = None) -> None:
+        """Append an entry to the contact's timeline."""
+        values: dict[str, Any] = {"contact_id": contact_id, "kind": kind, "type": type, "occurred_at": occurred_at,
+                                  "ref": ref}
+        if data is not None:  # else the column's default, {}
+            values["data"] = data
+        self.conn.execute(timeline.insert().values(**values))
+
+    def timeline_page(self, contact_id: str, *, before: tuple[datetime, int] | None, limit: int) -> Sequence[Row]:
+        """Up to `limit` timeline entries older than `before` (occurred_at, id), newest first."""
+        query = select(timeline).where(timeline.c.contact_id == contact_id)
+        if before:
+            query = query.where(tuple_(timeline.c.occurred_at, timeline.c.id) < tuple_(*before))
+        return self.conn.execute(query.order_by(timeline.c.occurred_at.desc(), timeline.c.id.desc()).limit(limit)
+                                 ).all()
+
+    # -- GDPR
+
+    def erase(self, contact_id: str, personal_fields: Iterable[str], stamp: datetime) -> Any:
+        """Null the personal fields and every stored free text of a contact (the row stays); the new row."""
+        row = self.conn.execute(contacts.update().where(contacts.c.id == contact_id)
+                                .values(attributes={}, erased_at=stamp, updated_at=stamp,
+                                        **dict.fromkeys(personal_fields))
+                                .returning(*contacts.c)).first()
+        self.conn.execute(events.update().where(events.c.contact_id == contact_id).values(data={}))
+        self.conn.execute(timeline.update().where(timeline.c.contact_id == contact_id).values(data={}))
+        self.conn.execute(consents.update().where(consents.c.contact_id == contact_id).values(source=None))
+        self.conn.execute(consent_history.update().where(consent_history.c.contact_id == contact_id)
+                          .values(source=None))
+        self.conn.execute(suppressions.update().where(suppressions.c.contact_id == contact_id).values(source=None))
+        return row
+
+    def everything_about(self, contact_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every row held about a contact outside its own, per table (without the contact_id column)."""
+
+        def rows(table: Any, *order: Any) -> list[dict[str, Any]]:
+            query = select(table).where(table.c.contact_id == contact_id).order_by(*order)
+            return [{k: v for k, v in r._mapping.items() if k != "contact_id"} for r in self.conn.execute(query)]
+
+        return {
+            "consents": rows(consents, consents.c.channel),
+            "consent_history": rows(consent_history, consent_history.c.id),
+            "suppressions": rows(suppressions, suppressions.c.id),
+            "events": rows(events, events.c.occurred_at, events.c.id),
+            "timeline": rows(timeline, timeline.c.occurred_at, timeline.c.id),
+        }

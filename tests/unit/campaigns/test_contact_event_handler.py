@@ -1,0 +1,134 @@
+"""Contact events (`handlers.events.handle_contact_event`) and send outcomes (`handle_message_outcome`)
+against in-memory fakes of their repositories: triggers, re-entry, exit goals, duplicates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.campaigns.domain.enrollment import Enrollment
+from services.campaigns.handlers.context import CampaignCatalog
+from services.campaigns.handlers.events import Engine, handle_contact_event, handle_message_outcome
+from shared.clock import FixedClock
+from shared.messaging import Message
+from tests.unit.campaigns.fakes import FakeUnitOfWork
+
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+WELCOME = {"name": "welcome", "category": "marketing", "priority": 10, "topic": "onboarding",
+           "entry": {"type": "event", "event_type": "signup", "condition": "event.plan == 'pro'"},
+           "exit_goals": [{"event_type": "purchase", "suppress_topic": "onboarding"}],
+           "steps": [{"id": "hello", "type": "send", "channel": "email",
+                      "template": {"subject": "Hi {{ contact.first_name }}", "body": "Welcome to {{ event.plan }}"},
+                      "next": "pause"},
+                     {"id": "pause", "type": "wait", "duration": "2d", "next": "tip"},
+                     {"id": "tip", "type": "send", "channel": "email", "template": {"body": "A tip"}}]}
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine(CampaignCatalog(), clock=FixedClock(NOW))
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    uow = FakeUnitOfWork()
+    uow.campaigns.add_campaign("cmp", WELCOME)
+    uow.contacts.contacts["c1"] = {"contact_id": "c1", "first_name": "Ada", "email": "ada@example.com",
+                                   "attributes": {}}
+    return uow
+
+
+def event(event_type: str = "signup", event_id: str = "ev1", contact_id: str = "c1", **data: object) -> Message:
+    return Message(f"contact.event.{event_type}", {
+        "event_id": event_id, "contact_id": contact_id, "type": event_type, "occurred_at": NOW.isoformat(),
+        "data": {"plan": "pro", **data}})
+
+
+def test_a_trigger_enrolls_sends_the_first_step_and_parks_on_the_wait(uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    (enrollment,) = uow.enrollments.enrollments.values()
+    assert (enrollment.campaign_id, enrollment.occurrence, enrollment.status) == ("cmp", "ev1", "active")
+    assert (enrollment.current_step, enrollment.waiting_until) == ("pause", NOW + timedelta(days=2))
+    assert enrollment.trigger_event["plan"] == "pro"
+    (request,) = uow.of_type("message.requested")
+    assert request["payload"]["content"]["subject"] == "Hi Ada"
+    assert request["payload"]["content"]["body"] == "Welcome to pro"
+    assert request["payload"]["topic"] == "onboarding" and request["key"] == "c1"
+    (wake,) = uow.of_type("schedule.requested")
+    assert wake["payload"]["due_at"] == (NOW + timedelta(days=2)).isoformat()
+    assert wake["payload"]["payload"] == {"enrollment_id": enrollment.enrollment_id, "step_id": "pause",
+                                          "campaign_id": "cmp", "occurrence": "ev1"}
+    assert [s["status"] for s in uow.sends.sends.values()] == ["requested"]
+
+
+def test_the_same_event_twice_takes_effect_once(uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    before = list(uow.published)
+    handle_contact_event(uow, event(), engine)
+    assert uow.published == before and len(uow.enrollments.enrollments) == 1
+
+
+@pytest.mark.parametrize("case", ["condition false", "other type", "campaign paused"])
+def test_an_event_that_does_not_trigger_enrolls_nobody(uow: FakeUnitOfWork, engine: Engine, case: str) -> None:
+    if case == "campaign paused":
+        uow.campaigns.statuses["cmp"] = "paused"
+    message = event("login") if case == "other type" else event(plan="free") if case == "condition false" else event()
+    handle_contact_event(uow, message, engine)
+    assert uow.enrollments.enrollments == {} and uow.published == []
+    assert len(uow.contacts.events) == 1  # stored all the same: later conditions read the history
+
+
+def test_reentry_never_keeps_a_contact_out_after_its_first_enrollment(uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    (first,) = uow.enrollments.enrollments.values()
+    uow.enrollments.end(first.enrollment_id, "completed", "done", NOW)
+    handle_contact_event(uow, event(event_id="ev2"), engine)
+    assert len(uow.enrollments.enrollments) == 1
+
+
+def test_an_exit_goal_converts_the_enrollment_cancels_its_wake_and_asks_for_suppression(
+        uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    (enrollment,) = uow.enrollments.enrollments.values()
+    uow.published.clear()
+    handle_contact_event(uow, event("purchase", event_id="ev2"), engine)
+    converted = uow.enrollments.enrollments[enrollment.enrollment_id]
+    assert (converted.status, converted.reason, converted.ended_at) == ("converted", "exit goal purchase", NOW)
+    assert (converted.current_step, converted.waiting_until) == (None, None)
+    assert [m["type"] for m in uow.published] == ["schedule.cancelled", "interaction.recorded"]
+    cancelled, recorded = uow.published
+    assert cancelled["payload"]["entry_id"].startswith(f"wake:{enrollment.enrollment_id}:pause")
+    assert recorded["payload"]["data"]["value"] == "onboarding"
+    assert recorded["payload"]["type"] == "suppression_requested"
+
+
+def test_an_outcome_is_recorded_once_and_only_moves_forward(uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    (request_id,) = uow.sends.sends
+    (enrollment_id,) = uow.enrollments.enrollments
+
+    def outcome(name: str) -> Message:
+        return Message(f"message.{name}", {"request_id": request_id, "outcome": name, "decided_at": NOW.isoformat()})
+
+    handle_message_outcome(uow, outcome("delivered"))
+    handle_message_outcome(uow, outcome("sent"))  # late: an earlier stage does not roll the send back
+    assert uow.sends.sends[request_id]["status"] == "delivered"
+    assert set(uow.sends.outcomes) == {(request_id, "delivered"), (request_id, "sent")}
+    assert uow.enrollments.enrollments[enrollment_id].step_outcomes == {"hello": "delivered"}
+
+
+def test_an_outcome_of_a_request_that_is_not_ours_is_ignored(uow: FakeUnitOfWork) -> None:
+    handle_message_outcome(uow, Message("message.sent", {"request_id": "sched:1", "outcome": "sent",
+                                                         "decided_at": NOW.isoformat()}))
+    assert uow.sends.outcomes == {}
+
+
+def test_a_running_enrollment_blocks_a_second_one(uow: FakeUnitOfWork, engine: Engine) -> None:
+    always = {**WELCOME, "reentry": {"policy": "always"}}
+    uow.campaigns.add_campaign("cmp", always)
+    uow.enrollments.enrollments["old"] = Enrollment(campaign_id="cmp", version=1, contact_id="c1",
+                                                    enrollment_id="old", occurrence="ev0", current_step="pause",
+                                                    waiting_until=NOW + timedelta(days=1))
+    handle_contact_event(uow, event(), engine)
+    assert list(uow.enrollments.enrollments) == ["old"]
