@@ -25,7 +25,7 @@ from tests.system import System, build_system, free_port
 # The teardown checks this prefix so it can only ever delete queues of its own namespace.
 NAMESPACE_PREFIX = "tpe2e"
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-               "control_group": None}
+               "control_group": None, "capacity": []}
 
 
 class SmtpSink:
