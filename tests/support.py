@@ -20,6 +20,7 @@ import pika
 from shared.config import DEFAULT_AMQP_URL, DEFAULT_PG_ROOT
 from shared.db.engine import create_database_if_missing, drop_database
 from shared.db.migrate import migrate
+from tests.openapi_conformance import assert_documented
 
 REPO = Path(__file__).resolve().parents[1]
 # The broker's URL; tests never use its vhost: each test module gets a vhost of its own (below).
@@ -228,7 +229,9 @@ class ServiceHarness:
         headers = dict(kwargs.pop("headers", {}) or {})
         if role is not None:
             headers["X-API-Key"] = self.api_keys[role]
-        return self.app.test_client().open(path, method=method, headers=headers, **kwargs)
+        answer = self.app.test_client().open(path, method=method, headers=headers, **kwargs)
+        assert_documented(self.app, self.api_keys["operator"], method, path, answer.status_code)
+        return answer
 
     def get(self, path: str, **kwargs):
         """GET with a role's key."""

@@ -102,6 +102,7 @@ POLICY = {
                     "sms": [{"weekdays": [0, 1, 2, 3, 4, 5], "start": "09:00", "end": "20:00"}],
                     "call": [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "22:00"}]},
     "opt_in_channels": ["email", "sms"],
+    "control_group": None,
 }
 
 

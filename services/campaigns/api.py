@@ -11,6 +11,7 @@ from services.campaigns.handlers import definitions, reports
 from services.campaigns.handlers import templates as tpl
 from shared.http import roles_required
 from shared.http.context import service_context, unit_of_work, units_of_work
+from shared.http.openapi import alt_problem
 
 campaigns_blp = Blueprint("campaigns", __name__, url_prefix="/campaigns",
                           description="Campaign definitions, lifecycle, previews and reports")
@@ -58,6 +59,7 @@ class CampaignItem(MethodView):
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
     @campaigns_blp.response(200, s.CampaignSchema)
+    @alt_problem(campaigns_blp, 409, "an archived campaign cannot be changed")
     def put(self, body, campaign_id):
         """Replace the definition (a new version if the campaign has run)."""
         with unit_of_work() as uow:
@@ -65,6 +67,7 @@ class CampaignItem(MethodView):
 
     @roles_required("marketer")
     @campaigns_blp.response(204)
+    @alt_problem(campaigns_blp, 409, "only a draft that never ran can be deleted; archive it")
     def delete(self, campaign_id):
         """Delete a draft that never ran."""
         with unit_of_work() as uow:
@@ -77,6 +80,7 @@ class CampaignLifecycle(MethodView):
 
     @roles_required("marketer")
     @campaigns_blp.response(200, s.CampaignSchema)
+    @alt_problem(campaigns_blp, 409, "the campaign's status does not allow this action")
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
         with unit_of_work() as uow:
@@ -93,8 +97,7 @@ class CampaignPreview(MethodView):
     def post(self, body, campaign_id):
         """Render every send step (or `step_id`) for the sample `contact` and `event`."""
         with units_of_work().read() as uow:
-            campaign = definitions.get_campaign(uow, campaign_id)
-            return {"steps": tpl.preview_campaign(uow, campaign["definition"], body["contact"], body["event"],
+            return {"steps": tpl.preview_campaign(uow, campaign_id, body["contact"], body["event"],
                                                   body.get("step_id"))}
 
 
@@ -107,7 +110,6 @@ class CampaignReport(MethodView):
     def get(self, campaign_id):
         """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
         with units_of_work().read() as uow:
-            definitions.get_campaign(uow, campaign_id)
             return reports.campaign_report(uow, campaign_id)
 
 
@@ -146,6 +148,7 @@ class TemplateItem(MethodView):
     @roles_required("marketer")
     @templates_blp.arguments(s.TemplateInSchema)
     @templates_blp.response(200, s.TemplateSchema)
+    @alt_problem(templates_blp, 409, "campaigns use this template, so its channel cannot change")
     def put(self, body, template_id):
         """Replace a template."""
         with unit_of_work() as uow:
@@ -153,6 +156,7 @@ class TemplateItem(MethodView):
 
     @roles_required("marketer")
     @templates_blp.response(204)
+    @alt_problem(templates_blp, 409, "campaigns that are not archived use this template")
     def delete(self, template_id):
         """Delete a template no campaign uses."""
         with unit_of_work() as uow:

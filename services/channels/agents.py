@@ -22,6 +22,7 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.http import current_key, roles_required
 from shared.http.context import unit_of_work, units_of_work
 from shared.http.cursor import aware_datetime, decode_cursor, next_page
+from shared.http.openapi import alt_problem
 
 tasks_blp = Blueprint("tasks", __name__, description="The call-center task queue")
 offers_blp = Blueprint("offers", __name__, description="Offers on contacts' personal web pages")
@@ -76,6 +77,7 @@ class ClaimTask(MethodView):
 
     @roles_required("agent")
     @tasks_blp.response(200, TaskSchema)
+    @alt_problem(tasks_blp, 409, "the task is not open (another agent claimed it, or it was completed or expired)")
     def post(self, task_id: int):
         """Claim an open task; of two agents racing, one wins and the other gets 409."""
         with unit_of_work() as uow:
@@ -92,6 +94,7 @@ class CompleteTask(MethodView):
     @roles_required("agent")
     @tasks_blp.arguments(TaskCompleteSchema)
     @tasks_blp.response(200, TaskSchema)
+    @alt_problem(tasks_blp, 409, "the task is not claimed by this agent, or already completed or expired")
     def post(self, body, task_id: int):
         """Complete a task you claimed; the outcome flows back as `interaction.recorded` (call_completed)."""
         key = current_key()
@@ -131,6 +134,7 @@ class AcceptOffer(MethodView):
 
     @roles_required("channel_owner", "agent")
     @offers_blp.response(200, OfferSchema)
+    @alt_problem(offers_blp, 409, "the offer is not active (accepted, dismissed, expired or unknown)")
     def post(self, offer_id: int):
         """Accept; flows back as `interaction.recorded` (offer_accepted)."""
         return _respond(offer_id, "accept")
@@ -142,6 +146,7 @@ class DismissOffer(MethodView):
 
     @roles_required("channel_owner", "agent")
     @offers_blp.response(200, OfferSchema)
+    @alt_problem(offers_blp, 409, "the offer is not active (accepted, dismissed, expired or unknown)")
     def post(self, offer_id: int):
         """Dismiss; flows back as `interaction.recorded` (offer_dismissed)."""
         return _respond(offer_id, "dismiss")

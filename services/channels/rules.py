@@ -9,8 +9,9 @@ Document shape (also the body of `GET/PUT /policy`; `PATCH /policy` takes a merg
      "opt_in_channels": ["email", "sms"],
      "control_group": {"percent": 5, "salt": "2026-h1"}}
 
-`control_group` is optional: absent or `null` means off (the default), and it is left out of the
-document while off, so documents written before it existed read back unchanged.
+`control_group` is `null` while off (the default). `PUT /policy` requires it like every other member,
+so a client written before it existed gets a 422 naming it instead of silently switching it off;
+stored documents from before it existed read back as off.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ def to_document(rules: PolicyRules) -> dict[str, Any]:
     """The JSON document of `rules`."""
     gap = rules.min_marketing_gap
     group = rules.control_group
-    extra = {} if group is None else {"control_group": {"percent": group.percent, "salt": group.salt}}
     return {
         "caps": [{"id": c.id, "limit": c.limit, "window_seconds": int(c.window.total_seconds()),
                   "scope": c.scope.value, "scope_value": c.scope_value} for c in rules.caps],
@@ -38,7 +38,7 @@ def to_document(rules: PolicyRules) -> dict[str, Any]:
                                   for w in windows]
                         for channel, windows in sorted(rules.quiet_hours.windows.items())},
         "opt_in_channels": sorted(rules.opt_in_channels),
-        **extra,
+        "control_group": None if group is None else {"percent": group.percent, "salt": group.salt},
     }
 
 

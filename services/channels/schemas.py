@@ -49,8 +49,9 @@ class PolicySchema(Schema):
                               values=fields.List(fields.Nested(WindowSchema), validate=validate.Length(max=20)),
                               required=True)
     opt_in_channels = fields.List(fields.String(validate=CHANNEL), required=True, validate=validate.Length(max=100))
-    # Optional, unlike the rest: documents written before it existed stay valid; absent or null means off.
-    control_group = fields.Nested(ControlGroupSchema, allow_none=True, load_default=None)
+    # Required like the rest (null means off): a PUT from a client that does not know the member must
+    # not switch an operator's control group off by leaving it out.
+    control_group = fields.Nested(ControlGroupSchema, allow_none=True, required=True)
     version = fields.Integer(dump_only=True)
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: ConsoleSettings | None = None, client_factory: Callable[..., Any] | None = None) -> Flask:
     """Build the console; tests pass `client_factory` only to point it at other service URLs."""
-    from services.console import auth, views
+    from services.console import auth, edge, views
     from services.console.client import ServiceClient
     from services.console.rates import History
     from services.console.svg import register_filters
@@ -45,6 +45,7 @@ def create_app(settings: ConsoleSettings | None = None, client_factory: Callable
     app.jinja_env.globals.update(csrf_token=auth.csrf_token, may=auth.may, role=auth.role,
                                  refresh_seconds=settings.refresh_seconds)
     register_filters(app)
+    edge.install(app)  # first: the guard's limits hold before any CSRF or session check reads the request
     app.before_request(auth.check_request)
     app.register_blueprint(auth.bp)
     for blueprint in views.blueprints():
@@ -68,6 +69,8 @@ def _register_error_pages(app: Flask) -> None:
     """Every failure is a page a person can read: the service's problem detail, never a stack trace."""
     from services.console.auth import SessionExpired, end_session
     from services.console.client import ServiceError, ServiceUnavailable
+    from services.console.policy_form import flatten
+    from shared.errors import ServiceError as SharedServiceError
 
     @app.errorhandler(SessionExpired)
     def expired(_: SessionExpired):
@@ -81,7 +84,15 @@ def _register_error_pages(app: Flask) -> None:
             return render_template("expired.html", revoked=True), 401
         status = exc.status if 400 <= exc.status < 600 else 502
         return render_template("error.html", status=status, title=exc.title, detail=exc.detail,
-                               errors=exc.errors, service=exc.service), status
+                               errors=flatten(exc.errors or {}), service=exc.service), status
+
+    @app.errorhandler(SharedServiceError)
+    def guarded(exc: SharedServiceError):
+        # the shared guard's refusals (414, 415, 422, 404, ...) as a page, with its headers (Accept-Post)
+        status = getattr(exc, "status", 400)
+        page = render_template("error.html", status=status, title=exc.title, detail=exc.detail,
+                               errors=flatten(exc.errors or {}), service=None)
+        return page, status, exc.headers
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -28,6 +28,7 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.http import roles_required
 from shared.http.context import clock, reading, unit_of_work
 from shared.http.cursor import aware_datetime, decode_cursor, encode_cursor
+from shared.http.openapi import alt_problem
 
 log = logging.getLogger(__name__)
 blp = Blueprint("scheduler", __name__, description="Due entries, broadcast schedules, pause/resume, stats")
@@ -99,6 +100,7 @@ class TriggerSchedule(MethodView):
 
     @roles_required("operator")
     @blp.response(202, TriggeredSchema)
+    @alt_problem(blp, 409, "the schedule's owner is paused")
     def post(self, schedule_id: str):
         """Publish broadcast.due for this schedule immediately (fire_time = now); its timing is unchanged."""
         try:

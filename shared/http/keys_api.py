@@ -11,6 +11,7 @@ from shared.errors import NotFound
 from shared.http.auth import current_key, roles_required
 from shared.http.context import service_context
 from shared.http.cursor import decode_cursor, next_page
+from shared.http.openapi import alt_problem
 from shared.http.problems import Problem
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api-keys", description="API keys (operators)")
@@ -130,7 +131,7 @@ class KeyItem(MethodView):
     @roles_required("operator")
     @blp.response(204)
     @blp.alt_response(404, description="no active key with this id")
-    @blp.alt_response(409, description="the last active operator key: create another operator key first")
+    @alt_problem(blp, 409, "the last active operator key: create another operator key first")
     def delete(self, key_id: str):
         """Revoke a key; the last active operator key can't be revoked (409), so operators can't lock themselves out."""
         try:

@@ -21,7 +21,8 @@ from aiosmtpd.controller import Controller
 from tests.support import broker_vhost, wait_for
 from tests.system import System, build_system, free_port
 
-OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": []}
+OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
+               "control_group": None}
 
 
 class SmtpSink:

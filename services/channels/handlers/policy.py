@@ -14,6 +14,8 @@ from services.channels.rules import to_document
 from services.channels.unit_of_work import ChannelsUnitOfWork
 from shared.http.merge_patch import merge_patch
 
+NULLABLE_MEMBERS = ("min_marketing_gap_seconds", "control_group")
+
 
 def current_policy(uow: ChannelsUnitOfWork) -> dict[str, Any]:
     """The rules as a document with their version (seeds the shipped defaults on first read)."""
@@ -33,8 +35,10 @@ def patch_policy(uow: ChannelsUnitOfWork, patch: dict[str, Any],
     patches apply one after the other; `validated` turns the merged document into rules or raises."""
     current, _ = uow.rules.lock_document()
     merged = merge_patch(current, patch)
-    if "min_marketing_gap_seconds" in patch and patch["min_marketing_gap_seconds"] is None:
-        merged["min_marketing_gap_seconds"] = None  # the document's way of saying "no gap"
+    for name in NULLABLE_MEMBERS:
+        # a merge patch's null removes the member, but the document says "off" with a null member;
+        # stored documents from before control_group existed lack it and mean "off" too
+        merged.setdefault(name, None)
     rules = validated(merged)
     version = uow.rules.save(rules)
     return {**to_document(rules), "version": version}

@@ -15,6 +15,7 @@ from services.contacts.handlers import events, preferences, privacy
 from shared.errors import Invalid
 from shared.http import roles_required
 from shared.http.context import unit_of_work
+from shared.http.openapi import alt_problem
 
 blp = Blueprint("contacts", __name__, url_prefix="/contacts", description="Contacts, consent, suppressions, timeline")
 CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -29,6 +30,7 @@ class Contacts(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(201, s.ContactSchema)
+    @alt_problem(blp, 409, "the external_id is already used by another contact")
     def post(self, body):
         """Create a contact (publishes contact.upserted)."""
         with unit_of_work() as uow:
@@ -57,6 +59,7 @@ class ContactItem(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(200, s.ContactSchema)
+    @alt_problem(blp, 409, "the contact was erased, or the new external_id is used by another contact")
     def patch(self, body, contact_id):
         """Change fields; attributes are merged (null removes a key). Publishes contact.upserted."""
         with unit_of_work() as uow:
@@ -76,6 +79,7 @@ class ConsentItem(MethodView):
     @roles_required(*PREFERENCE_WRITERS)
     @blp.arguments(s.ConsentWriteSchema)
     @blp.response(200, s.ConsentSchema)
+    @alt_problem(blp, 409, "the contact was erased")
     def put(self, body, contact_id, channel):
         """Record consent (publishes contact.consent.changed)."""
         with unit_of_work() as uow:

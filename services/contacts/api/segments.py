@@ -11,6 +11,7 @@ from services.contacts.api import READERS, reading
 from services.contacts.handlers import segments as handlers
 from shared.http import roles_required
 from shared.http.context import unit_of_work
+from shared.http.openapi import alt_problem
 
 blp = Blueprint("segments", __name__, url_prefix="/segments", description="Segments")
 
@@ -22,6 +23,7 @@ class Segments(MethodView):
     @roles_required("marketer")
     @blp.arguments(s.SegmentWriteSchema)
     @blp.response(201, s.SegmentSchema)
+    @alt_problem(blp, 409, "a segment with this name exists")
     def post(self, body):
         """Create a segment; an invalid definition is a 422 naming `definition` and the position."""
         with unit_of_work() as uow:
@@ -50,6 +52,7 @@ class SegmentItem(MethodView):
     @roles_required("marketer")
     @blp.arguments(s.SegmentUpdateSchema)
     @blp.response(200, s.SegmentSchema)
+    @alt_problem(blp, 409, "a segment with this name exists")
     def patch(self, body, segment_id):
         """Change a segment's name, description or definition."""
         with unit_of_work() as uow:

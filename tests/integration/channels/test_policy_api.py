@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -13,8 +14,9 @@ from tests.support import ServiceHarness, unique_namespace, wait_for
 pytestmark = pytest.mark.integration
 CAP = {"id": "weekly", "limit": 3, "window_seconds": 604800, "scope": "all", "scope_value": None}
 FULL = {"caps": [CAP], "min_marketing_gap_seconds": 3600, "opt_in_channels": ["email"],
-        "quiet_hours": {"sms": [{"weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "20:00"}]}}
-EMPTY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": []}
+        "quiet_hours": {"sms": [{"weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "20:00"}]},
+        "control_group": None}
+EMPTY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None}
 MERGE = "application/merge-patch+json"
 
 
@@ -73,6 +75,35 @@ def test_patch_null_removes_a_member(api):
     answer = api.patch("/policy", json={"min_marketing_gap_seconds": None, "quiet_hours": {"sms": None}})
     assert answer.status_code == 200, answer.get_json()
     assert _policy(api) == {**FULL, "min_marketing_gap_seconds": None, "quiet_hours": {}}
+
+
+def test_patch_null_switches_the_control_group_off(api):
+    group = {"percent": 5.0, "salt": "2026-h1"}
+    assert api.patch("/policy", json={"control_group": group}).status_code == 200
+    assert _policy(api) == {**FULL, "control_group": group}
+    answer = api.patch("/policy", json={"control_group": None})
+    assert answer.status_code == 200, answer.get_json()
+    assert _policy(api) == FULL
+
+
+def test_a_put_without_the_control_group_keeps_it(api):
+    """A client written before `control_group` existed must not switch an operator's group off."""
+    group = {"percent": 5.0, "salt": "2026-h1"}
+    assert api.patch("/policy", json={"control_group": group}).status_code == 200
+    older_client = {k: v for k, v in FULL.items() if k != "control_group"}
+    answer = api.put("/policy", json=older_client)
+    assert answer.status_code == 422 and "control_group" in answer.get_json()["errors"]
+    assert _policy(api)["control_group"] == group
+
+
+def test_a_document_stored_before_the_control_group_existed_reads_as_off(api):
+    stored = {k: v for k, v in FULL.items() if k != "control_group"}
+    with api.engine.begin() as conn:
+        conn.execute(text("UPDATE policy_rules SET document = CAST(:doc AS jsonb) WHERE id = 1"),
+                     {"doc": json.dumps(stored)})
+    assert _policy(api) == FULL
+    assert api.patch("/policy", json={"opt_in_channels": ["sms"]}).status_code == 200
+    assert _policy(api) == {**FULL, "opt_in_channels": ["sms"]}
 
 
 @pytest.mark.parametrize(("patch", "field"), [

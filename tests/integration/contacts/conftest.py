@@ -14,9 +14,14 @@ from tests.support import ServiceHarness, current_amqp_url, drain_queue, unique_
 
 @pytest.fixture(scope="module")
 def contacts(broker_namespace, auth_database_url, api_keys, tmp_path_factory):
-    """The contacts service with its worker (consumers, relay, import runner) running."""
+    """The contacts service with its worker (consumers, relay, import runner) running.
+
+    The import runner's fallback poll is ten minutes, beyond every test's bound: jobs start because
+    POST /imports wakes it (NOTIFY touchpoint_imports), which the import tests thereby prove.
+    """
     harness = ServiceHarness(DEFINITION, broker_namespace, auth_database_url, api_keys,
-                             extra_env={"import_dir": str(tmp_path_factory.mktemp("imports"))})
+                             extra_env={"import_dir": str(tmp_path_factory.mktemp("imports")),
+                                        "import_poll_seconds": "600"})
     harness.start_worker()
     yield harness
     harness.close()
