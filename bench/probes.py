@@ -51,14 +51,16 @@ class TaskWatcher:
 
 
 def offer_events(system: System, watcher: TaskWatcher, contact_ids: list[str], rate: float,
-                 grace: float) -> dict[str, float]:
+                 grace: float, due: dict[str, float] | None = None) -> dict[str, float]:
     """POST one `withdrawal` per contact at `rate`/s (8 posting threads); return the latency summary.
+
+    `due`, if given, is filled with the instant each contact's event was due to be posted (bench/hops.py).
 
     Waits up to `grace` seconds after the last post for the tasks; a task not seen by then counts as
     infinitely late, so a rate the system cannot sustain fails the p99 instead of vanishing.
     """
     local = threading.local()
-    due: dict[str, float] = {}
+    due = {} if due is None else due
 
     def post(contact_id: str, at: float) -> None:
         session = getattr(local, "session", None) or system.session("ingest")

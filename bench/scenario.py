@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from bench.hops import breakdown, describe, instants
 from bench.pipeline import (
     activate,
     bench_database,
@@ -215,9 +216,13 @@ class Scenario:
         watcher.start()
         try:
             fixed_count = int(args.latency_rate * args.latency_seconds)
-            fixed = offer_events(self.system, watcher, ids[:fixed_count], args.latency_rate, grace=60)
-            figures["latency"] = {"fixed": fixed}
+            due: dict[str, float] = {}
+            fixed = offer_events(self.system, watcher, ids[:fixed_count], args.latency_rate, grace=60, due=due)
+            hops = breakdown(instants(self.dbs, due, watcher.seen))
+            figures["latency"] = {"fixed": fixed, "hops": hops}
             print(_latency_line(fixed))
+            print("  where it went (each hop from the previous one; database instants are transaction starts):")
+            print(describe(hops))
             if not args.search_seconds:
                 return
             spare = ids[fixed_count:]

@@ -8,7 +8,9 @@ event, the pause between steps, the backoff after a failure and the log line *wi
     task.run()      # in the worker's thread, until task.stop()
 
 The step returns how long to wait before the next step: `None` for the task's `interval`, `0` to go
-again at once (a full batch: there is more work). A step that raises is logged with
+again at once (a full batch: there is more work). `wake()` ends the wait early (a LISTEN/NOTIFY
+listener calls it when a commit announces work), so an idle task can wait long and still react at
+once; a wake-up that comes while the step runs makes the next wait return at once. A step that raises is logged with
 `logger.exception`, then retried after a backoff that doubles per failure up to `max_backoff`; the
 first success resets it. Plain Python only: tests drive `run_once()` without threads or sleeping.
 """
@@ -72,6 +74,7 @@ class PeriodicTask:
         self.on_stop = on_stop
         self._monotonic = monotonic
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by wake() and stop(): ends the current (or next) wait
 
     @property
     def stopping(self) -> bool:
@@ -79,8 +82,15 @@ class PeriodicTask:
         return self._stop.is_set()
 
     def wait(self, seconds: float) -> bool:
-        """Sleep up to `seconds`, waking early on `stop()`; True when stopping."""
-        return self._stop.wait(max(seconds, 0.0))
+        """Sleep up to `seconds`, waking early on `wake()` or `stop()`; True when stopping."""
+        self._wake.wait(max(seconds, 0.0))
+        # Cleared before the next step reads anything: a wake-up after this line is seen by the next wait.
+        self._wake.clear()
+        return self._stop.is_set()
+
+    def wake(self) -> None:
+        """Run the next step now: end the current wait, or skip the next one if a step is running."""
+        self._wake.set()
 
     def run_once(self) -> float:
         """Run one step; return the seconds to wait before the next (the backoff after a failure)."""
@@ -112,3 +122,4 @@ class PeriodicTask:
     def stop(self) -> None:
         """Ask the loop to end after the step in hand."""
         self._stop.set()
+        self._wake.set()

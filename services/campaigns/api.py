@@ -97,8 +97,7 @@ class CampaignPreview(MethodView):
     def post(self, body, campaign_id):
         """Render every send step (or `step_id`) for the sample `contact` and `event`."""
         with units_of_work().read() as uow:
-            campaign = definitions.get_campaign(uow, campaign_id)
-            return {"steps": tpl.preview_campaign(uow, campaign["definition"], body["contact"], body["event"],
+            return {"steps": tpl.preview_campaign(uow, campaign_id, body["contact"], body["event"],
                                                   body.get("step_id"))}
 
 
@@ -111,7 +110,6 @@ class CampaignReport(MethodView):
     def get(self, campaign_id):
         """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
         with units_of_work().read() as uow:
-            definitions.get_campaign(uow, campaign_id)
             return reports.campaign_report(uow, campaign_id)
 
 

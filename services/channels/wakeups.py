@@ -5,8 +5,9 @@ The gate's transaction that writes a channel's jobs also sends `NOTIFY touchpoin
 `DeliveryWakeups` per worker process (a background task) holds a LISTEN connection and sets the
 channel's event; an idle delivery worker waits on that event instead of leasing every 50 ms. What
 no notification announces — a retry coming due, a lease running out, a job of another process whose
-worker died — is found by the worker's fallback poll (`DeliveryWorker.poll_seconds`, 1 s). While the
-LISTEN connection is down the listener wakes every worker each second, so nothing waits longer.
+worker died — is found by the worker's fallback poll (`DeliveryWorker.poll_seconds`, 30 s in the
+service, CHANNELS_DELIVERY_POLL_SECONDS; a worker's own retries wake it when due). While the LISTEN
+connection is down the listener wakes every worker each second, so nothing waits longer.
 """
 
 from __future__ import annotations

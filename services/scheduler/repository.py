@@ -138,6 +138,23 @@ def claim_due(conn: Connection, now: datetime, limit: int) -> list[Any]:
     return conn.execute(query).all()
 
 
+def next_due(conn: Connection) -> datetime | None:
+    """When the earliest pending, unpaused entry or schedule comes due (None: nothing is pending).
+
+    The poll job sleeps until then; the same conditions as the claims, so a paused owner's overdue
+    entry never wakes it for nothing.
+    """
+    entry = (select(due_entries.c.due_at)
+             .where(due_entries.c.state == "pending", ~due_entries.c.paused,
+                    or_(due_entries.c.owner.is_(None), ~_owner_paused(due_entries.c.owner)))
+             .order_by(due_entries.c.due_at, due_entries.c.id).limit(1).scalar_subquery())
+    schedule = (select(recurring_schedules.c.next_fire_at)
+                .where(recurring_schedules.c.next_fire_at.is_not(None), ~recurring_schedules.c.paused,
+                       or_(recurring_schedules.c.owner.is_(None), ~_owner_paused(recurring_schedules.c.owner)))
+                .order_by(recurring_schedules.c.next_fire_at).limit(1).scalar_subquery())
+    return conn.execute(select(func.least(entry, schedule))).scalar()
+
+
 def mark_published(conn: Connection, ids: Sequence[int], now: datetime) -> None:
     """Settle claimed entries as published."""
     conn.execute(update(due_entries).where(due_entries.c.id.in_(list(ids))).values(state="published", settled_at=now))

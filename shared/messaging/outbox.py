@@ -45,6 +45,7 @@ from shared.periodic import PeriodicTask
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "touchpoint_outbox"
+STOP_CHECK_SECONDS = 1.0  # an idle relay looks at its stop flag this often (not the database)
 
 RELAYED = Counter("touchpoint_outbox_relayed_total", "Outbox messages confirmed by the broker", ["service"])
 RELAY_ERRORS = Counter("touchpoint_outbox_relay_errors_total", "Failed outbox relay batches", ["service"])
@@ -134,7 +135,7 @@ class OutboxRelay:
     """Moves committed outbox rows to the broker in confirmed batches."""
 
     def __init__(self, engine: Engine, tables: MessagingTables, amqp_url: str, exchange: str,
-                 service: str, batch_size: int = 500, idle_sleep: float = 0.5) -> None:
+                 service: str, batch_size: int = 500, idle_sleep: float = 10.0) -> None:
         self.engine = engine
         self.outbox = tables.outbox
         self.publisher = ConfirmingPublisher(amqp_url, exchange, client_name=f"{service}-outbox-relay")
@@ -179,14 +180,19 @@ class OutboxRelay:
     def run(self) -> None:
         """Relay until stopped; back off while the broker or database is unreachable.
 
-        When idle it waits on PostgreSQL LISTEN/NOTIFY (with a poll as a fallback), so an event
-        leaves a few milliseconds after its commit instead of at the next poll.
+        When idle it waits on PostgreSQL LISTEN/NOTIFY, so an event leaves a few milliseconds after
+        its commit instead of at the next poll. `idle_sleep` (10 s) is the fallback: a notification
+        lost with a broken LISTEN connection delays rows by at most that (while LISTEN is down the
+        relay polls every 50 ms), and each such wake-up lets the publisher's connection answer the
+        broker's heartbeats, which an idle connection would otherwise miss (the broker closes it
+        after ~30 s of silence, and the next batch would fail once before reconnecting).
         """
         self._task.run()
 
     def _step(self) -> float:
-        if self.relay_once() < self.batch_size:
-            self._listener.wait(self.idle_sleep, self._task.wait)
+        if self.relay_once() < self.batch_size and not self._listener.wait(self.idle_sleep, self._task.wait,
+                                                                          lambda: self._task.stopping):
+            self.publisher.keepalive()  # the fallback wake-up: nothing announced, keep the connection alive
         return 0.0
 
     def _count_error(self, exc: Exception) -> None:
@@ -223,27 +229,37 @@ class _Listener:
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
 
-    def wait(self, timeout: float, sleep: Callable[[float], bool]) -> None:
+    def wait(self, timeout: float, sleep: Callable[[float], bool],
+             stopping: Callable[[], bool] = lambda: False) -> bool:
         """Return on a notification or after `timeout`; `sleep(seconds)` pauses when LISTEN is broken
-        (it wakes early when the relay stops)."""
+        (it wakes early when the relay stops). True when a notification (or a reconnection) ended it.
+        The wait is sliced into STOP_CHECK_SECONDS so that a stopping relay is not held up to `timeout`."""
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()
-            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-                break
+                if self._failing:
+                    log.info("outbox LISTEN reconnected")
+                    self._failing = False
+                return True  # rows committed while nobody listened: look at once
+            notified = False
+            deadline = time.monotonic() + timeout
+            while not notified and not stopping():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                for _ in self._conn.notifies(timeout=min(left, STOP_CHECK_SECONDS), stop_after=1):
+                    notified = True
             # Drain the burst so one wake-up serves many commits.
             for _ in self._conn.notifies(timeout=0.0):
-                pass
+                notified = True
         except Exception:  # no LISTEN connection: fall back to a short poll
             if not self._failing:  # once per outage, not once per 50 ms poll
                 log.warning("outbox LISTEN failed; polling every 50 ms until it reconnects", exc_info=True)
             self._failing = True
             self.close()
             sleep(min(timeout, 0.05))
-            return
-        if self._failing:
-            log.info("outbox LISTEN reconnected")
-            self._failing = False
+            return True
+        return notified
 
     def close(self) -> None:
         """Close the listening connection."""

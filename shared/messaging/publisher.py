@@ -162,6 +162,20 @@ class ConfirmingPublisher:
             self._discard()
             raise PublishError(f"{unconfirmed} of {len(items)} unconfirmed: {reason}")
 
+    def keepalive(self, seconds: float = 0.01) -> None:
+        """Let an idle connection exchange heartbeats with the broker (its ioloop runs only while publishing).
+
+        Call it more often than the heartbeat timeout (30 s); a connection the broker closed meanwhile
+        is only noticed here and reopened by the next publish.
+        """
+        if self._connection is None or not self._connection.is_open or not self._ready:
+            return
+        self._run(seconds, lambda: self._error is not None)
+        if self._error is not None:
+            log.info("publisher connection closed while idle; the next batch reopens it", extra={"error": self._error})
+            self._ready = False
+            self._discard()
+
     def publish(self, message: Message, timeout: float = 30.0) -> None:
         """Publish one message and wait for its confirm."""
         self.publish_batch([message], timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from services.campaigns.handlers.definitions import get_campaign
 from services.campaigns.unit_of_work import CampaignsUnitOfWork
 
 # Outcomes counted per step; refusals are also broken down by reason (suppressed) or rule (capped).
@@ -18,7 +19,8 @@ def _step_entry() -> dict[str, Any]:
 
 
 def campaign_report(uow: CampaignsUnitOfWork, campaign_id: str) -> dict[str, Any]:
-    """Counts of one campaign, folded from a few GROUP BY queries (`repository.reports.ReportQueries`)."""
+    """Counts of one campaign, folded from a few GROUP BY queries (`repository.reports.ReportQueries`); 404 if unknown."""
+    get_campaign(uow, campaign_id)
     queries = uow.reports
     by_status = dict.fromkeys(ENROLLMENT_STATUSES, 0)
     variants: dict[str, dict[str, int]] = defaultdict(lambda: {"enrolled": 0, "converted": 0, "requested": 0,

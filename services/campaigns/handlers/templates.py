@@ -9,6 +9,7 @@ from typing import Any
 from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.templates import PARTS, TemplateError, preview, validate_template
 from services.campaigns.handlers.context import event_view
+from services.campaigns.handlers.definitions import get_campaign
 from services.campaigns.handlers.enrollment import TemplateLookup
 from services.campaigns.unit_of_work import CampaignsUnitOfWork
 from shared.errors import Conflict, Invalid, NotFound
@@ -85,9 +86,10 @@ def preview_template(uow: CampaignsUnitOfWork, template_id: str, contact: Mappin
     return {"channel": stored["channel"], "subject": rendered.subject, "body": rendered.body, "html": rendered.html}
 
 
-def preview_campaign(uow: CampaignsUnitOfWork, definition: Mapping[str, Any], contact: Mapping[str, Any],
+def preview_campaign(uow: CampaignsUnitOfWork, campaign_id: str, contact: Mapping[str, Any],
                      event: Mapping[str, Any], step_id: str | None) -> list[dict[str, Any]]:
-    """Render the campaign's send steps (or one of them) for a sample contact and event."""
+    """Render the campaign's send steps (or one of them) for a sample contact and event; 404 if unknown."""
+    definition = get_campaign(uow, campaign_id)["definition"]
     lookup = TemplateLookup(uow.templates)
     out, errors = [], {}
     steps = [(i, s) for i, s in enumerate(definition.get("steps", []))

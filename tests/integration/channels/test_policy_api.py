@@ -22,9 +22,9 @@ MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture
-def api(auth_database_url, api_keys):
+def api(auth_database_url, api_keys, amqp_url):
     harness = ServiceHarness(build_definition(), unique_namespace("tppol"), auth_database_url, api_keys,
-                             database_name="channels_policy")
+                             amqp_url=amqp_url, database_name="channels_policy")
     assert harness.put("/policy", json=FULL).status_code == 200
     yield harness
     harness.close()

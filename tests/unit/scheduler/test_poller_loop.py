@@ -14,6 +14,8 @@ from shared.clock import ManualClock
 
 
 class FakeLeader:
+    idle_timeout_s = 10.0
+
     def __init__(self) -> None:
         self.released = False
 

@@ -36,3 +36,27 @@ def test_a_broken_listen_is_logged_once_then_its_recovery(monkeypatch, caplog: p
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and warnings[0].exc_info is not None
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == ["outbox LISTEN reconnected"]
+
+
+class NotifyingConnection(FakeConnection):
+    def __init__(self, pending: list[str]) -> None:
+        self.pending = pending  # notifications not yet read
+
+    def notifies(self, timeout: float, stop_after: int | None = None):
+        taken = self.pending[:stop_after] if stop_after else list(self.pending)
+        del self.pending[:len(taken)]
+        return iter(taken)
+
+
+def test_wait_says_whether_work_was_announced_so_the_relay_knows_a_fallback_wake_up() -> None:
+    listener = _Listener(engine=None)
+    connection = NotifyingConnection([])
+    listener._conn = connection
+    assert listener.wait(0.0, lambda s: False) is False  # timed out: the fallback (keepalive) wake-up
+    connection.pending.extend(["n1", "n2", "n3"])
+    assert listener.wait(10.0, lambda s: False) is True  # a notification...
+    assert connection.pending == []  # ...and the burst drained with it
+    assert listener.wait(10.0, lambda s: False, stopping=lambda: True) is False  # a stopping relay does not wait
+    listener._conn = None
+    listener._connect = lambda: NotifyingConnection([])
+    assert listener.wait(10.0, lambda s: False) is True  # freshly listening: look at the table at once

@@ -75,3 +75,35 @@ def test_stop_wakes_a_long_wait() -> None:
     task.stop()
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_wake_ends_a_long_wait_and_the_step_runs_again() -> None:
+    calls: list[int] = []
+    ran = threading.Event()
+    task: PeriodicTask
+
+    def step() -> None:
+        calls.append(1)
+        ran.set()
+
+    task = PeriodicTask("t", step, interval=3600.0)
+    thread = threading.Thread(target=task.run)
+    thread.start()
+    try:
+        assert ran.wait(10)
+        ran.clear()
+        task.wake()  # without it the next step would come in an hour
+        assert ran.wait(10)
+        assert len(calls) == 2
+    finally:
+        task.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_wake_during_the_step_is_not_lost() -> None:
+    task = PeriodicTask("t", lambda: None, interval=3600.0)
+    task.wake()  # as if a notification arrived while the step ran
+    assert task.wait(3600.0) is False  # returns at once, not stopping
+    task.stop()
+    assert task.wait(3600.0) is True
