@@ -15,17 +15,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pika
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support import AMQP_URL, wait_for
+from tests.support import broker_vhost, wait_for
 from tests.system import System, build_system, free_port
 
-# The teardown checks this prefix so it can only ever delete queues of its own namespace.
-NAMESPACE_PREFIX = "tpe2e"
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-               "control_group": None}
+               "control_group": None, "capacity": []}
 
 
 class SmtpSink:
@@ -174,26 +171,28 @@ def sms_gateway() -> Iterator[Gateway]:
 
 
 @pytest.fixture(scope="session")
-def system(auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink, sms_gateway: Gateway,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """Every service's API and worker as subprocesses on fresh databases and a throwaway namespace."""
-    from tests.support import unique_namespace
+def system(broker: str, auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink,
+           sms_gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """Every service's API and worker as subprocesses on fresh databases and a vhost of their own (`e2e`).
 
+    One system serves every e2e module (starting it takes most of a minute), so its vhost is the
+    session's rather than a module's.
+    """
     adapters = {"email": {"adapter": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "sender": "news@e2e.test",
                           "backoff_seconds": 1},
                 "sms": {"adapter": "sms_gateway", "url": sms_gateway.url, "backoff_seconds": 1},
                 "call": {"adapter": "call_center"}, "web": {"adapter": "web_offers"}}
-    namespace = unique_namespace(NAMESPACE_PREFIX)
-    built = build_system(namespace, auth_database_url, api_keys, tmp_path_factory.mktemp("e2e-logs"),
-                         # eight processes, beside the local-run test's eight and another test process:
-                         # few idle database connections each (shared/db/engine.py)
-                         extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters), "TOUCHPOINT_DB_POOL_SIZE": "2"})
-    try:
-        built.start()
-        yield built
-    finally:
-        built.stop()
-        _delete_namespace(namespace)
+    with broker_vhost("e2e", current=False) as amqp_url:
+        built = build_system("touchpoint", auth_database_url, api_keys, tmp_path_factory.mktemp("e2e-logs"),
+                             # eight processes, beside the local-run test's eight and another test process:
+                             # few idle database connections each (shared/db/engine.py)
+                             extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters), "TOUCHPOINT_DB_POOL_SIZE": "2"},
+                             amqp_url=amqp_url)
+        try:
+            built.start()
+            yield built
+        finally:
+            built.stop()
 
 
 @pytest.fixture(scope="session")
@@ -212,24 +211,6 @@ def pytest_runtest_makereport(item, call):
         if running is not None:
             for name in running.processes:
                 report.sections.append((f"log {name}", running.logs(name)[-3000:]))
-
-
-def _delete_namespace(namespace: str) -> None:
-    """Delete the queues and exchanges of our namespace (names listed by rabbitmqctl)."""
-    import subprocess
-
-    assert namespace.startswith(NAMESPACE_PREFIX + "_")
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, timeout=60)
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    try:
-        channel = connection.channel()
-        for name in listed.stdout.split():
-            if name.startswith(namespace + "."):
-                channel.queue_delete(name)
-        for suffix in ("events", "dead"):
-            channel.exchange_delete(f"{namespace}.{suffix}")
-    finally:
-        connection.close()
 
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

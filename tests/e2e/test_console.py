@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import Select
 from tests.e2e.conftest import E2E
 from tests.e2e.console_a11y import check_page
 from tests.e2e.console_browser import screenshot, sign_in, submit
-from tests.support import AMQP_URL, wait_for
+from tests.support import wait_for
 from tools.demo import WITHDRAWAL_POLICY, drip
 
 pytestmark = pytest.mark.slow
@@ -94,7 +94,7 @@ def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, 
 
 def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None:
     marker = uuid.uuid4().hex
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(e2e.system.amqp_url))
     try:  # a message no consumer can read goes straight to its dead-letter queue
         connection.channel().basic_publish(f"{e2e.system.namespace}.events", "interaction.recorded",
                                            json.dumps({"not": "an envelope", "marker": marker}).encode(),
