@@ -118,5 +118,4 @@ def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None
     assert "Replayed" in browser.page_source and queue in browser.page_source
     submit(browser, browser.find_element(By.LINK_TEXT, "Health"))
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart") and "healthy" in browser.page_source
-    screenshot(browser, "operator")
     check_page(browser)

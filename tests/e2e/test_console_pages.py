@@ -167,6 +167,7 @@ def test_operator_reads_health_and_rates(e2e: E2E, console: str, browser) -> Non
         charts = section.find_elements(By.CSS_SELECTOR, "svg.line-chart")
         assert len(charts) == 2 and "requests per second" in charts[0].get_attribute("aria-label")
         assert section.find_elements(By.CSS_SELECTOR, "svg.line-chart path.line")
+    screenshot(browser, "operator")
     check_page(browser)
 
 
