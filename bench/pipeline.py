@@ -26,7 +26,8 @@ from tests.system import System, build_system, free_port
 
 WEEK = 7 * 24 * 3600
 CAP_POLICY = {"caps": [{"id": "one-a-week", "limit": 1, "window_seconds": WEEK, "scope": "all"}],
-              "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None}
+              "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None,
+              "capacity": []}
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>]+)>", re.MULTILINE | re.IGNORECASE)
 
 

@@ -21,7 +21,7 @@ from tests.support import SmsGateway, broker_vhost, wait_for
 from tests.system import System, build_system, free_port
 
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-               "control_group": None}
+               "control_group": None, "capacity": []}
 
 
 class SmtpSink:

@@ -32,7 +32,7 @@ register_contracts()  # as a service process does at start-up
 OBSERVER = QueueSpec("observer", ("message.*", "interaction.recorded"), retry_delays_ms=())
 NO_LIMITS_POLICY = {"caps": [{"id": "weekly", "limit": 3, "window_seconds": 7 * 86400, "scope": "all"}],
                     "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-                    "control_group": None}
+                    "control_group": None, "capacity": []}
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from tests.support import SmsGateway, wait_for
 pytestmark = pytest.mark.integration
 
 OPEN = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-        "control_group": None}
+        "control_group": None, "capacity": []}
 
 
 @pytest.fixture
