@@ -26,7 +26,8 @@ from tests.system import System, build_system, free_port
 
 WEEK = 7 * 24 * 3600
 CAP_POLICY = {"caps": [{"id": "one-a-week", "limit": 1, "window_seconds": WEEK, "scope": "all"}],
-              "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None}
+              "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None,
+              "capacity": []}
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>]+)>", re.MULTILINE | re.IGNORECASE)
 
 
@@ -233,14 +234,15 @@ def pipeline_state(dbs: dict[str, Engine], sink: SmtpSink, campaign_id: str) -> 
 
 def start_system(prefix: str, log_dir: Path, smtp_port: int, auth_url: str, keys: dict[str, str],
                  bench_databases: bool = False, extra_env: dict[str, str] | None = None,
-                 replicas: int = 1) -> System:
-    """Build (fresh databases, unique namespace) and start the four services, `replicas` workers each."""
+                 replicas: int = 1, amqp_url: str = AMQP_URL) -> System:
+    """Build (fresh databases, unique namespace on `amqp_url`) and start the four services, `replicas` workers each."""
     env = {**channels_env(smtp_port), **(extra_env or {})}
     original = system_module.fresh_database
     if bench_databases:  # touchpoint_bench_<prefix>_<service> instead of touchpoint_test_*
         system_module.fresh_database = bench_database
     try:
-        system = build_system(unique_namespace(prefix), auth_url, keys, log_dir, extra_env=env, prefix=prefix)
+        system = build_system(unique_namespace(prefix), auth_url, keys, log_dir, extra_env=env, prefix=prefix,
+                              amqp_url=amqp_url)
     finally:
         system_module.fresh_database = original
     for service in system_module.SERVICES:
@@ -252,8 +254,25 @@ def start_system(prefix: str, log_dir: Path, smtp_port: int, auth_url: str, keys
     return system
 
 
-def delete_namespace(namespace: str) -> None:
-    """Delete the broker queues and exchanges of a namespace."""
-    from tests.conftest import _delete_namespace
+def delete_namespace(namespace: str, amqp_url: str = AMQP_URL) -> None:
+    """Delete the broker queues and exchanges of a namespace (queue names listed by rabbitmqctl).
 
-    _delete_namespace(AMQP_URL, namespace)
+    The bench shares the broker's default vhost with a developer's local run, so it deletes by name;
+    the tests use a vhost of their own instead (tests.support.broker_vhost).
+    """
+    import subprocess
+
+    import pika
+
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True,
+                            timeout=60)
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        for name in listed.stdout.split():
+            if name.startswith(namespace + "."):
+                channel.queue_delete(name)
+        for suffix in ("events", "dead"):
+            channel.exchange_delete(f"{namespace}.{suffix}")
+    finally:
+        connection.close()

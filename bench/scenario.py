@@ -246,12 +246,18 @@ class Scenario:
         try:
             fixed_count = int(args.latency_rate * args.latency_seconds)
             due: dict[str, float] = {}
+            before = self.sampler.snapshot()
             fixed = offer_events(self.system, watcher, ids[:fixed_count], args.latency_rate, grace=60, due=due)
+            cpu = self.sampler.cpu_ms(before, self.sampler.snapshot())
             hops = breakdown(instants(self.dbs, due, watcher.seen))
-            figures["latency"] = {"fixed": fixed, "hops": hops}
+            per_event = {name: ms / max(1, fixed["seen"]) for name, ms in sorted(cpu.items())}
+            per_event["touchpoint_total"] = sum(v for k, v in per_event.items() if k in self.system.processes)
+            figures["latency"] = {"fixed": fixed, "hops": hops, "cpu_ms_per_event": per_event}
             print(_latency_line(fixed))
             print("  where it went (each hop from the previous one; database instants are transaction starts):")
             print(describe(hops))
+            print("  CPU ms per event (from /proc over the fixed-rate run and its tail): "
+                  + "; ".join(f"{k} {v:.2f}" for k, v in per_event.items() if v >= 0.01))
             if not args.search_seconds:
                 return
             spare = ids[fixed_count:]

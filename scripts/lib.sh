@@ -143,8 +143,12 @@ ensure_postgres() {
 }
 
 # RabbitMQ: start the installed broker when it is stopped, enable the consistent-hash exchange
-# (dispatch shards need it; the local run uses no other plugin).
+# (dispatch shards need it; the local run uses no other plugin). `ensure_rabbitmq test` enables the
+# management plugin too: the tests create and delete a vhost per module through its HTTP API
+# (tests/support.py; without it they fall back to rabbitmqctl, a second or two per call).
 ensure_rabbitmq() {
+  local plugins=(rabbitmq_consistent_hash_exchange) missing=() plugin
+  [ "${1:-}" = test ] && plugins+=(rabbitmq_management)
   if ! port_open 5672; then
     command -v rabbitmq-server >/dev/null ||
       die "RabbitMQ is not reachable on 127.0.0.1:5672 and not installed (apt-get install rabbitmq-server)"
@@ -154,11 +158,17 @@ ensure_rabbitmq() {
     port_open 5672 || die "RabbitMQ did not open 127.0.0.1:5672"
   fi
   # The plugins file answers in a millisecond; rabbitmq-plugins boots an Erlang VM (seconds).
-  if command -v rabbitmq-plugins >/dev/null &&
-    ! grep -qs rabbitmq_consistent_hash_exchange "$RABBITMQ_ENABLED_PLUGINS"; then
-    if ! { can_be_root && as_root rabbitmq-plugins -q is_enabled rabbitmq_consistent_hash_exchange >/dev/null 2>&1; }; then
-      run_as_root "enable rabbitmq_consistent_hash_exchange (dispatch shards need it)" \
-        rabbitmq-plugins -q enable rabbitmq_consistent_hash_exchange
+  # (-w: rabbitmq_management_agent alone is not rabbitmq_management.) Enabling is idempotent and
+  # works on a running broker without restarting it.
+  if command -v rabbitmq-plugins >/dev/null; then
+    for plugin in "${plugins[@]}"; do
+      grep -qsw "$plugin" "$RABBITMQ_ENABLED_PLUGINS" && continue
+      { can_be_root && as_root rabbitmq-plugins -q is_enabled "$plugin" >/dev/null 2>&1; } && continue
+      missing+=("$plugin")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+      run_as_root "enable ${missing[*]} (dispatch shards need the consistent-hash exchange; the tests' vhosts, management)" \
+        rabbitmq-plugins -q enable "${missing[@]}"
     fi
   fi
   # Wait until AMQP answers, not just the port.

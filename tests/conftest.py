@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 
 import pika
 import psycopg
@@ -14,7 +15,7 @@ from shared.auth.keys import ApiKeyStore
 from shared.db.engine import make_engine
 from shared.messaging.connection import connect
 from shared.messaging.topology import Topology
-from tests.support import AMQP_URL, PG_ROOT, fresh_database, unique_namespace
+from tests.support import AMQP_URL, PG_ROOT, BrokerAdmin, broker_vhost, fresh_database, unique_namespace
 
 # Tests that start the whole system as processes (or the local runner) share one xdist worker, so a
 # parallel run holds at most one such system and stays inside PostgreSQL's 100 connections.
@@ -50,14 +51,38 @@ def _drop_this_runs_databases():
         warnings.warn(f"could not drop this run's test databases: {exc}", stacklevel=1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_this_runs_vhosts():
+    """After the session, delete any vhost of this run a module could not delete itself."""
+    yield
+    from tests.support import undeleted_vhosts
+
+    try:
+        for name in sorted(undeleted_vhosts):
+            BrokerAdmin().delete_vhost(name)
+    except Exception as exc:  # the broker is gone (or was never there); the tests have said so already
+        warnings.warn(f"could not delete this run's test vhosts: {exc}", stacklevel=1)
+
+
 @pytest.fixture(scope="session")
-def amqp_url() -> str:
-    """The broker URL, after checking the broker answers."""
+def broker() -> str:
+    """The broker's URL (its own vhost, which tests do not use), after checking the broker answers."""
     try:
         connect(AMQP_URL, client_name="pytest-probe", timeout=10).close()
     except Exception as exc:  # a missing broker must stop the run with a clear message
         pytest.fail(f"RabbitMQ at {AMQP_URL} is not reachable ({exc}); run .ci/run or start it", pytrace=False)
     return AMQP_URL
+
+
+@pytest.fixture(scope="module")
+def amqp_url(request: pytest.FixtureRequest, broker: str) -> Iterator[str]:
+    """The AMQP URL of this test module's own vhost, `touchpoint_test_<run>_<module>`, deleted after the module.
+
+    Harnesses, workers and helpers (`tests.support.current_amqp_url()`) use it, so nothing a module
+    declares or leaves in a queue reaches another module.
+    """
+    with broker_vhost(request.module.__name__.removeprefix("tests.")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +98,7 @@ def pg_root() -> str:
 
 @pytest.fixture
 def topology(amqp_url: str):
-    """A throwaway broker namespace, deleted after the test."""
+    """A throwaway broker namespace in the module's vhost, deleted after the test."""
     topo = Topology(unique_namespace())
     yield topo
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
@@ -106,29 +131,7 @@ def api_keys(key_store: ApiKeyStore) -> dict[str, str]:
             for role in ("marketer", "channel_owner", "agent", "operator", "ingest")}
 
 
-@pytest.fixture(scope="session")
-def broker_namespace(amqp_url: str):
-    """One broker namespace for the service-level tests of this run; deleted at the end."""
-    from tests.support import unique_namespace as make
-
-    topo = Topology(make("tpsvc"))
-    yield topo.namespace
-    _delete_namespace(amqp_url, topo.namespace)
-
-
-def _delete_namespace(amqp_url: str, namespace: str) -> None:
-    """Delete the queues and exchanges of a namespace (names are listed by rabbitmqctl)."""
-    import subprocess
-
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True,
-                            timeout=60)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        for name in listed.stdout.split():
-            if name.startswith(namespace + "."):
-                channel.queue_delete(name)
-        for suffix in ("events", "dead"):
-            channel.exchange_delete(f"{namespace}.{suffix}")
-    finally:
-        connection.close()
+@pytest.fixture(scope="module")
+def broker_namespace(amqp_url: str) -> str:
+    """The broker namespace of a module's services: the default one, alone in the module's vhost."""
+    return "touchpoint"

@@ -1,7 +1,8 @@
 """The whole system as real processes, for end-to-end and fault tests (imported as `tests.system`).
 
 Every service runs its API (gunicorn) and its worker as subprocesses against fresh databases and
-a throwaway broker namespace; tests talk to them only through their public HTTP APIs.
+the broker URL given (a vhost of its own in the tests); tests talk to them only through their public
+HTTP APIs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import AMQP_URL, REPO, fresh_database, wait_for
+from tests.support import REPO, fresh_database, wait_for
 
 SERVICES = ("contacts", "campaigns", "channels", "scheduler")
 
@@ -74,6 +75,11 @@ class System:
         session.headers["X-API-Key"] = self.keys[role]
         return session
 
+    @property
+    def amqp_url(self) -> str:
+        """The broker URL (and vhost) every process uses."""
+        return self.env["AMQP_URL"]
+
     def url(self, service: str, path: str) -> str:
         """Absolute URL of a service path."""
         return self.urls[service] + path
@@ -120,12 +126,12 @@ class System:
 
 
 def build_system(namespace: str, auth_database_url: str, keys: dict[str, str], log_dir: Path,
-                 extra_env: dict[str, str] | None = None, prefix: str = "e2e") -> System:
-    """Create fresh databases and the process table of the whole system (not started)."""
+                 extra_env: dict[str, str] | None = None, prefix: str = "e2e", *, amqp_url: str) -> System:
+    """Create fresh databases and the process table of the whole system on `amqp_url` (not started)."""
     from shared.db.migrate import migrate
 
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
-    env.update({"AMQP_URL": AMQP_URL, "AUTH_DATABASE_URL": auth_database_url, "TOUCHPOINT_NAMESPACE": namespace,
+    env.update({"AMQP_URL": amqp_url, "AUTH_DATABASE_URL": auth_database_url, "TOUCHPOINT_NAMESPACE": namespace,
                 "PYTHONPATH": str(REPO), "LOG_LEVEL": "INFO", "WEBHOOK_SECRET": "e2e-webhook-secret"})
     urls = {}
     for service in SERVICES:

@@ -103,6 +103,7 @@ POLICY = {
                     "call": [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "22:00"}]},
     "opt_in_channels": ["email", "sms"],
     "control_group": None,
+    "capacity": [],
 }
 
 

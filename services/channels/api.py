@@ -82,10 +82,12 @@ def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
     try:
         rules = from_document(document)
     except ValueError as exc:
-        raise Invalid(str(exc), {"caps": [str(exc)]}, title="Invalid policy") from exc
+        field = "capacity" if str(exc).startswith("capacity") else "caps"
+        raise Invalid(str(exc), {field: [str(exc)]}, title="Invalid policy") from exc
     if sets_no_rule(rules) and not allow_empty:
         # a body that lost its content on the way (a wrong client, a form post) must not open the gate
-        message = "the rule set has no cap, gap, quiet hours or opt-in channel; pass ?allow_empty=true to mean it"
+        message = ("the rule set has no cap, gap, quiet hours, opt-in channel or capacity rule; "
+                   "pass ?allow_empty=true to mean it")
         raise Invalid(message, {"allow_empty": [message]}, title="Empty policy refused")
     return rules
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.channels.domain import CapScope
+from services.channels.domain import CapacityWindow, CapScope, WhenFull
+from services.channels.domain.capacity import zone
 from shared.contracts import CATEGORIES
 from shared.control_group import MAX_PERCENT
 
@@ -39,6 +40,36 @@ class ControlGroupSchema(Schema):
     salt = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 
+def _iana_zone(name: str) -> None:
+    try:
+        zone(name)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class CapacitySchema(Schema):
+    """A capacity rule: at most `limit` messages on `channel` (of `category`, or every non-transactional one)
+    per calendar `window` of `time_zone`, for all contacts together; `when_full` says what happens then."""
+
+    id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.:-]{1,64}$"))
+    channel = fields.String(required=True, validate=CHANNEL)
+    category = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(("service", "marketing")),
+                             metadata={"description": "null: service and marketing (transactional never counts)"})
+    limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100_000_000))
+    window = fields.String(required=True, validate=validate.OneOf([w.value for w in CapacityWindow]),
+                           metadata={"description": "calendar hour, day or ISO week (Monday first) of time_zone"})
+    time_zone = fields.String(required=True, validate=[validate.Length(min=1, max=64), _iana_zone],
+                              metadata={"description": "an IANA time zone name, e.g. Europe/Amsterdam"})
+    when_full = fields.String(required=True, validate=validate.OneOf([w.value for w in WhenFull]),
+                              metadata={"description": "defer to the next window's start, or expire"})
+
+
+def _unique_capacity_ids(rules: list[dict]) -> None:
+    ids = [rule["id"] for rule in rules]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("capacity rule ids must be unique")
+
+
 class PolicySchema(Schema):
     """The whole rule set of the gate; every field is required so a partial body never resets the rest."""
 
@@ -52,6 +83,9 @@ class PolicySchema(Schema):
     # Required like the rest (null means off): a PUT from a client that does not know the member must
     # not switch an operator's control group off by leaving it out.
     control_group = fields.Nested(ControlGroupSchema, allow_none=True, required=True)
+    # Required too (`[]` for none), for the same reason.
+    capacity = fields.List(fields.Nested(CapacitySchema), required=True,
+                           validate=[validate.Length(max=100), _unique_capacity_ids])
     version = fields.Integer(dump_only=True)
 
 
@@ -67,6 +101,8 @@ class PolicyPatchSchema(Schema):
                               allow_none=True)
     opt_in_channels = fields.List(fields.String(validate=CHANNEL), allow_none=True, validate=validate.Length(max=100))
     control_group = fields.Dict(allow_none=True)  # merged into the stored group, then validated as a whole
+    capacity = fields.List(fields.Nested(CapacitySchema), allow_none=True,
+                           validate=[validate.Length(max=100), _unique_capacity_ids])
 
 
 class PolicyWriteQuerySchema(Schema):

@@ -12,20 +12,16 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pika
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support import AMQP_URL, wait_for
+from tests.support import SmsGateway, broker_vhost, wait_for
 from tests.system import System, build_system, free_port
 
-# The teardown checks this prefix so it can only ever delete queues of its own namespace.
-NAMESPACE_PREFIX = "tpe2e"
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-               "control_group": None}
+               "control_group": None, "capacity": []}
 
 
 class SmtpSink:
@@ -46,46 +42,10 @@ class SmtpSink:
             return [e for e in self.envelopes if address.lower() in (r.lower() for r in e.rcpt_tos)]
 
 
-class Gateway:
-    """A loopback HTTP server standing in for the SMS gateway; keeps the JSON bodies it receives."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        gateway, lock = self, threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with lock:
-                    gateway.bodies.append(json.loads(body or b"{}"))
-                    answer = json.dumps({"id": f"gw-{len(gateway.bodies)}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def to(self, phone: str) -> list[dict[str, Any]]:
-        """SMS bodies sent to `phone`."""
-        return [b for b in list(self.bodies) if b.get("to") == phone]
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class E2E:
     """The running system plus the fake providers, with small HTTP helpers that fail loudly."""
 
-    def __init__(self, system: System, smtp: SmtpSink, gateway: Gateway) -> None:
+    def __init__(self, system: System, smtp: SmtpSink, gateway: SmsGateway) -> None:
         self.system, self.smtp, self.gateway = system, smtp, gateway
         self.sessions = {role: system.session(role) for role in system.keys}
 
@@ -166,38 +126,40 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def sms_gateway() -> Iterator[Gateway]:
+def sms_gateway() -> Iterator[SmsGateway]:
     """The stand-in SMS gateway."""
-    gw = Gateway()
+    gw = SmsGateway()
     yield gw
     gw.close()
 
 
 @pytest.fixture(scope="session")
-def system(auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink, sms_gateway: Gateway,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """Every service's API and worker as subprocesses on fresh databases and a throwaway namespace."""
-    from tests.support import unique_namespace
+def system(broker: str, auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink,
+           sms_gateway: SmsGateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """Every service's API and worker as subprocesses on fresh databases and a vhost of their own (`e2e`).
 
+    One system serves every e2e module (starting it takes most of a minute), so its vhost is the
+    session's rather than a module's.
+    """
     adapters = {"email": {"adapter": "smtp", "host": "127.0.0.1", "port": smtp_sink.port, "sender": "news@e2e.test",
                           "backoff_seconds": 1},
                 "sms": {"adapter": "sms_gateway", "url": sms_gateway.url, "backoff_seconds": 1},
                 "call": {"adapter": "call_center"}, "web": {"adapter": "web_offers"}}
-    namespace = unique_namespace(NAMESPACE_PREFIX)
-    built = build_system(namespace, auth_database_url, api_keys, tmp_path_factory.mktemp("e2e-logs"),
-                         # eight processes, beside the local-run test's eight and another test process:
-                         # few idle database connections each (shared/db/engine.py)
-                         extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters), "TOUCHPOINT_DB_POOL_SIZE": "2"})
-    try:
-        built.start()
-        yield built
-    finally:
-        built.stop()
-        _delete_namespace(namespace)
+    with broker_vhost("e2e", current=False) as amqp_url:
+        built = build_system("touchpoint", auth_database_url, api_keys, tmp_path_factory.mktemp("e2e-logs"),
+                             # eight processes, beside the local-run test's eight and another test process:
+                             # few idle database connections each (shared/db/engine.py)
+                             extra_env={"CHANNELS_ADAPTERS": json.dumps(adapters), "TOUCHPOINT_DB_POOL_SIZE": "2"},
+                             amqp_url=amqp_url)
+        try:
+            built.start()
+            yield built
+        finally:
+            built.stop()
 
 
 @pytest.fixture(scope="session")
-def e2e(system: System, smtp_sink: SmtpSink, sms_gateway: Gateway) -> E2E:
+def e2e(system: System, smtp_sink: SmtpSink, sms_gateway: SmsGateway) -> E2E:
     """The helpers over the running system."""
     return E2E(system, smtp_sink, sms_gateway)
 
@@ -212,24 +174,6 @@ def pytest_runtest_makereport(item, call):
         if running is not None:
             for name in running.processes:
                 report.sections.append((f"log {name}", running.logs(name)[-3000:]))
-
-
-def _delete_namespace(namespace: str) -> None:
-    """Delete the queues and exchanges of our namespace (names listed by rabbitmqctl)."""
-    import subprocess
-
-    assert namespace.startswith(NAMESPACE_PREFIX + "_")
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True, text=True, timeout=60)
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    try:
-        channel = connection.channel()
-        for name in listed.stdout.split():
-            if name.startswith(namespace + "."):
-                channel.queue_delete(name)
-        for suffix in ("events", "dead"):
-            channel.exchange_delete(f"{namespace}.{suffix}")
-    finally:
-        connection.close()
 
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

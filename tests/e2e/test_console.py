@@ -16,22 +16,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.e2e.conftest import E2E
+from tests.e2e.console_a11y import check_page
 from tests.e2e.console_browser import screenshot, sign_in, submit
-from tests.support import AMQP_URL, wait_for
+from tests.support import wait_for
 from tools.demo import WITHDRAWAL_POLICY, drip
 
 pytestmark = pytest.mark.slow
-
-
-def fits_a_phone(browser) -> bool:
-    """At a phone's width (390 px) the page needs no sideways scrolling (wide tables scroll in their box)."""
-    browser.set_window_size(390, 844)
-    try:
-        browser.refresh()
-        return browser.execute_script(
-            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1")
-    finally:
-        browser.set_window_size(1280, 1000)
 
 
 def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, console: str, browser) -> None:
@@ -64,7 +54,7 @@ def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, consol
     assert counts["requested"] >= 2 and counts["sent"] >= 2, counts
     assert int(browser.find_element(By.ID, "enrolled").text) >= 2
     screenshot(browser, "campaign")
-    assert fits_a_phone(browser)
+    check_page(browser, "campaign")
     e2e.call("POST", "campaigns", f"/campaigns/{campaign['id']}/archive", role="marketer")
 
 
@@ -88,7 +78,7 @@ def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, 
     card = browser.find_element(By.ID, f"task-{task['id']}")
     assert "withdrew 25000" in card.text and "P100" in card.text
     screenshot(browser, "agent")
-    assert fits_a_phone(browser)
+    check_page(browser, "agent")
     submit(browser, browser.find_element(By.ID, f"claim-{task['id']}"))
     assert f"Task {task['id']} is yours" in browser.page_source
     assert open_task() == []  # a claimed task is offered to nobody else
@@ -104,7 +94,7 @@ def test_agent_claims_and_completes_the_withdrawal_call(e2e: E2E, console: str, 
 
 def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None:
     marker = uuid.uuid4().hex
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(e2e.system.amqp_url))
     try:  # a message no consumer can read goes straight to its dead-letter queue
         connection.channel().basic_publish(f"{e2e.system.namespace}.events", "interaction.recorded",
                                            json.dumps({"not": "an envelope", "marker": marker}).encode(),
@@ -123,8 +113,9 @@ def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None
     submit(browser, browser.find_element(By.LINK_TEXT, "Dead letters"))
     assert queue in browser.page_source and "malformed" in browser.page_source
     screenshot(browser, "dead-letters")
+    check_page(browser)
     submit(browser, browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Replay {queue}']"))
     assert "Replayed" in browser.page_source and queue in browser.page_source
     submit(browser, browser.find_element(By.LINK_TEXT, "Health"))
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart") and "healthy" in browser.page_source
-    screenshot(browser, "operator")
+    check_page(browser)

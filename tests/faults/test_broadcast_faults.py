@@ -17,6 +17,7 @@ import os
 import subprocess
 import time
 from collections import Counter, defaultdict
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import text
@@ -26,7 +27,6 @@ from bench.pipeline import (
     activate,
     broadcast_definition,
     create_segment,
-    delete_namespace,
     engines,
     import_contacts,
     pipeline_state,
@@ -39,7 +39,7 @@ from bench.pipeline import (
 from services.channels.adapters.smtp import SmtpAdapter, message_id
 from services.channels.delivery import lease_size
 from shared.db.engine import drop_database
-from tests.support import wait_for
+from tests.support import broker_vhost, wait_for
 
 pytestmark = pytest.mark.restarts_broker
 # 2,000 keeps the whole suite within its 10-minute budget (74 s here); 10,000 passed in 3 min 24 s.
@@ -60,10 +60,10 @@ def restart_rabbitmq() -> None:
     subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
 
 
-def dead_letters(namespace: str) -> dict[str, int]:
-    """Messages in the namespace's dead-letter queues."""
-    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name", "messages"], capture_output=True,
-                            text=True, timeout=60).stdout.split("\n")
+def dead_letters(vhost: str, namespace: str) -> dict[str, int]:
+    """Messages in the namespace's dead-letter queues of a vhost."""
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
+                            capture_output=True, text=True, timeout=60).stdout.split("\n")
     found = {}
     for line in listed:
         parts = line.split()
@@ -81,12 +81,21 @@ def sink():
     server.stop()
 
 
+@pytest.fixture
+def faults_vhost(broker):
+    """The system's own vhost (`touchpoint_test_<run>_faults`; a vhost and its durable queues outlive
+    the broker restart); yields (name, AMQP URL)."""
+    with broker_vhost("faults", current=False) as url:
+        yield unquote(url.rsplit("/", 1)[1]), url
+
+
 def test_broadcast_survives_kill_9_of_every_process_and_a_broker_restart(auth_database_url, api_keys, tmp_path,
-                                                                         sink):
+                                                                         sink, faults_vhost):
+    vhost, amqp_url = faults_vhost
     # a 15 s delivery lease: a killed worker's leased jobs are taken over after 15 s, not 2 min
     # databases of this run alone (touchpoint_test_<run>_faults<pid>_*): a concurrent run must not share them
     system = start_system(f"faults{os.getpid()}", tmp_path / "logs", sink.port, auth_database_url, api_keys,
-                          extra_env={"CHANNELS_DELIVERY_LEASE_SECONDS": "15"})
+                          extra_env={"CHANNELS_DELIVERY_LEASE_SECONDS": "15"}, amqp_url=amqp_url)
     dbs = engines(system)
     try:
         put_policy(system)
@@ -159,12 +168,11 @@ def test_broadcast_survives_kill_9_of_every_process_and_a_broker_restart(auth_da
         assert mail["requested"] == mail["sent"] == CONTACTS and mail.get("capped", 0) == 0
         assert call["requested"] == call["capped"] == CONTACTS and call.get("sent", 0) == 0
         assert report["enrollments"]["enrolled"] == report["enrollments"]["completed"] == CONTACTS
-        assert dead_letters(system.namespace) == {}
+        assert dead_letters(vhost, system.namespace) == {}
     finally:
         system.stop()
         for db in dbs.values():
             db.dispose()
-        delete_namespace(system.namespace)
         for key, url in system.env.items():
             if key.endswith("_DATABASE_URL") and key != "AUTH_DATABASE_URL":
                 drop_database(url)

@@ -1,5 +1,15 @@
 """The contact policy of the dispatch gate: pure rules over plain data, no I/O."""
 
+from services.channels.domain.capacity import (
+    CAPACITY_REASON,
+    NO_USAGE,
+    CapacityKey,
+    CapacityRule,
+    CapacityUsage,
+    CapacityWindow,
+    WhenFull,
+    capacity_keys,
+)
 from services.channels.domain.model import (
     HARD_REASONS,
     CapScope,
@@ -26,6 +36,7 @@ from services.channels.domain.model import (
 from services.channels.domain.policy import (
     CONTROL_GROUP_RULE_ID,
     MIN_GAP_RULE_ID,
+    apply_capacity,
     apply_decision,
     blocking_suppression,
     cap_applies,
@@ -42,6 +53,15 @@ from services.channels.domain.quiet_hours import (
 )
 
 __all__ = [
+    "CAPACITY_REASON",
+    "NO_USAGE",
+    "CapacityKey",
+    "CapacityRule",
+    "CapacityUsage",
+    "CapacityWindow",
+    "WhenFull",
+    "apply_capacity",
+    "capacity_keys",
     "CONTROL_GROUP_RULE_ID",
     "HARD_REASONS",
     "MIN_GAP_RULE_ID",

@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from shared.control_group import MAX_PERCENT, in_control_group
+
+if TYPE_CHECKING:  # capacity.py builds on this module
+    from services.channels.domain.capacity import CapacityRule
 
 
 class Channel(StrEnum):
@@ -354,13 +358,14 @@ class PolicyRules:
     quiet_hours: QuietHours = field(default_factory=QuietHours)
     opt_in_channels: frozenset[str] = frozenset()
     control_group: ControlGroup | None = None  # None: off (the default)
+    capacity: tuple[CapacityRule, ...] = ()  # checked in this order (domain/capacity.py)
 
     def __post_init__(self) -> None:
-        caps = tuple(self.caps)
-        ids = [cap.id for cap in caps]
-        if len(set(ids)) != len(ids):
-            raise ValueError("cap ids must be unique")
-        object.__setattr__(self, "caps", caps)
+        for name, what in (("caps", "cap"), ("capacity", "capacity rule")):
+            rules = tuple(getattr(self, name))
+            if len({rule.id for rule in rules}) != len(rules):
+                raise ValueError(f"{what} ids must be unique")
+            object.__setattr__(self, name, rules)
         object.__setattr__(self, "opt_in_channels", frozenset(str(c) for c in self.opt_in_channels))
         if self.min_marketing_gap is not None and self.min_marketing_gap < timedelta(0):
             raise ValueError("min_marketing_gap must not be negative")

@@ -2,10 +2,10 @@
 
 The rules run in a fixed order and the first that objects decides: already decided (a
 redelivery), the step-occurrence duplicate (invariant 3), expiry, suppression, consent, the global
-control group, quiet hours, frequency caps and the marketing gap. The caller holds the contact's
-lock and writes the decision together with the touch it reserves, so the counts seen here are the
-counts that hold (invariant 1); `apply_decision` gives the state the next message of the same batch
-is decided on.
+control group, quiet hours, frequency caps, the marketing gap and capacity. The caller holds the
+contact's lock (and the capacity counters' locks) and writes the decision together with the touch it
+reserves, so the counts seen here are the counts that hold (invariant 1); `apply_decision` gives the
+state the next message of the same batch is decided on, `apply_capacity` the capacity usage.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
+from services.channels.domain.capacity import NO_USAGE, CapacityUsage, capacity_keys, check_capacity
 from services.channels.domain.model import (
     CapScope,
     Category,
@@ -273,9 +274,14 @@ def still_deliverable(
 
 
 def decide(
-    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime
+    message: OutboundMessage, state: ContactPolicyState, rules: PolicyRules, now: datetime,
+    capacity: CapacityUsage = NO_USAGE,
 ) -> Decision:
-    """Decide whether ``message`` may be sent to the contact at ``now`` (an aware datetime)."""
+    """Decide whether ``message`` may be sent to the contact at ``now`` (an aware datetime).
+
+    ``capacity`` is the usage of the capacity rules' current windows (nothing used when omitted).
+    Capacity comes last: a message the contact's own rules stop never waits for, nor takes, a unit.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     now = _utc(now)
@@ -288,6 +294,7 @@ def decide(
         or _check_control_group(message, rules)
         or _check_quiet_hours(message, state, rules, now)
         or _check_caps(message, state, rules, now)
+        or check_capacity(message, rules.capacity, capacity, now)
         or Decision(Outcome.SEND, "send", detail="passed every rule")
     )
 
@@ -308,6 +315,14 @@ def apply_decision(
     key = message.step_key
     live = state.live_steps if key is None else state.live_steps | {key}
     return _evolve(state, decided=MappingProxyType(decided), touches=(*state.touches, touch), live_steps=live)
+
+
+def apply_capacity(usage: CapacityUsage, message: OutboundMessage, decision: Decision, rules: PolicyRules,
+                   now: datetime) -> CapacityUsage:
+    """The capacity usage after ``decision``: a send takes one unit of every capacity rule that applies."""
+    if decision.outcome is not Outcome.SEND:
+        return usage
+    return usage.plus(capacity_keys(message, rules.capacity, now))
 
 
 def _evolve(state: ContactPolicyState, **changes: object) -> ContactPolicyState:

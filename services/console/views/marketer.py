@@ -97,6 +97,8 @@ def policy() -> Any:
                                "errors": {}}, 422
         else:
             try:
+                # The form does not edit capacity rules (yet); PUT requires them, so the stored ones are kept.
+                document.setdefault("capacity", api.get("channels", "/policy").get("capacity", []))
                 api.call("PUT", "channels", "/policy", json=document,
                          params={"allow_empty": "true"} if form.allow_empty else None)
             except ServiceError as exc:

@@ -15,7 +15,7 @@ from services.campaigns.service import DEFINITION
 from shared.contracts import register_contracts
 from shared.messaging import Message
 from shared.messaging.publisher import ConfirmingPublisher
-from tests.support import AMQP_URL, ServiceHarness, wait_for
+from tests.support import ServiceHarness, current_amqp_url, wait_for
 
 register_contracts()  # as a service process does at start-up
 
@@ -26,7 +26,7 @@ class Tap:
     def __init__(self, namespace: str, bindings: tuple[str, ...]) -> None:
         self.queue = f"{namespace}.tap.{uuid.uuid4().hex[:8]}"
         self.seen: list[dict[str, Any]] = []
-        self._connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        self._connection = pika.BlockingConnection(pika.URLParameters(current_amqp_url()))
         self._channel = self._connection.channel()
         self._channel.exchange_declare(f"{namespace}.events", exchange_type="topic", durable=True)
         self._channel.queue_declare(self.queue, auto_delete=False)
@@ -62,7 +62,7 @@ class Driver:
     """Publishes what contacts, the scheduler and channels would publish, in the test namespace."""
 
     def __init__(self, namespace: str) -> None:
-        self.publisher = ConfirmingPublisher(AMQP_URL, f"{namespace}.events")
+        self.publisher = ConfirmingPublisher(current_amqp_url(), f"{namespace}.events")
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None,
                 message_id: str | None = None) -> Message:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from services.campaigns.repository import consents, contacts, enrollments, suppressions
 from shared.messaging import Message
 from tests.integration.campaigns.conftest import activate
-from tests.support import AMQP_URL, drain_queue, queue_depth, wait_for
+from tests.support import current_amqp_url, drain_queue, queue_depth, wait_for
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).isoformat()
@@ -35,7 +35,7 @@ def test_malformed_messages_are_dead_lettered_with_the_reason(campaigns, broker_
         ("broadcasts", "broadcast.due", Message("broadcast.due", {"schedule_id": "s", "fire_time": "soon"}).to_body()),
         ("broadcasts", "campaign.broadcast.page", json.dumps({"id": "1"}).encode()),
     ]
-    with pika.BlockingConnection(pika.URLParameters(AMQP_URL)) as connection:
+    with pika.BlockingConnection(pika.URLParameters(current_amqp_url())) as connection:
         channel = connection.channel()
         for _queue, key, body in bad:
             channel.basic_publish(f"{broker_namespace}.events", key, body)

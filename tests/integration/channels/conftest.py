@@ -1,7 +1,7 @@
 """Fixtures of the channels integration tests: a real SMTP server, a stand-in SMS gateway, the service.
 
 Everything runs against the real RabbitMQ and PostgreSQL: each test gets a fresh database and its
-own broker namespace (deleted afterwards); an observer queue bound to `message.*` and
+own broker namespace (deleted afterwards) in the module's vhost; an observer queue bound to `message.*` and
 `interaction.recorded` collects what the service announces.
 """
 
@@ -12,7 +12,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pika
@@ -26,14 +25,14 @@ from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.messaging import ConfirmingPublisher, Message, QueueSpec, Topology, decode
 from shared.runtime import Worker
-from tests.support import AMQP_URL, ServiceHarness, unique_namespace
+from tests.support import ServiceHarness, SmsGateway, unique_namespace
 
 register_contracts()  # as a service process does at start-up
 
 OBSERVER = QueueSpec("observer", ("message.*", "interaction.recorded"), retry_delays_ms=())
 NO_LIMITS_POLICY = {"caps": [{"id": "weekly", "limit": 3, "window_seconds": 7 * 86400, "scope": "all"}],
                     "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-                    "control_group": None}
+                    "control_group": None, "capacity": []}
 
 
 def free_port() -> int:
@@ -67,51 +66,10 @@ def smtp_server():
     controller.stop()
 
 
-class Gateway:
-    """A tiny HTTP server standing in for an SMS gateway or a webhook receiver."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.statuses: list[int] = []  # answers to give before answering 200
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with lock:
-                    gateway.requests.append((dict(self.headers.items()), body))
-                    status = gateway.statuses.pop(0) if gateway.statuses else 200
-                    number = len(gateway.requests)
-                answer = json.dumps({"id": f"gw-{number}"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def bodies(self) -> list[dict[str, Any]]:
-        """The JSON bodies received so far."""
-        return [json.loads(body) for _, body in list(self.requests)]
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def gateway():
-    """A stand-in HTTP gateway on loopback."""
-    gw = Gateway()
+    """A stand-in HTTP gateway on loopback (`tests.support.SmsGateway`)."""
+    gw = SmsGateway()
     yield gw
     gw.close()
 
@@ -140,7 +98,7 @@ class ChannelsEnv:
         self.clock = clock
         self.observer = topology.queue_name(OBSERVER)
         self.workers: list[Worker] = []
-        self.publisher = ConfirmingPublisher(AMQP_URL, topology.events_exchange)
+        self.publisher = ConfirmingPublisher(harness.settings.amqp_url, topology.events_exchange)
         self.seen: list[Message] = []
 
     def start_worker(self, consume: str | None = None, relay: bool = True, background: bool = True,
@@ -166,7 +124,7 @@ class ChannelsEnv:
 
     def outcomes(self) -> list[Message]:
         """Everything the observer queue received so far (accumulated across calls)."""
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        connection = pika.BlockingConnection(pika.URLParameters(self.harness.settings.amqp_url))
         try:
             channel = connection.channel()
             channel.basic_qos(prefetch_count=1000)
@@ -186,7 +144,7 @@ class ChannelsEnv:
             worker.engine.dispose()
         self.harness.close()
         self.publisher.close()
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        connection = pika.BlockingConnection(pika.URLParameters(self.harness.settings.amqp_url))
         try:
             self.topology.teardown(connection.channel())
         finally:
@@ -221,7 +179,7 @@ def channels_env(auth_database_url, api_keys, amqp_url) -> Callable[..., Channel
         namespace = unique_namespace("tpch")
         config = {"adapters": json.dumps(adapters if adapters is not None else {}), **extra}
         harness = ServiceHarness(build_definition(clock), namespace, auth_database_url, api_keys,
-                                 extra_env=config)
+                                 amqp_url=amqp_url, extra_env=config)
         topology = Topology(namespace)
         with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
             channel = connection.channel()

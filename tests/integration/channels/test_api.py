@@ -24,9 +24,9 @@ SECRET = "test-webhook-secret"  # ServiceHarness's webhook secret
 
 
 @pytest.fixture
-def api(auth_database_url, api_keys):
+def api(auth_database_url, api_keys, amqp_url):
     harness = ServiceHarness(build_definition(), unique_namespace("tpchapi"), auth_database_url, api_keys,
-                             database_name="channels_api")
+                             amqp_url=amqp_url, database_name="channels_api")
     yield harness
     harness.close()
 

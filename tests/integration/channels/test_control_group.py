@@ -11,7 +11,7 @@ from tests.support import wait_for
 pytestmark = pytest.mark.integration
 
 OPEN = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-        "control_group": None}
+        "control_group": None, "capacity": []}
 GROUP = {"percent": 50, "salt": "it-2026"}
 
 

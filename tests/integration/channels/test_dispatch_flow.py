@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 QUIET = {"caps": [], "min_marketing_gap_seconds": None, "opt_in_channels": [],
          "quiet_hours": {"email": [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "21:00"}]},
-         "control_group": None}
+         "control_group": None, "capacity": []}
 OPEN = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
-        "control_group": None}
+        "control_group": None, "capacity": []}
 
 
 def _of(env, message_type: str, request_id: str):

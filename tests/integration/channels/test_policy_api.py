@@ -15,15 +15,16 @@ pytestmark = pytest.mark.integration
 CAP = {"id": "weekly", "limit": 3, "window_seconds": 604800, "scope": "all", "scope_value": None}
 FULL = {"caps": [CAP], "min_marketing_gap_seconds": 3600, "opt_in_channels": ["email"],
         "quiet_hours": {"sms": [{"weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "20:00"}]},
-        "control_group": None}
-EMPTY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None}
+        "control_group": None, "capacity": []}
+EMPTY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [], "control_group": None,
+         "capacity": []}
 MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture
-def api(auth_database_url, api_keys):
+def api(auth_database_url, api_keys, amqp_url):
     harness = ServiceHarness(build_definition(), unique_namespace("tppol"), auth_database_url, api_keys,
-                             database_name="channels_policy")
+                             amqp_url=amqp_url, database_name="channels_policy")
     assert harness.put("/policy", json=FULL).status_code == 200
     yield harness
     harness.close()

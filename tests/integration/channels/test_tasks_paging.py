@@ -13,9 +13,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def api(auth_database_url, api_keys):
+def api(auth_database_url, api_keys, amqp_url):
     harness = ServiceHarness(build_definition(), unique_namespace("tpchtask"), auth_database_url, api_keys,
-                             database_name="channels_tasks")
+                             amqp_url=amqp_url, database_name="channels_tasks")
     yield harness
     harness.close()
 

@@ -1,4 +1,4 @@
-"""One contacts service per test module: fresh database, app, worker on the run's broker namespace."""
+"""One contacts service per test module: fresh database, app, worker in the module's vhost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from services.contacts.service import DEFINITION
 from shared.messaging import QueueSpec, Topology
-from tests.support import AMQP_URL, ServiceHarness, drain_queue, unique_namespace
+from tests.support import ServiceHarness, current_amqp_url, drain_queue, unique_namespace
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ class Probe:
 
     def __init__(self, namespace: str, bindings: tuple[str, ...]) -> None:
         self.topology = Topology(namespace)
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        connection = pika.BlockingConnection(pika.URLParameters(current_amqp_url()))
         try:
             spec = QueueSpec(f"probe.{unique_namespace('p')}", bindings, retry_delays_ms=())
             self.queue = self.topology.declare(connection.channel(), spec)[0]
@@ -47,7 +47,7 @@ class Probe:
 
     def delete(self) -> None:
         """Remove the probe's queues."""
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        connection = pika.BlockingConnection(pika.URLParameters(current_amqp_url()))
         try:
             channel = connection.channel()
             for name in self.topology.declared_queues:

@@ -1,7 +1,7 @@
 """`./scripts/up --detach` and `./scripts/down` for real: every service, the catchers, then a clean stop.
 
 The local run gets its own ports, run directory, databases (this run's test prefix, dropped at the
-end) and broker namespace (deleted at the end), so it never meets a developer's own local run.
+end) and the module's vhost (deleted at the end), so it never meets a developer's own local run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import requests
 
 from shared.config import SERVICES
 from tests import support
-from tests.support import REPO, delete_namespace, unique_namespace, wait_for
+from tests.support import REPO, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +37,8 @@ def _open(port: int) -> bool:
 @pytest.fixture
 def local_env(tmp_path, amqp_url, pg_root):
     """The environment of a local run that shares nothing with a developer's."""
-    namespace = unique_namespace("tpup")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and k != "CHANNELS_ADAPTERS"}
-    env.update({"TOUCHPOINT_RUN_DIR": str(tmp_path / "run"), "TOUCHPOINT_NAMESPACE": namespace,
+    env.update({"TOUCHPOINT_RUN_DIR": str(tmp_path / "run"), "AMQP_URL": amqp_url,
                 "AUTH_DATABASE_URL": support.test_database_url("up_auth"), "TOUCHPOINT_API_WORKERS": "1",
                 "TOUCHPOINT_MAIL_PORT": str(_free_port()), "TOUCHPOINT_SMS_PORT": str(_free_port()),
                 "TOUCHPOINT_CONSOLE_URL": f"http://127.0.0.1:{_free_port()}", "TOUCHPOINT_DB_POOL_SIZE": "2"})
@@ -49,7 +48,6 @@ def local_env(tmp_path, amqp_url, pg_root):
     env["TOUCHPOINT_CONSOLE_URL"] = f"http://127.0.0.1:{_free_port()}"
     yield env
     subprocess.run([str(REPO / "scripts" / "down")], env=env, capture_output=True, timeout=120)  # after a failure
-    delete_namespace(namespace)
 
 
 def _healthy(url: str) -> bool:

@@ -73,7 +73,7 @@ def make_harness(broker_namespace, auth_database_url, api_keys, amqp_url):
     def make(clock=None, own_namespace: bool = False, **extra_env) -> ServiceHarness:
         namespace = unique_namespace("tpsched") if own_namespace else broker_namespace
         harness = ServiceHarness(build_definition(clock), namespace, auth_database_url, api_keys,
-                                 extra_env=extra_env)
+                                 amqp_url=amqp_url, extra_env=extra_env)
         made.append((harness, own_namespace))
         return harness
 

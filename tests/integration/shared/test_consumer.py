@@ -216,3 +216,35 @@ def test_a_redelivered_batch_takes_effect_once(engine, topology, amqp_url):
     runner.stop()
     thread.join(10)
     assert counts(engine) == {**{f"w{i}": 1 for i in range(5)}, "new": 1}
+
+
+def test_per_message_handlers_run_in_one_pass_and_a_poison_message_fails_alone(engine, topology, amqp_url):
+    calls: list[str] = []
+
+    def count_and_announce(uow, message: Message) -> None:
+        calls.append(message.payload["id"])
+        count_widget(uow, message)
+        uow.publish("widget.announced", {"id": message.payload["id"]})
+
+    spec = QueueSpec("widgets", ("widget.counted",), retry_delays_ms=())
+    runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                            [Subscription(spec, handler=count_and_announce, batch_size=50, linger_seconds=0.2)])
+    with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+        topology.declare(connection.channel(), spec)
+    publish(amqp_url, topology, [Message(type="widget.counted", payload={"id": f"c{i}"}) for i in range(10)])
+    thread = runner.start_thread()
+    try:
+        wait_for(lambda: len(counts(engine)) == 10, message="a clean batch counted")
+        assert len(calls) == 10  # one pass: no handler ran twice
+        publish(amqp_url, topology, [Message(type="widget.counted", payload={"id": f"p{i}", "fail": i == 3})
+                                     for i in range(10)])
+        dead = topology.dead_queue_name(topology.queue_name(spec))
+        wait_for(lambda: queue_depth(dead) == 1 and len(counts(engine)) == 19, message="9 more counted, 1 dead")
+    finally:
+        runner.stop()
+        thread.join(10)
+    assert set(counts(engine).values()) == {1}  # the rolled-back first pass left no trace
+    with engine.connect() as conn:
+        announced = [json.loads(body)["payload"]["id"] for body in
+                     conn.execute(select(TABLES.outbox.c.body).order_by(TABLES.outbox.c.id)).scalars()]
+    assert sorted(announced) == sorted([f"c{i}" for i in range(10)] + [f"p{i}" for i in range(10) if i != 3])

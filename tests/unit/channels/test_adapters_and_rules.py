@@ -114,3 +114,20 @@ def test_only_a_rule_set_without_any_rule_counts_as_empty():
     assert not sets_no_rule(from_document({**empty, "quiet_hours": {"sms": [
         {"weekdays": [0], "start": "09:00", "end": "17:00"}]}}))
     assert not sets_no_rule(from_document({**empty, "caps": [{"id": "c", "limit": 1, "window_seconds": 60}]}))
+    capacity = [{"id": "calls", "channel": "call", "category": None, "limit": 150, "window": "day",
+                 "time_zone": "Europe/Amsterdam", "when_full": "defer"}]
+    assert not sets_no_rule(from_document({**empty, "capacity": capacity}))
+
+
+def test_capacity_rules_round_trip_through_the_document_and_old_documents_have_none():
+    from services.channels.rules import from_document, to_document
+
+    capacity = [{"id": "calls", "channel": "call", "category": None, "limit": 150, "window": "day",
+                 "time_zone": "Europe/Amsterdam", "when_full": "defer"},
+                {"id": "sms-hourly", "channel": "sms", "category": "marketing", "limit": 20000, "window": "hour",
+                 "time_zone": "UTC", "when_full": "expire"}]
+    document = {**to_document(PolicyRules.defaults()), "capacity": capacity}
+    assert to_document(from_document(document)) == document
+    before = to_document(PolicyRules.defaults())
+    del before["capacity"]  # stored before capacity rules existed
+    assert from_document(before).capacity == ()

@@ -103,6 +103,20 @@ def test_an_operator_saves_the_form_with_put_and_sees_it_saved(app, services):
     assert saved.status_code == 302
     [(_, service, _, body)] = [c for c in services.calls if c[0] == "PUT"]
     assert service == "channels" and body["caps"][0]["limit"] == 5 and body["control_group"]["salt"] == "2026-h1"
+    assert body["capacity"] == []  # not in the form: the stored capacity rules (none here) are kept
+
+
+def test_saving_the_form_keeps_the_stored_capacity_rules(app, services):
+    client, page = _operator(app, services)
+    rules = [{"id": "calls", "channel": "call", "category": None, "limit": 150, "window": "day",
+              "time_zone": "Europe/Amsterdam", "when_full": "defer"}]
+    services.answers[("GET", "/policy")] = {**POLICY, "capacity": rules}
+    services.answers[("PUT", "/policy")] = POLICY
+    data = _form_of(policy_form.form_state(POLICY))
+    _put(data, {"csrf_token": csrf(page), "form": "policy"})
+    assert client.post("/policy", data=data).status_code == 302
+    [(_, _, _, body)] = [c for c in services.calls if c[0] == "PUT"]
+    assert body["capacity"] == rules
     assert "Policy saved" in client.get("/policy").get_data(as_text=True)
 
 

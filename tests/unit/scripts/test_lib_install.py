@@ -147,6 +147,28 @@ def test_rabbitmq_is_started_and_the_consistent_hash_plugin_enabled(tmp_path):
     assert not any("rabbitmq_management" in call for call in calls)
 
 
+def test_for_the_tests_the_management_plugin_is_enabled_too_in_one_call(tmp_path):
+    box = machine(tmp_path, commands=SERVERS, ports=(5672,))
+    result = box.run("ensure_rabbitmq test")
+    assert result.returncode == 0, result.stderr
+    assert "rabbitmq-plugins -q enable rabbitmq_consistent_hash_exchange rabbitmq_management" in box.calls()
+
+
+def test_plugins_named_in_the_plugins_file_cost_no_rabbitmq_plugins_call(tmp_path):
+    box = machine(tmp_path, commands=SERVERS, ports=(5672,))
+    (box.state / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange,rabbitmq_management_agent].\n")
+    result = box.run("ensure_rabbitmq test")
+    assert result.returncode == 0, result.stderr
+    plugin_calls = [call for call in box.calls() if call.startswith("rabbitmq-plugins")]
+    # the agent alone is not the management plugin (no HTTP API): only that one is enabled
+    assert plugin_calls == ["rabbitmq-plugins -q is_enabled rabbitmq_management",
+                            "rabbitmq-plugins -q enable rabbitmq_management"]
+    (box.state / "enabled_plugins").write_text("[rabbitmq_management,rabbitmq_consistent_hash_exchange].\n")
+    before = len(box.calls())
+    assert box.run("ensure_rabbitmq test").returncode == 0
+    assert not any(call.startswith("rabbitmq-plugins") for call in box.calls()[before:])
+
+
 def test_no_server_at_all_names_the_package(tmp_path):
     box = machine(tmp_path)
     result = box.run("ensure_rabbitmq")
