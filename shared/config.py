@@ -11,6 +11,8 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_PG_ROOT = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -20,9 +22,16 @@ SERVICES = ("contacts", "campaigns", "channels", "scheduler")
 # Here because both a service (the console) and the clients in tools/ need them.
 DEFAULT_SERVICE_URLS = {"contacts": "http://127.0.0.1:8001", "campaigns": "http://127.0.0.1:8002",
                         "channels": "http://127.0.0.1:8003", "scheduler": "http://127.0.0.1:8004"}
-# The channels of a deployment without CHANNELS_ADAPTERS (services/channels/adapters/registry.py
-# DEFAULT_CONFIG gives each its adapter; tests/unit/campaigns/test_channel_list.py keeps the two equal).
-DEFAULT_CHANNELS = ("email", "sms", "call", "web")
+# CHANNELS_ADAPTERS of a deployment that does not set it: the default channels and their adapters,
+# written once. The channels service builds its adapters from it (services/channels/adapters/registry.py
+# DEFAULT_CONFIG is this map); campaigns accepts send steps on its keys (DEFAULT_CHANNELS).
+DEFAULT_CHANNELS_ADAPTERS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "email": MappingProxyType({"adapter": "smtp"}),
+    "sms": MappingProxyType({"adapter": "sms_gateway"}),
+    "call": MappingProxyType({"adapter": "call_center"}),
+    "web": MappingProxyType({"adapter": "web_offers"}),
+})
+DEFAULT_CHANNELS = tuple(DEFAULT_CHANNELS_ADAPTERS)
 
 log = logging.getLogger(__name__)
 

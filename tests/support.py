@@ -6,13 +6,16 @@ import base64
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pika
@@ -191,6 +194,81 @@ def queue_depth(queue: str, amqp_url: str | None = None) -> int:
         return connection.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         connection.close()
+
+
+class SmsGateway:
+    """A loopback HTTP server standing in for an SMS gateway (or a webhook receiver), for every test.
+
+    Each POST is recorded as it arrives (`requests`: headers and raw body), answered with the next of
+    `statuses` (then 200) and `{"id": "gw-<n>"}`, n counting arrivals. `hold()` keeps the requests
+    that arrive waiting until `release()` (a stuck provider); `holding` and `peak` count requests
+    inside the gateway now and at most, `answered` holds the JSON bodies answered so far. It speaks
+    HTTP/1.1 keep-alive, as real gateways do.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.statuses: list[int] = []  # answers to give before answering 200
+        self.answered: list[dict[str, Any]] = []
+        self.holding = 0
+        self.peak = 0
+        self._open = threading.Event()
+        self._open.set()
+        self._lock = threading.Lock()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with gateway._lock:
+                    gateway.requests.append((dict(self.headers.items()), raw))
+                    number = len(gateway.requests)
+                    status = gateway.statuses.pop(0) if gateway.statuses else 200
+                    gateway.holding += 1
+                    gateway.peak = max(gateway.peak, gateway.holding)
+                gateway._open.wait(30)  # a bound: a test that forgets release() fails, it does not hang
+                with gateway._lock:
+                    gateway.holding -= 1
+                    gateway.answered.append(json.loads(raw or b"{}"))
+                answer = json.dumps({"id": f"gw-{number}"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def hold(self) -> None:
+        """Keep every request that arrives from now on waiting for `release()`."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Answer the held requests, and the following ones at once."""
+        self._open.set()
+
+    def bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies received so far, in arrival order."""
+        with self._lock:
+            return [json.loads(raw or b"{}") for _, raw in self.requests]
+
+    def to(self, phone: str) -> list[dict[str, Any]]:
+        """The bodies of the SMS sent to `phone`."""
+        return [body for body in self.bodies() if body.get("to") == phone]
+
+    def close(self) -> None:
+        """Release what is held and stop serving."""
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class ServiceHarness:

@@ -12,13 +12,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support import broker_vhost, wait_for
+from tests.support import SmsGateway, broker_vhost, wait_for
 from tests.system import System, build_system, free_port
 
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
@@ -43,46 +42,10 @@ class SmtpSink:
             return [e for e in self.envelopes if address.lower() in (r.lower() for r in e.rcpt_tos)]
 
 
-class Gateway:
-    """A loopback HTTP server standing in for the SMS gateway; keeps the JSON bodies it receives."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        gateway, lock = self, threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with lock:
-                    gateway.bodies.append(json.loads(body or b"{}"))
-                    answer = json.dumps({"id": f"gw-{len(gateway.bodies)}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def to(self, phone: str) -> list[dict[str, Any]]:
-        """SMS bodies sent to `phone`."""
-        return [b for b in list(self.bodies) if b.get("to") == phone]
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class E2E:
     """The running system plus the fake providers, with small HTTP helpers that fail loudly."""
 
-    def __init__(self, system: System, smtp: SmtpSink, gateway: Gateway) -> None:
+    def __init__(self, system: System, smtp: SmtpSink, gateway: SmsGateway) -> None:
         self.system, self.smtp, self.gateway = system, smtp, gateway
         self.sessions = {role: system.session(role) for role in system.keys}
 
@@ -163,16 +126,16 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def sms_gateway() -> Iterator[Gateway]:
+def sms_gateway() -> Iterator[SmsGateway]:
     """The stand-in SMS gateway."""
-    gw = Gateway()
+    gw = SmsGateway()
     yield gw
     gw.close()
 
 
 @pytest.fixture(scope="session")
 def system(broker: str, auth_database_url: str, api_keys: dict[str, str], smtp_sink: SmtpSink,
-           sms_gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+           sms_gateway: SmsGateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """Every service's API and worker as subprocesses on fresh databases and a vhost of their own (`e2e`).
 
     One system serves every e2e module (starting it takes most of a minute), so its vhost is the
@@ -196,7 +159,7 @@ def system(broker: str, auth_database_url: str, api_keys: dict[str, str], smtp_s
 
 
 @pytest.fixture(scope="session")
-def e2e(system: System, smtp_sink: SmtpSink, sms_gateway: Gateway) -> E2E:
+def e2e(system: System, smtp_sink: SmtpSink, sms_gateway: SmsGateway) -> E2E:
     """The helpers over the running system."""
     return E2E(system, smtp_sink, sms_gateway)
 

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support import REPO
@@ -23,9 +23,23 @@ def submit(browser: Any, element: Any) -> None:
     """
     old = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, PAGE_SECONDS).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, PAGE_SECONDS).until(lambda _: _gone(old))
     WebDriverWait(browser, PAGE_SECONDS).until(
         lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def _gone(element: Any) -> bool:
+    """Whether `element` belongs to a page that has been replaced."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        # mid-navigation chromedriver may say so in its own words instead of "stale element"
+        if "does not belong to the document" in str(exc) or "No node with given id" in str(exc):
+            return True
+        raise
+    return False
 
 
 def sign_in(browser: Any, console: str, key: str) -> None:

@@ -113,10 +113,9 @@ def test_operator_replays_a_dead_letter(e2e: E2E, console: str, browser) -> None
     submit(browser, browser.find_element(By.LINK_TEXT, "Dead letters"))
     assert queue in browser.page_source and "malformed" in browser.page_source
     screenshot(browser, "dead-letters")
-    check_page(browser, "dead-letters")
+    check_page(browser)
     submit(browser, browser.find_element(By.CSS_SELECTOR, f"button[aria-label='Replay {queue}']"))
     assert "Replayed" in browser.page_source and queue in browser.page_source
     submit(browser, browser.find_element(By.LINK_TEXT, "Health"))
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart") and "healthy" in browser.page_source
-    screenshot(browser, "operator")
-    check_page(browser, "operator")
+    check_page(browser)

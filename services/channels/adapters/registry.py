@@ -8,7 +8,7 @@
      "call": {"adapter": "call_center"}, "web": {"adapter": "web_offers"}}
 
 `adapter` is an entry-point name or `package.module:Class`. A channel set to `null` is disabled.
-Without the variable, DEFAULT_CONFIG applies.
+Without the variable, DEFAULT_CONFIG (`shared.config.DEFAULT_CHANNELS_ADAPTERS`) applies.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from services.channels.adapters.base import AdapterContext, ChannelAdapter
+from shared.config import DEFAULT_CHANNELS_ADAPTERS
 
 GROUP = "touchpoint.adapters"
-DEFAULT_CONFIG: dict[str, dict[str, Any]] = {
-    "email": {"adapter": "smtp"},
-    "sms": {"adapter": "sms_gateway"},
-    "call": {"adapter": "call_center"},
-    "web": {"adapter": "web_offers"},
-}
+# Without CHANNELS_ADAPTERS: the deployment's default channels and adapters, the one list campaigns
+# reads too (shared.config.DEFAULT_CHANNELS are its keys).
+DEFAULT_CONFIG: Mapping[str, Mapping[str, Any]] = DEFAULT_CHANNELS_ADAPTERS
 
 
 class AdapterConfigError(ValueError):

@@ -12,7 +12,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pika
@@ -26,7 +25,7 @@ from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.messaging import ConfirmingPublisher, Message, QueueSpec, Topology, decode
 from shared.runtime import Worker
-from tests.support import ServiceHarness, unique_namespace
+from tests.support import ServiceHarness, SmsGateway, unique_namespace
 
 register_contracts()  # as a service process does at start-up
 
@@ -67,51 +66,10 @@ def smtp_server():
     controller.stop()
 
 
-class Gateway:
-    """A tiny HTTP server standing in for an SMS gateway or a webhook receiver."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.statuses: list[int] = []  # answers to give before answering 200
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with lock:
-                    gateway.requests.append((dict(self.headers.items()), body))
-                    status = gateway.statuses.pop(0) if gateway.statuses else 200
-                    number = len(gateway.requests)
-                answer = json.dumps({"id": f"gw-{number}"}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def bodies(self) -> list[dict[str, Any]]:
-        """The JSON bodies received so far."""
-        return [json.loads(body) for _, body in list(self.requests)]
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def gateway():
-    """A stand-in HTTP gateway on loopback."""
-    gw = Gateway()
+    """A stand-in HTTP gateway on loopback (`tests.support.SmsGateway`)."""
+    gw = SmsGateway()
     yield gw
     gw.close()
 

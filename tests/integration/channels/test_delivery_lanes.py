@@ -3,16 +3,12 @@ only its own channel: the real worker, broker and database, an SMS gateway that 
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from sqlalchemy import func, select
 
 from services.channels.repository import deliveries
 from tests.integration.channels.conftest import request_message
-from tests.support import wait_for
+from tests.support import SmsGateway, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -20,53 +16,11 @@ OPEN = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_i
         "control_group": None, "capacity": []}
 
 
-class HeldGateway:
-    """An HTTP gateway that holds every request until `release` is set; counts how many it holds at once."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-        self.holding = 0
-        self.peak = 0
-        self.references: list[str] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real gateways answer
-
-            def do_POST(self) -> None:  # noqa: N802  (http.server hook name)
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                with gateway.lock:
-                    gateway.holding += 1
-                    gateway.peak = max(gateway.peak, gateway.holding)
-                gateway.release.wait(30)
-                with gateway.lock:
-                    gateway.holding -= 1
-                    gateway.references.append(body["reference"])
-                answer = json.dumps({"id": f"gw-{body['reference']}"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/messages"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def held_gateway():
-    gateway = HeldGateway()
+    """An SMS gateway that holds every request until `release()`."""
+    gateway = SmsGateway()
+    gateway.hold()
     yield gateway
     gateway.close()
 
@@ -90,11 +44,11 @@ def test_sends_overlap_up_to_max_in_flight_and_a_stuck_provider_holds_up_only_it
     # Meanwhile every email goes out: the SMS provider holds only the SMS lane's threads.
     wait_for(lambda: len(smtp_server.envelopes) == 12, message="all emails while the SMS gateway holds on")
     wait_for(lambda: _states(env, "email") == {"sent": 12}, message="the emails recorded as sent")
-    assert held_gateway.holding == 3 and held_gateway.references == []
+    assert held_gateway.holding == 3 and held_gateway.answered == []
 
-    held_gateway.release.set()
+    held_gateway.release()
     wait_for(lambda: _states(env, "sms") == {"sent": 7}, message="every SMS sent once released")
-    assert sorted(held_gateway.references) == sorted(f"s{n}" for n in range(7))  # each exactly once
+    assert sorted(body["reference"] for body in held_gateway.answered) == sorted(f"s{n}" for n in range(7))  # each exactly once
     assert held_gateway.peak == 3  # never more than max_in_flight at once
     ids = [e.original_content.decode().split("Message-ID: ")[1].split()[0] for e in smtp_server.envelopes]
     assert len(set(ids)) == 12

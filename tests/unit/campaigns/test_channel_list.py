@@ -9,14 +9,16 @@ import pytest
 
 from services.campaigns.domain.definition import DEFAULT_CHANNELS as DOMAIN_DEFAULT
 from services.channels.adapters.registry import DEFAULT_CONFIG, parse_config
-from shared.config import DEFAULT_CHANNELS, Settings, channel_names
+from shared.config import DEFAULT_CHANNELS, DEFAULT_CHANNELS_ADAPTERS, Settings, channel_names
 
 ADAPTERS = {"email": {"adapter": "smtp"}, "push": {"adapter": "webhook", "url": "https://push/in"},
             "sms": None}
 
 
-def test_the_defaults_agree_with_the_channels_service() -> None:
-    assert set(DEFAULT_CHANNELS) == set(DEFAULT_CONFIG) == set(DOMAIN_DEFAULT)
+def test_the_default_channel_list_is_written_once() -> None:
+    assert DEFAULT_CONFIG is DEFAULT_CHANNELS_ADAPTERS  # channels' defaults are the shared setting's
+    assert DEFAULT_CHANNELS == ("email", "sms", "call", "web") == tuple(parse_config(None))
+    assert set(DOMAIN_DEFAULT) == set(DEFAULT_CHANNELS)
 
 
 def test_campaigns_knows_exactly_the_channels_the_channels_service_builds() -> None:
