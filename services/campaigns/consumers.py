@@ -3,8 +3,9 @@
 - `campaigns.contacts`: every contact fact in one queue, so one contact's upsert, consent change
   and events are handled in the order contacts published them.
 - `campaigns.steps`: due waits.
-- `campaigns.outcomes`: the gate's decisions and delivery outcomes. Bound per outcome rather than
-  `message.#`, so our own `message.requested` never comes back to us.
+- `campaigns.outcomes`: the gate's decisions and delivery outcomes, a batch at a time (the report
+  reads what they record). Bound per outcome rather than `message.#`, so our own
+  `message.requested` never comes back to us.
 - `campaigns.broadcasts`: broadcast starts and pages, one at a time (each is a page of inserts).
 """
 
@@ -59,8 +60,8 @@ def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | No
     def on_step_due(uow: UnitOfWork, message: Message) -> None:
         events.handle_step_due(CampaignsUnitOfWork(uow), message, machinery)
 
-    def on_outcome(uow: UnitOfWork, message: Message) -> None:
-        events.handle_message_outcome(CampaignsUnitOfWork(uow), message)
+    def on_outcomes(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+        events.handle_message_outcomes(CampaignsUnitOfWork(uow), messages)
 
     def on_broadcast(uow: UnitOfWork, message: Message) -> None:
         if message.type == "broadcast.due":
@@ -71,7 +72,8 @@ def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | No
     return [
         Subscription(QueueSpec("campaigns.contacts", (*CONTACT_HANDLERS, "contact.event.#")), handler=on_contact),
         Subscription(QueueSpec("campaigns.steps", ("step.due",)), handler=on_step_due),
-        Subscription(QueueSpec("campaigns.outcomes", tuple(f"message.{o}" for o in OUTCOMES)), handler=on_outcome),
+        Subscription(QueueSpec("campaigns.outcomes", tuple(f"message.{o}" for o in OUTCOMES)),
+                     batch_handler=on_outcomes),
         Subscription(QueueSpec("campaigns.broadcasts", ("broadcast.due", "campaign.broadcast.page")),
                      handler=on_broadcast, batch_size=1, prefetch=2),
     ]

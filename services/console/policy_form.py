@@ -48,6 +48,7 @@ class PolicyForm:
     cg_percent: str
     cg_salt: str
     allow_empty: bool = False
+    version: str = ""  # the version the person started from, to notice another operator's save
     errors: dict[str, list[str]] = field(default_factory=dict)
     # the document row each cap / quiet-hours row became, to put the service's errors back in place
     cap_rows: list[int] = field(default_factory=list)
@@ -84,7 +85,7 @@ def form_state(policy: Mapping[str, Any]) -> PolicyForm:
     state = PolicyForm(caps=caps, gap_value=gap_value, gap_unit=gap_unit, quiet=quiet,
                        channels=_channels(opt_in, quiet), opt_in=opt_in,
                        cg_percent=_number(group["percent"]) if group.get("percent") is not None else "",
-                       cg_salt=group.get("salt") or "")
+                       cg_salt=group.get("salt") or "", version=str(policy.get("version") or ""))
     return with_blank_rows(state)
 
 
@@ -201,7 +202,8 @@ def parse(form: FormData) -> tuple[dict[str, Any], PolicyForm]:
                 "opt_in_channels": sorted(opt_in), "control_group": control_group}
     state = PolicyForm(caps=cap_values, gap_value=gap_value, gap_unit=gap_unit, quiet=quiet_values,
                        channels=_channels(opt_in, quiet_values), opt_in=opt_in, cg_percent=cg_percent,
-                       cg_salt=cg_salt, allow_empty=bool(form.get("allow_empty")), errors=errors,
+                       cg_salt=cg_salt, allow_empty=bool(form.get("allow_empty")),
+                       version=(form.get("version") or "").strip(), errors=errors,
                        cap_rows=cap_rows, quiet_rows=quiet_rows)
     return document, state
 

@@ -53,6 +53,7 @@ def test_marketer_reads_a_contact_and_why_each_message_went_or_not(e2e: E2E, con
 
     sign_in(browser, console, e2e.system.keys["marketer"])
     submit(browser, browser.find_element(By.LINK_TEXT, "Contacts"))
+    check_page(browser)  # the search page with the latest contacts
     _fill(browser, "q", person["email"])
     submit(browser, browser.find_element(By.CSS_SELECTOR, "form[role=search] button"))
     profile = browser.find_element(By.ID, "profile-h").find_element(By.XPATH, "..").text
@@ -167,6 +168,7 @@ def test_operator_reads_health_and_rates(e2e: E2E, console: str, browser) -> Non
         charts = section.find_elements(By.CSS_SELECTOR, "svg.line-chart")
         assert len(charts) == 2 and "requests per second" in charts[0].get_attribute("aria-label")
         assert section.find_elements(By.CSS_SELECTOR, "svg.line-chart path.line")
+    screenshot(browser, "operator")
     check_page(browser)
 
 

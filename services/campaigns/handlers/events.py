@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -113,15 +114,42 @@ def handle_step_due(uow: CampaignsUnitOfWork, message: Message, engine: Engine) 
 
 def handle_message_outcome(uow: CampaignsUnitOfWork, message: Message) -> None:
     """Record a gate decision or delivery outcome of one of our requests, for branches and reports."""
-    p = message.payload
-    send = uow.sends.lock(p["request_id"])
-    if send is None:
-        return  # not a campaign request of ours (a scheduler or transactional send)
-    reason = p.get("reason") or p.get("detail")
-    reason = (reason or None) and reason[:300]
-    uow.sends.record_outcome(p["request_id"], p["outcome"], reason, p.get("rule_id"), p["decided_at"])
-    if supersedes(p["outcome"], send.status):
-        uow.sends.set_status(p["request_id"], p["outcome"], reason, p["decided_at"])
-    outcomes = uow.enrollments.lock_step_outcomes(send.enrollment_id)
-    if outcomes is not None and supersedes(p["outcome"], outcomes.get(send.step_id)):
-        uow.enrollments.set_step_outcomes(send.enrollment_id, {**outcomes, send.step_id: p["outcome"]})
+    handle_message_outcomes(uow, [message])
+
+
+def handle_message_outcomes(uow: CampaignsUnitOfWork, messages: Sequence[Message]) -> None:
+    """Record a batch of outcomes with the effect of `handle_message_outcome` on each in turn.
+
+    Every outcome is kept once per send; the send's status and its enrollment's outcome of that
+    step only move forward (`supersedes`), judged against what the earlier messages of the batch
+    left. The sends, then their enrollments, are locked once each in key order and written with a
+    statement per table: five statements per outcome made the report trail the sinks by 20 s.
+    """
+    sends = uow.sends.lock_many({m.payload["request_id"] for m in messages})
+    ours = [m for m in messages if m.payload["request_id"] in sends]  # others: scheduler or transactional sends
+    if not ours:
+        return
+    step_outcomes = uow.enrollments.lock_step_outcomes_many({sends[m.payload["request_id"]].enrollment_id
+                                                            for m in ours})
+    status = {request_id: send.status for request_id, send in sends.items()}
+    kept: dict[tuple[str, str], dict] = {}
+    moved: dict[str, dict] = {}
+    changed: dict[str, dict[str, str]] = {}
+    for message in ours:
+        p = message.payload
+        request_id, outcome, send = p["request_id"], p["outcome"], sends[p["request_id"]]
+        reason = p.get("reason") or p.get("detail")
+        reason = (reason or None) and reason[:300]
+        kept.setdefault((request_id, outcome), {"request_id": request_id, "outcome": outcome, "reason": reason,
+                                                "rule_id": p.get("rule_id"), "decided_at": p["decided_at"]})
+        if supersedes(outcome, status[request_id]):
+            status[request_id] = outcome
+            moved[request_id] = {"request_id": request_id, "status": outcome, "reason": reason,
+                                 "updated_at": p["decided_at"]}
+        outcomes = step_outcomes.get(send.enrollment_id)
+        if outcomes is not None and supersedes(outcome, outcomes.get(send.step_id)):
+            outcomes[send.step_id] = outcome
+            changed[send.enrollment_id] = outcomes
+    uow.sends.record_outcomes(list(kept.values()))
+    uow.sends.set_statuses(list(moved.values()))
+    uow.enrollments.set_step_outcomes_many(changed)

@@ -6,7 +6,7 @@ once; the partial unique index keeps at most one running enrollment per campaign
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ _SAVE = (
             waiting_until=bindparam("waiting_until"), variant=bindparam("variant"), reason=bindparam("reason"),
             ended_at=bindparam("ended_at"))
 )
+_SET_STEP_OUTCOMES = (update(enrollments).where(enrollments.c.enrollment_id == bindparam("b_id"))
+                      .values(step_outcomes=bindparam("step_outcomes")))
 _ENDED = {"current_step": None, "waiting_until": None}  # an ended enrollment is parked nowhere
 
 
@@ -127,7 +129,17 @@ class EnrollmentStore:
         return self.conn.execute(select(enrollments.c.step_outcomes).where(
             enrollments.c.enrollment_id == enrollment_id).with_for_update()).scalar()
 
-    def set_step_outcomes(self, enrollment_id: str, outcomes: Mapping[str, str]) -> None:
-        """Replace the enrollment's outcome per send step."""
-        self.conn.execute(update(enrollments).where(enrollments.c.enrollment_id == enrollment_id).values(
-            step_outcomes=dict(outcomes)))
+    def lock_step_outcomes_many(self, enrollment_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The outcome per send step of each of these enrollments that exists, locked in id order."""
+        ids = sorted(set(enrollment_ids))
+        if not ids:
+            return {}
+        return {row.enrollment_id: dict(row.step_outcomes) for row in self.conn.execute(
+            select(enrollments.c.enrollment_id, enrollments.c.step_outcomes)
+            .where(enrollments.c.enrollment_id.in_(ids)).order_by(enrollments.c.enrollment_id).with_for_update())}
+
+    def set_step_outcomes_many(self, outcomes: Mapping[str, Mapping[str, str]]) -> None:
+        """Replace the outcome per send step of several enrollments (enrollment id -> outcomes), in one batch."""
+        if outcomes:
+            self.conn.execute(_SET_STEP_OUTCOMES, [{"b_id": enrollment_id, "step_outcomes": dict(by_step)}
+                                                   for enrollment_id, by_step in outcomes.items()])

@@ -3,14 +3,16 @@ them (`send_outcomes`): what branches on `step.<id>.outcome` and the report read
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.repository.tables import send_outcomes, step_sends
+
+_SET_STATUS = (update(step_sends).where(step_sends.c.request_id == bindparam("b_id"))
+               .values(status=bindparam("status"), reason=bindparam("reason"), updated_at=bindparam("updated_at")))
 
 
 class SendLog:
@@ -34,19 +36,23 @@ class SendLog:
                                      .returning(step_sends.c.request_id), list(rows))
         return {row.request_id for row in inserted}
 
-    def lock(self, request_id: str) -> Any | None:
-        """The send (a row with status, enrollment_id, step_id), locked; None if it is not ours."""
-        return self.conn.execute(select(step_sends.c.status, step_sends.c.enrollment_id, step_sends.c.step_id)
-                                 .where(step_sends.c.request_id == request_id).with_for_update()).first()
+    def lock_many(self, request_ids: Iterable[str]) -> dict[str, Any]:
+        """The sends among these request ids (rows with status, enrollment_id, step_id) by request id,
+        locked in request id order (two workers' batches never wait on each other in a cycle)."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return {}
+        return {row.request_id: row for row in self.conn.execute(
+            select(step_sends.c.request_id, step_sends.c.status, step_sends.c.enrollment_id, step_sends.c.step_id)
+            .where(step_sends.c.request_id.in_(ids)).order_by(step_sends.c.request_id).with_for_update())}
 
-    def record_outcome(self, request_id: str, outcome: str, reason: str | None, rule_id: str | None,
-                       decided_at: datetime | str) -> None:
-        """Keep an outcome of a send; the same outcome reported again is kept once."""
-        self.conn.execute(pg_insert(send_outcomes).values(
-            request_id=request_id, outcome=outcome, reason=reason, rule_id=rule_id,
-            decided_at=decided_at).on_conflict_do_nothing())
+    def record_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Keep outcomes (request_id, outcome, reason, rule_id, decided_at); one already kept stays as it was."""
+        if rows:  # executemany: one cached statement, not a new VALUES list to compile per batch size
+            self.conn.execute(pg_insert(send_outcomes).on_conflict_do_nothing(), list(rows))
 
-    def set_status(self, request_id: str, status: str, reason: str | None, at: datetime | str) -> None:
-        """Move a send to a further status."""
-        self.conn.execute(update(step_sends).where(step_sends.c.request_id == request_id).values(
-            status=status, reason=reason, updated_at=at))
+    def set_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Move sends to further statuses (request_id, status, reason, updated_at), in one batch."""
+        if rows:
+            self.conn.execute(_SET_STATUS, [{"b_id": r["request_id"], "status": r["status"], "reason": r["reason"],
+                                             "updated_at": r["updated_at"]} for r in rows])

@@ -2,10 +2,13 @@
 
 One database transaction per consumer batch. Inside it, the batch's contacts are locked in id order,
 the rules are loaded once, the contacts' touches, suppressions and consents, the requests' prior
-decisions and the live step occurrences are loaded once, and each request is decided by the pure
-`domain.decide` against a state that includes what was decided earlier in the same batch
-(`domain.apply_decision`). A send reserves a touch in the ledger and writes a delivery job; nothing
-is sent here: delivery workers take the job after commit.
+decisions and the live step occurrences are loaded once, then the counters of the capacity windows the
+batch may use are locked (after the contacts, in key order: no deadlock between gate workers). Each
+request, highest priority first across the batch, is decided by the pure `domain.decide` against a
+state and a capacity usage that include what was decided earlier in the same batch
+(`domain.apply_decision`, `domain.apply_capacity`). A send reserves a touch in the ledger, takes its
+capacity units in the same transaction, and writes a delivery job; nothing is sent here: delivery
+workers take the job after commit.
 
 Idempotency (documented in docs/channels.md), all decided in `domain.decide`:
 - a request that already has a final decision is `already_decided`: no new decision, nothing
@@ -24,11 +27,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.channels.domain import (
+    CapacityKey,
     Decision,
     OutboundMessage,
     Outcome,
     PolicyRules,
+    apply_capacity,
     apply_decision,
+    capacity_keys,
     decide,
 )
 from services.channels.handlers.states import load_states
@@ -58,26 +64,37 @@ def decide_requests(uow: ChannelsUnitOfWork, requests: Sequence[dict[str, Any]],
                                  if m.step_key is not None)
     fallback_tz = {r["contact_id"]: (r.get("recipient") or {}).get("time_zone") for r in requests}
     states = load_states(uow, profiles, now - horizon(rules), fallback_tz, decided, live)
+    # Highest priority first across the whole batch (arrival order among equals), so scarce capacity goes
+    # to the messages that matter most; per contact this is also the order competing messages are decided in.
+    ordered = sorted(((request, message) for pairs in by_contact.values() for request, message in pairs),
+                     key=lambda pair: -pair[1].priority)
+    usage = uow.ledger.capacity.hold(capacity_windows(rules, [message for _, message in ordered], now))
     rows: list[dict[str, Any]] = []
     sends: list[dict[str, Any]] = []
-    for contact_id in sorted(by_contact):
-        state = states[contact_id]
-        # Higher priority first when one batch holds competing messages for the contact.
-        for request, message in sorted(by_contact[contact_id], key=lambda pair: -pair[1].priority):
-            decision = decide(message, state, rules, now)
-            if decision.outcome is Outcome.ALREADY_DECIDED:
-                continue  # a redelivery: its outcome is recorded and on its way already
-            state = apply_decision(state, message, decision, now)
-            word = OUTCOME_WORDS[decision.outcome]
-            rows.append(decision_row(request, message.attempt, word, decision, now))
-            if decision.outcome is Outcome.SEND:
-                sends.append(request)
-            else:
-                announce(uow, request, word, decision, now)
+    claims: dict[str, tuple[CapacityKey, ...]] = {}
+    for request, message in ordered:
+        state = states[message.contact_id]
+        decision = decide(message, state, rules, now, usage)
+        if decision.outcome is Outcome.ALREADY_DECIDED:
+            continue  # a redelivery: its outcome is recorded and on its way already
+        states[message.contact_id] = apply_decision(state, message, decision, now)
+        usage = apply_capacity(usage, message, decision, rules, now)
+        word = OUTCOME_WORDS[decision.outcome]
+        rows.append(decision_row(request, message.attempt, word, decision, now))
+        if decision.outcome is Outcome.SEND:
+            sends.append(request)
+            claims[message.request_id] = capacity_keys(message, rules.capacity, now)
+        else:
+            announce(uow, request, word, decision, now)
     uow.decisions.record(rows)
     if sends:
-        touch_ids = uow.ledger.reserve(sends, now)
+        touch_ids = uow.ledger.reserve(sends, now, claims, {rule.id: rule.limit for rule in rules.capacity})
         uow.jobs.enqueue(sends, touch_ids, [dump_request(r) for r in sends])
+
+
+def capacity_windows(rules: PolicyRules, messages: Sequence[OutboundMessage], now: datetime) -> set[CapacityKey]:
+    """The capacity counters a batch may take units of: the current window of each rule some message is under."""
+    return {rule.key(now) for rule in rules.capacity if any(rule.applies_to(m) for m in messages)}
 
 
 def decision_row(request: dict[str, Any], attempt: int, word: str, decision: Decision,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from services.channels.domain import PolicyRules, decide
-from services.channels.handlers.gate import horizon
+from services.channels.handlers.gate import capacity_windows, horizon
 from services.channels.handlers.states import load_states
 from services.channels.messages import OUTCOME_WORDS, outbound
 from services.channels.rules import to_document
@@ -50,7 +50,9 @@ def dry_run(uow: ChannelsUnitOfWork, body: dict[str, Any], at: datetime) -> dict
     contact_id = body["contact_id"]
     profile = uow.contacts.profiles([contact_id]).get(contact_id)
     state = load_states(uow, {contact_id: profile}, at - horizon(rules))[contact_id]
-    decision = decide(outbound(body), state, rules, at)
+    message = outbound(body)
+    usage = uow.ledger.capacity.peek(capacity_windows(rules, [message], at))  # counts as they stand, unlocked
+    decision = decide(message, state, rules, at, usage)
     return {"outcome": OUTCOME_WORDS[decision.outcome], "reason": decision.reason, "rule_id": decision.rule_id,
             "detail": decision.detail, "defer_until": decision.defer_until, "evaluated_at": at}
 

@@ -2,6 +2,7 @@
 
 - `tables`: the table definitions (`metadata`, `TABLES`), re-exported here;
 - `ledger.TouchLedger`: the touch lifecycle (reserve, mark sent, release) and what caps count;
+- `capacity.CapacityCounters` (the ledger's `.capacity`): capacity counters per rule window and their claims;
 - `decision_log.DecisionLog`: the decision record;
 - `jobs.DeliveryJobs`: send jobs (lease, retry, finish, dead letters);
 - `contacts.ContactCopy`: the per-contact lock and the copy of contact facts;

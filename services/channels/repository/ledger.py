@@ -4,20 +4,23 @@ A touch is `reserved` by the gate in the transaction of its decision (counted by
 once), becomes `sent` when the adapter accepted the message, or is released: `failed` (the send
 failed for good, a receipt said undelivered, a call task expired unclaimed) or `cancelled` (a
 suppression arrived between decision and delivery). Released touches no longer count against
-caps nor hold their campaign step occurrence (the partial unique index of invariant 3).
+caps nor hold their campaign step occurrence (the partial unique index of invariant 3), and give back
+the capacity units they took (`repository/capacity.py`): `release()` and the delivery batch's `settle()`
+both end in `CapacityCounters.give_back`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text, tuple_, update
 
-from services.channels.domain import StepKey, Touch
+from services.channels.domain import CapacityKey, StepKey, Touch
+from services.channels.repository.capacity import CapacityCounters
 from services.channels.repository.tables import touches
 
 
@@ -31,6 +34,7 @@ class LedgerState(StrEnum):
 
 
 COUNTED_STATES = (LedgerState.RESERVED.value, LedgerState.SENT.value)
+RELEASED_STATES = (LedgerState.FAILED, LedgerState.CANCELLED)
 
 
 class TouchLedger:
@@ -38,6 +42,7 @@ class TouchLedger:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.capacity = CapacityCounters(conn)
 
     def counted_since(self, contact_ids: Sequence[str], since: datetime) -> dict[str, list[Touch]]:
         """The touches that count against caps (reserved or sent) of each contact, after `since`."""
@@ -60,32 +65,48 @@ class TouchLedger:
             touches.c.state.in_(COUNTED_STATES))
         return {(r.campaign_id, r.step_id, r.contact_id, r.occurrence or "") for r in self.conn.execute(query)}
 
-    def reserve(self, requests: Sequence[dict[str, Any]], at: datetime) -> dict[str, int]:
-        """Reserve one touch per request (one statement); returns the touch id of each request id."""
+    def reserve(self, requests: Sequence[dict[str, Any]], at: datetime,
+                capacity: Mapping[str, Sequence[CapacityKey]] | None = None,
+                limits: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Reserve one touch per request (one statement); returns the touch id of each request id.
+
+        `capacity` names, per request id, the capacity windows its send takes a unit of (held by the caller
+        with `capacity.hold`); `limits` the limit of each rule id. Taken in this transaction, with the touches.
+        """
         rows = [{"request_id": r["request_id"], "contact_id": r["contact_id"], "channel": r["channel"],
                  "category": r["category"], "campaign_id": r.get("campaign_id"), "step_id": r.get("step_id"),
                  "occurrence": r.get("occurrence"), "topic": r.get("topic"), "at": at,
                  "state": LedgerState.RESERVED.value} for r in requests]
-        return {row.request_id: row.id for row in
-                self.conn.execute(insert(touches).returning(touches.c.id, touches.c.request_id), rows)}
+        ids = {row.request_id: row.id for row in
+               self.conn.execute(insert(touches).returning(touches.c.id, touches.c.request_id), rows)}
+        if capacity:
+            self.capacity.take({ids[request_id]: keys for request_id, keys in capacity.items() if keys},
+                               limits or {})
+        return ids
 
     def release(self, *, touch_id: int | None = None, request_ids: Sequence[str] = (),
                 cancelled: bool = False) -> None:
-        """Stop counting a reservation: `failed` (the send failed for good) or `cancelled` (stopped before it)."""
+        """Stop counting a reservation: `failed` (the send failed for good) or `cancelled` (stopped before it);
+        the capacity units it took are given back."""
         state = LedgerState.CANCELLED if cancelled else LedgerState.FAILED
+        released: list[int] = []
         if touch_id is not None:
-            self._set(touches.c.id == touch_id, state)
+            released += self._set(touches.c.id == touch_id, state)
         if request_ids:
-            self._set(touches.c.request_id.in_(request_ids), state)
+            released += self._set(touches.c.request_id.in_(request_ids), state)
+        self.capacity.give_back(released)
 
     def settle(self, fates: Sequence[tuple[int, LedgerState]]) -> None:
-        """Set the state of many touches at once (a delivery batch's outcomes), in one statement."""
+        """Set the state of many touches at once (a delivery batch's outcomes), in one statement; the released
+        ones give their capacity back as `release()` does."""
         if not fates:
             return
         self.conn.execute(text(
             "UPDATE touches AS t SET state = v.state, updated_at = now() "
             "FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[])) AS v(id, state) WHERE t.id = v.id"),
             {"ids": [touch_id for touch_id, _ in fates], "states": [LedgerState(s).value for _, s in fates]})
+        self.capacity.give_back([touch_id for touch_id, s in fates if LedgerState(s) in RELEASED_STATES])
 
-    def _set(self, where, state: LedgerState) -> None:
-        self.conn.execute(update(touches).where(where).values(state=state.value, updated_at=func.now()))
+    def _set(self, where, state: LedgerState) -> list[int]:
+        return list(self.conn.execute(update(touches).where(where).values(state=state.value, updated_at=func.now())
+                                      .returning(touches.c.id)).scalars())

@@ -7,6 +7,8 @@
 - `decisions`: every decision of the gate with reason and rule; `touches`: the ledger caps count;
   `deliveries`: send jobs the delivery workers take, with retries and dead letters.
 - `call_tasks`, `offers`: the call-center queue and the web offers that the internal adapters fill.
+- `capacity_counters`: units taken per (capacity rule, window start); `capacity_claims`: which touch took
+  which unit, so releasing the touch gives it back (repository/capacity.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
@@ -178,4 +181,22 @@ offers = Table(
     Column("responded_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_offers_contact", "contact_id", "status"),
+)
+
+capacity_counters = Table(
+    "capacity_counters", metadata,
+    Column("rule_id", String(64), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("used", Integer, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("rule_id", "window_start", name="pk_capacity_counters"),
+    CheckConstraint("used >= 0", name="ck_capacity_counters_used"),
+)
+
+capacity_claims = Table(
+    "capacity_claims", metadata,
+    Column("touch_id", BigInteger, nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("touch_id", "rule_id", name="pk_capacity_claims"),
 )

@@ -96,9 +96,19 @@ def policy() -> Any:
             problem, status = {"title": "Check the highlighted fields", "detail": "Nothing was saved.",
                                "errors": {}}, 422
         else:
+            stored = api.get("channels", "/policy")
+            if form.version and str(stored.get("version")) != form.version:
+                # Another operator saved since this form was shown: say so instead of silently undoing
+                # their change. The form now carries their version: saving again replaces theirs with this.
+                problem = {"title": "The policy changed while you edited it",
+                           "detail": f"someone saved version {stored.get('version')} after you opened version "
+                                     f"{form.version}. Nothing was saved; compare with the rules above, then "
+                                     "save again to replace theirs with yours.", "errors": {}}
+                form.version, status = str(stored.get("version")), 409
+        if problem is None:
             try:
                 # The form does not edit capacity rules (yet); PUT requires them, so the stored ones are kept.
-                document.setdefault("capacity", api.get("channels", "/policy").get("capacity", []))
+                document.setdefault("capacity", stored.get("capacity", []))
                 api.call("PUT", "channels", "/policy", json=document,
                          params={"allow_empty": "true"} if form.allow_empty else None)
             except ServiceError as exc:

@@ -52,6 +52,11 @@ class ContactStore:
         return self.conn.execute(select(contacts.c.id, contacts.c.erased_at)
                                  .where(contacts.c.id == contact_id)).first()
 
+    def live_ids(self, contact_ids: Iterable[str]) -> set[str]:
+        """Which of these contact ids name a contact that exists and is not erased."""
+        return set(self.conn.execute(select(contacts.c.id).where(
+            contacts.c.id.in_(list(contact_ids)), contacts.c.erased_at.is_(None))).scalars())
+
     def insert(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
         """Create a contact; None when its external_id is taken (nothing is written then)."""
         return self.conn.execute(
@@ -151,6 +156,11 @@ class ContactStore:
         if data is not None:  # else the column's default, {}
             values["data"] = data
         self.conn.execute(timeline.insert().values(**values))
+
+    def add_timeline_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append entries (contact_id, kind, type, occurred_at, data, ref) to timelines, in one statement."""
+        if rows:  # executemany: one cached statement, not a new VALUES list to compile per batch size
+            self.conn.execute(timeline.insert(), list(rows))
 
     def timeline_page(self, contact_id: str, *, before: tuple[datetime, int] | None, limit: int) -> Sequence[Row]:
         """Up to `limit` timeline entries older than `before` (occurred_at, id), newest first."""

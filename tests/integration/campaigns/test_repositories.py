@@ -106,9 +106,11 @@ def test_the_report_counts_outcomes_template_failures_and_conversions(units: Cam
             step_sends.c.enrollment_id == enrollment.enrollment_id)).scalar_one()
             for cid, (enrollment,) in running.items()}
     with units() as uow:
-        for cid, outcome in (("rb0", "sent"), ("rb0", "opened"), ("rb1", "suppressed"), ("rb1", "suppressed")):
-            events.handle_message_outcome(uow, Message(f"message.{outcome}", {
-                "request_id": request_ids[cid], "outcome": outcome, "reason": "unsubscribed", "decided_at": NOW}))
+        # one batch, as the outcomes consumer hands them over (sends and enrollments locked once each)
+        events.handle_message_outcomes(uow, [Message(f"message.{outcome}", {
+            "request_id": request_ids[cid], "outcome": outcome, "reason": "unsubscribed", "decided_at": NOW})
+            for cid, outcome in (("rb0", "sent"), ("rb0", "opened"), ("rb1", "suppressed"), ("rb1", "suppressed"),
+                                 ("rb0", "sent"))])
         events.handle_contact_event(uow, _event("rb2", "purchase", "ev-rb2-buy"), engine)  # exit goal
         # rb0's wait is over; its last step's template cannot render for this contact
         events.handle_step_due(uow, Message("step.due", {"enrollment_id": running["rb0"][0].enrollment_id,

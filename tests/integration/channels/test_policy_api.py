@@ -162,3 +162,88 @@ def test_concurrent_patches_both_apply(api):
     final = api.get("/policy").get_json()
     assert final["version"] == version + 2
     assert final["opt_in_channels"] == ["sms"] and final["min_marketing_gap_seconds"] == 60
+
+
+CALLS = {"id": "calls-daily", "channel": "call", "category": None, "limit": 1, "window": "day",
+         "time_zone": "Europe/Amsterdam", "when_full": "defer"}
+
+
+def test_capacity_rules_are_stored_and_shown_and_a_put_without_them_keeps_them(api):
+    texts = {**CALLS, "id": "sms-hourly", "channel": "sms", "category": "marketing", "limit": 20000,
+             "window": "hour", "time_zone": "UTC", "when_full": "expire"}
+    assert api.put("/policy", json={**FULL, "capacity": [CALLS, texts]}).status_code == 200
+    assert _policy(api)["capacity"] == [CALLS, texts]
+    older_client = {k: v for k, v in FULL.items() if k != "capacity"}
+    answer = api.put("/policy", json=older_client)
+    assert answer.status_code == 422 and "capacity" in answer.get_json()["errors"]
+    assert _policy(api)["capacity"] == [CALLS, texts]
+    assert api.patch("/policy", json={"capacity": [texts]}).status_code == 200  # a list replaces as a whole
+    assert _policy(api)["capacity"] == [texts]
+    answer = api.patch("/policy", json={"capacity": None})  # removing the member is refused; [] clears it
+    assert answer.status_code == 422 and "capacity" in answer.get_json()["errors"]
+    assert api.patch("/policy", json={"capacity": []}).status_code == 200
+    assert _policy(api) == FULL
+
+
+BAD_CAPACITY = [
+    ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ({"time_zone": "europe/amsterdam "}, "time_zone"),
+    ({"time_zone": None}, "time_zone"),
+    ({"category": "transactional"}, "category"),
+    ({"window": "month"}, "window"),
+    ({"window": 3600}, "window"),
+    ({"when_full": "drop"}, "when_full"),
+    ({"limit": -1}, "limit"),
+    ({"limit": "150"}, "limit"),
+    ({"channel": "Call!"}, "channel"),
+    ({"id": ""}, "id"),
+    ({"surprise": True}, "surprise"),
+]
+
+
+def test_a_bad_capacity_rule_is_a_422_naming_its_field_and_changes_nothing(api):
+    # one service for every case: a harness per case would cost a database each
+    for change, field in BAD_CAPACITY:
+        rule = {**CALLS, **change}
+        for answer in (api.put("/policy", json={**FULL, "capacity": [rule]}),
+                       api.patch("/policy", json={"capacity": [rule]})):
+            assert answer.status_code == 422 and answer.mimetype == "application/problem+json", change
+            errors = answer.get_json()["errors"]
+            assert field in errors["capacity"]["0"], errors
+    for field in sorted(set(CALLS) - {"category"}):  # every member but category is required
+        missing = {k: v for k, v in CALLS.items() if k != field}
+        answer = api.put("/policy", json={**FULL, "capacity": [missing]})
+        assert answer.status_code == 422 and field in answer.get_json()["errors"]["capacity"]["0"], field
+    assert _policy(api) == FULL
+
+
+def test_capacity_rule_ids_are_unique(api):
+    answer = api.put("/policy", json={**FULL, "capacity": [CALLS, {**CALLS, "channel": "sms"}]})
+    assert answer.status_code == 422 and "capacity" in answer.get_json()["errors"]
+    assert _policy(api) == FULL
+
+
+def test_capacity_alone_is_not_an_empty_rule_set(api):
+    assert api.put("/policy", json={**EMPTY, "capacity": [CALLS]}).status_code == 200
+
+
+def test_a_dry_run_reads_the_capacity_counters_and_takes_nothing(api):
+    from datetime import UTC, datetime
+
+    from services.channels.domain import CapacityRule
+
+    assert api.put("/policy", json={**FULL, "capacity": [CALLS]}).status_code == 200
+    at = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    start = CapacityRule(**CALLS).window_start(at)
+    ask = {"contact_id": "c1", "channel": "call", "category": "marketing", "at": at.isoformat()}
+    assert api.post("/dry-run", json=ask).get_json()["outcome"] == "send"
+    with api.engine.begin() as conn:
+        conn.execute(text("INSERT INTO capacity_counters (rule_id, window_start, used) VALUES ('calls-daily', :s, 1)"),
+                     {"s": start})
+    answer = api.post("/dry-run", json=ask).get_json()
+    assert (answer["outcome"], answer["reason"], answer["rule_id"]) == ("deferred", "capacity", "calls-daily")
+    assert answer["defer_until"].startswith("2026-03-04T23:00:00")  # midnight in Amsterdam
+    receipt = api.post("/dry-run", json={**ask, "category": "transactional"}).get_json()
+    assert receipt["outcome"] == "send"  # transactional messages are never held back by capacity
+    with api.engine.connect() as conn:
+        assert conn.execute(text("SELECT used FROM capacity_counters")).scalars().all() == [1]

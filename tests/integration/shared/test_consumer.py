@@ -151,6 +151,73 @@ def test_batch_handler_isolates_the_poison_message(engine, topology, amqp_url):
     assert max(seen_batches) > 1  # batches really were batched
 
 
+def _inbox_ids(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(TABLES.inbox.c.message_id)).scalars())
+
+
+def test_per_message_handlers_run_a_batch_in_one_transaction_and_isolate_the_poison_message(
+        engine, topology, amqp_url):
+    """A poison message inside a batch: retried then dead-lettered alone; the 19 others counted once."""
+    calls: list[str] = []
+
+    def count_and_note(uow, message):
+        calls.append(message.payload["id"])
+        count_widget(uow, message)
+        uow.publish("widget.noted", {"id": message.payload["id"]})
+
+    spec = QueueSpec("widgets", ("widget.counted",), retry_delays_ms=(50, 100))
+    runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                            [Subscription(spec, handler=count_and_note, batch_size=50, linger_seconds=0.2)])
+    messages = [Message(type="widget.counted", payload={"id": f"w{i}", "fail": i == 7}) for i in range(20)]
+    with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+        topology.declare(connection.channel(), spec)
+    publish(amqp_url, topology, messages)  # queued before the consumer starts: they arrive as one batch
+    thread = runner.start_thread()
+    dead = topology.dead_queue_name(topology.queue_name(spec))
+    wait_for(lambda: queue_depth(dead) == 1, message="the poison message dead-lettered")
+    runner.stop()
+    thread.join(10)
+    assert counts(engine) == {f"w{i}": 1 for i in range(20) if i != 7}
+    # the batch holding w7 ran together, was rolled back and ran again isolated; the retries ran w7 again
+    assert any(calls.count(f"w{i}") == 2 for i in range(20) if i != 7)
+    assert calls.count("w7") >= 3
+    [(props, body)] = drain_queue(dead)
+    assert json.loads(body)["payload"]["id"] == "w7" and props.headers["x-attempts"] == 2
+    good = sorted(m.id for m in messages if m.payload["id"] != "w7")
+    assert _inbox_ids(engine) == good  # the failing message left no inbox row behind
+    with engine.connect() as conn:  # what the rolled-back try published is gone; each good one once
+        noted = sorted(conn.execute(select(TABLES.outbox.c.body)).scalars())
+    assert sorted(json.loads(b)["payload"]["id"] for b in noted) == sorted(f"w{i}" for i in range(20) if i != 7)
+
+
+def test_a_redelivered_batch_takes_effect_once(engine, topology, amqp_url):
+    """Messages whose ids the inbox holds (a redelivery after a crash before the ack) are skipped,
+    also when a batch mixes them with new ones and repeats an id within itself."""
+    spec = QueueSpec("widgets", ("widget.counted",))
+    first = [Message(type="widget.counted", payload={"id": f"w{i}"}) for i in range(5)]
+    runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                            [Subscription(spec, handler=count_widget, batch_size=50, linger_seconds=0.2)])
+    thread = runner.start_thread()
+    assert runner.connected.wait(10)
+    publish(amqp_url, topology, first)
+    wait_for(lambda: len(counts(engine)) == 5, message="the first five counted")
+    runner.stop()
+    thread.join(10)
+    again = first + [Message(type="widget.counted", payload={"id": "new"})] + first[:2]
+    with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
+        topology.declare(connection.channel(), spec)
+    publish(amqp_url, topology, again)
+    runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                            [Subscription(spec, handler=count_widget, batch_size=50, linger_seconds=0.2)])
+    thread = runner.start_thread()
+    wait_for(lambda: "new" in counts(engine), message="the new message counted")
+    wait_for(lambda: queue_depth(topology.queue_name(spec)) == 0, message="the redelivered batch acked")
+    runner.stop()
+    thread.join(10)
+    assert counts(engine) == {**{f"w{i}": 1 for i in range(5)}, "new": 1}
+
+
 def test_per_message_handlers_run_in_one_pass_and_a_poison_message_fails_alone(engine, topology, amqp_url):
     calls: list[str] = []
 

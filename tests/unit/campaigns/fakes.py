@@ -7,7 +7,7 @@ the handlers run unchanged with no database and no broker (cosmicpython's FakeRe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
@@ -117,8 +117,13 @@ class FakeEnrollmentStore:
         found = self.enrollments.get(enrollment_id)
         return dict(found.step_outcomes) if found is not None else None
 
-    def set_step_outcomes(self, enrollment_id: str, outcomes: Mapping[str, str]) -> None:
-        self.enrollments[enrollment_id] = replace(self.enrollments[enrollment_id], step_outcomes=dict(outcomes))
+    def lock_step_outcomes_many(self, enrollment_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        return {eid: dict(self.enrollments[eid].step_outcomes) for eid in sorted(set(enrollment_ids))
+                if eid in self.enrollments}
+
+    def set_step_outcomes_many(self, outcomes: Mapping[str, Mapping[str, str]]) -> None:
+        for enrollment_id, by_step in outcomes.items():
+            self.enrollments[enrollment_id] = replace(self.enrollments[enrollment_id], step_outcomes=dict(by_step))
 
 
 class FakeSendLog:
@@ -136,17 +141,19 @@ class FakeSendLog:
             self.sends.setdefault(r["request_id"], dict(r))
         return new
 
-    def lock(self, request_id: str) -> SimpleNamespace | None:
-        send = self.sends.get(request_id)
-        return SimpleNamespace(**send) if send is not None else None
+    def lock_many(self, request_ids: Iterable[str]) -> dict[str, SimpleNamespace]:
+        return {rid: SimpleNamespace(**self.sends[rid]) for rid in sorted(set(request_ids))
+                if rid in self.sends}
 
-    def record_outcome(self, request_id: str, outcome: str, reason: str | None, rule_id: str | None,
-                       decided_at: datetime | str) -> None:
-        self.outcomes.setdefault((request_id, outcome), {"reason": reason, "rule_id": rule_id,
-                                                         "decided_at": decided_at})
+    def record_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.outcomes.setdefault((row["request_id"], row["outcome"]), {
+                "reason": row["reason"], "rule_id": row["rule_id"], "decided_at": row["decided_at"]})
 
-    def set_status(self, request_id: str, status: str, reason: str | None, at: datetime | str) -> None:
-        self.sends[request_id].update(status=status, reason=reason, updated_at=at)
+    def set_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.sends[row["request_id"]].update(status=row["status"], reason=row["reason"],
+                                                 updated_at=row["updated_at"])
 
 
 class FakeContactProjection:

@@ -9,7 +9,12 @@ import pytest
 
 from services.campaigns.domain.enrollment import Enrollment
 from services.campaigns.handlers.context import CampaignCatalog
-from services.campaigns.handlers.events import Engine, handle_contact_event, handle_message_outcome
+from services.campaigns.handlers.events import (
+    Engine,
+    handle_contact_event,
+    handle_message_outcome,
+    handle_message_outcomes,
+)
 from shared.clock import FixedClock
 from shared.messaging import Message
 from tests.unit.campaigns.fakes import FakeUnitOfWork
@@ -132,3 +137,30 @@ def test_a_running_enrollment_blocks_a_second_one(uow: FakeUnitOfWork, engine: E
                                                     waiting_until=NOW + timedelta(days=1))
     handle_contact_event(uow, event(), engine)
     assert list(uow.enrollments.enrollments) == ["old"]
+
+
+def test_a_batch_of_outcomes_has_the_effect_of_each_in_turn(uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    (request_id,) = uow.sends.sends
+    (enrollment_id,) = uow.enrollments.enrollments
+
+    def outcome(name: str, request: str = request_id, reason: str | None = None) -> Message:
+        return Message(f"message.{name}", {"request_id": request, "outcome": name, "reason": reason,
+                                           "decided_at": NOW.isoformat()})
+
+    handle_message_outcomes(uow, [outcome("sent", reason="first"), outcome("delivered"), outcome("sched", "x:1"),
+                                  outcome("sent", reason="again"), outcome("duplicate")])
+    assert uow.sends.sends[request_id]["status"] == "delivered"  # a late sent does not move it back
+    assert set(uow.sends.outcomes) == {(request_id, "sent"), (request_id, "delivered"), (request_id, "duplicate")}
+    assert uow.sends.outcomes[(request_id, "sent")]["reason"] == "first"  # the first report of an outcome stays
+    assert uow.enrollments.enrollments[enrollment_id].step_outcomes == {"hello": "delivered"}
+    handle_message_outcomes(uow, [outcome("opened")])  # a later batch builds on what the earlier one left
+    assert uow.sends.sends[request_id]["status"] == "opened"
+    assert uow.enrollments.enrollments[enrollment_id].step_outcomes == {"hello": "opened"}
+
+
+def test_a_batch_of_outcomes_of_requests_that_are_not_ours_writes_nothing(uow: FakeUnitOfWork) -> None:
+    uow.sends.record_outcomes = uow.sends.set_statuses = None  # would raise if called
+    handle_message_outcomes(uow, [Message("message.sent", {"request_id": "sched:1", "outcome": "sent",
+                                                           "decided_at": NOW.isoformat()})])
+    assert uow.sends.outcomes == {}

@@ -12,7 +12,15 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from services.channels.domain import PolicyRules, PriorDecisions, StepKey, Suppression, Touch
+from services.channels.domain import (
+    CapacityKey,
+    CapacityUsage,
+    PolicyRules,
+    PriorDecisions,
+    StepKey,
+    Suppression,
+    Touch,
+)
 
 COUNTED = ("reserved", "sent")
 
@@ -42,11 +50,41 @@ class FakeContactCopy:
                 {cid: dict(self.consents[cid]) for cid in contact_ids if self.consents.get(cid)})
 
 
+class FakeCapacity:
+    """Capacity counters and claims; `held` records every set of windows locked, in order."""
+
+    def __init__(self) -> None:
+        self.used: dict[CapacityKey, int] = {}
+        self.claims: dict[int, tuple[CapacityKey, ...]] = {}
+        self.held: list[list[CapacityKey]] = []
+
+    def hold(self, keys: Iterable[CapacityKey]) -> CapacityUsage:
+        ordered = sorted(set(keys))
+        self.held.append(ordered)
+        return CapacityUsage({key: self.used.get(key, 0) for key in ordered})
+
+    def peek(self, keys: Iterable[CapacityKey]) -> CapacityUsage:
+        return CapacityUsage({key: self.used[key] for key in keys if key in self.used})
+
+    def take(self, claims: dict[int, Sequence[CapacityKey]], limits: dict[str, int]) -> None:
+        for touch_id, keys in claims.items():
+            self.claims[touch_id] = tuple(keys)
+            for key in keys:
+                self.used[key] = self.used.get(key, 0) + 1
+                assert self.used[key] <= limits[key[0]], key  # the real table refuses it too
+
+    def give_back(self, touch_ids: Sequence[int]) -> None:
+        for touch_id in touch_ids:
+            for key in self.claims.pop(touch_id, ()):
+                self.used[key] -= 1
+
+
 class FakeLedger:
     """Touches as dicts with the ledger's states."""
 
     def __init__(self) -> None:
         self.touches: list[dict[str, Any]] = []
+        self.capacity = FakeCapacity()
 
     def counted_since(self, contact_ids: Sequence[str], since: datetime) -> dict[str, list[Touch]]:
         found: dict[str, list[Touch]] = defaultdict(list)
@@ -61,23 +99,30 @@ class FakeLedger:
         return {(t["campaign_id"], t["step_id"], t["contact_id"], t["occurrence"] or "") for t in self.touches
                 if (t["campaign_id"], t["step_id"], t["contact_id"]) in wanted and t["state"] in COUNTED}
 
-    def reserve(self, requests: Sequence[dict[str, Any]], at: datetime) -> dict[str, int]:
+    def reserve(self, requests: Sequence[dict[str, Any]], at: datetime,
+                capacity: dict[str, Sequence[CapacityKey]] | None = None,
+                limits: dict[str, int] | None = None) -> dict[str, int]:
         ids = {}
         for r in requests:
             self.touches.append({"id": len(self.touches) + 1, "state": "reserved", "at": at,
                                  **{k: r.get(k) for k in ("request_id", "contact_id", "channel", "category",
                                                           "campaign_id", "step_id", "occurrence", "topic")}})
             ids[r["request_id"]] = len(self.touches)
+        self.capacity.take({ids[rid]: keys for rid, keys in (capacity or {}).items() if keys}, limits or {})
         return ids
 
     def settle(self, fates: Sequence[tuple[int, str]]) -> None:
         for touch_id, state in fates:
             self.touches[touch_id - 1]["state"] = str(state)
+        self.capacity.give_back([touch_id for touch_id, state in fates if str(state) in ("failed", "cancelled")])
 
     def release(self, *, touch_id: int | None = None, request_ids: Sequence[str] = (), cancelled: bool = False) -> None:
+        released = []
         for t in self.touches:
             if t["id"] == touch_id or t["request_id"] in request_ids:
                 t["state"] = "cancelled" if cancelled else "failed"
+                released.append(t["id"])
+        self.capacity.give_back(released)
 
 
 class FakeDecisionLog:

@@ -162,3 +162,30 @@ def test_marketers_read_and_dry_run_but_cannot_save(app, services):
     bad = client.post("/policy", data={"csrf_token": token, "form": "dry-run", "contact_id": "c9", "channel": "sms",
                                        "category": "marketing", "priority": "high"})
     assert bad.status_code == 422 and "whole number from 0 to 100" in bad.get_data(as_text=True)
+
+
+def test_another_operators_save_meanwhile_is_not_undone_silently(app, services):
+    client, page = _operator(app, services)
+    assert 'name="version" value="4"' in page.get_data(as_text=True)
+    services.answers[("GET", "/policy")] = {**POLICY, "version": 5}  # someone saved meanwhile
+    services.answers[("PUT", "/policy")] = POLICY
+    data = _form_of(policy_form.form_state(POLICY))
+    _put(data, {"csrf_token": csrf(page), "form": "policy", "version": "4", "cap-0-limit": "9"})
+    answer = client.post("/policy", data=data)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 409 and "changed while you edited it" in html and "version 5" in html
+    assert not [c for c in services.calls if c[0] == "PUT"]
+    assert 'name="version" value="5"' in html and 'value="9"' in html  # kept, and now based on theirs
+    _put(data, {"version": "5"})
+    assert client.post("/policy", data=data).status_code == 302
+    assert [c for c in services.calls if c[0] == "PUT"]
+
+
+def test_capacity_rules_are_shown_read_only(app, services):
+    rules = [{"id": "sms-hourly", "channel": "sms", "category": None, "limit": 500, "window": "hour",
+              "time_zone": "Europe/London", "when_full": "defer"}]
+    services.answers[("GET", "/policy")] = {**POLICY, "capacity": rules}
+    client = app.test_client()
+    sign_in(client, "tp_marketer")
+    html = client.get("/policy").get_data(as_text=True)
+    assert "Capacity (all contacts together)" in html and "sms-hourly" in html and "service and marketing" in html

@@ -30,6 +30,13 @@ class FakeContactStore:
     def erased_state(self, contact_id: str) -> Any:
         return self.contacts.get(contact_id)
 
+    def live_ids(self, contact_ids: Iterable[str]) -> set[str]:
+        return {cid for cid in contact_ids if cid in self.contacts and self.contacts[cid].erased_at is None}
+
+    def add_timeline_many(self, rows: Iterable[dict[str, Any]]) -> None:
+        self.timeline.extend({"contact_id": r["contact_id"], "kind": r["kind"], "type": r["type"],
+                              "occurred_at": r["occurred_at"], "data": r["data"], "ref": r["ref"]} for r in rows)
+
     def resolve(self, ids: Iterable[str], external_ids: Iterable[str]) -> list[Any]:
         ids, external_ids = set(ids), set(external_ids)
         return [c for c in self.contacts.values() if c.id in ids or c.external_id in external_ids]

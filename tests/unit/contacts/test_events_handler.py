@@ -11,6 +11,7 @@ from services.contacts.handlers.events import (
     UnknownContact,
     on_interaction,
     on_message_outcome,
+    on_message_outcomes,
     record_events,
 )
 from shared.messaging import Message
@@ -87,3 +88,29 @@ def test_an_outcome_goes_on_the_timeline_of_a_live_contact_without_the_request(u
     assert (entry["contact_id"], entry["kind"], entry["type"], entry["ref"]) == (LIVE, "message", "sent", "r-1")
     assert entry["data"] == {"request_id": "r-1", "channel": "sms", "outcome": "sent"}
     assert uow.published == []
+
+
+def test_a_batch_of_outcomes_goes_on_the_timelines_in_order_with_one_read_and_one_write(uow) -> None:
+    reads: list[set[str]] = []
+    writes: list[int] = []
+    live_ids, add_many = uow.contacts.live_ids, uow.contacts.add_timeline_many
+    uow.contacts.live_ids = lambda ids: reads.append(set(ids)) or live_ids(ids)
+    uow.contacts.add_timeline_many = lambda rows: writes.append(len(rows)) or add_many(rows)
+
+    def outcome(contact_id: str, outcome: str, request_id: str) -> Message:
+        return _message(f"message.{outcome}", {"request_id": request_id, "outcome": outcome, "channel": "email",
+                                               "decided_at": AT.isoformat(), "contact_id": contact_id})
+
+    on_message_outcomes(uow, [outcome(LIVE, "sent", "r-1"), outcome(ERASED, "sent", "r-2"),
+                              outcome("not-a-uuid", "sent", "r-3"), outcome(OTHER, "capped", "r-4"),
+                              _message("message.requested", {"request_id": "r-5", "contact_id": LIVE}),
+                              outcome(LIVE, "delivered", "r-1")])
+    assert reads == [{LIVE, ERASED, OTHER}] and writes == [3]
+    assert [(e["contact_id"], e["type"], e["ref"]) for e in uow.contacts.timeline] == [
+        (LIVE, "sent", "r-1"), (OTHER, "capped", "r-4"), (LIVE, "delivered", "r-1")]
+
+
+def test_a_batch_with_nothing_to_keep_reads_and_writes_nothing(uow) -> None:
+    uow.contacts.live_ids = uow.contacts.add_timeline_many = None  # would raise if called
+    on_message_outcomes(uow, [_message("message.requested", {"request_id": "r", "contact_id": LIVE})])
+    assert uow.contacts.timeline == []
