@@ -44,6 +44,7 @@ def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, consol
 
     sign_in(browser, console, e2e.system.keys["marketer"])
     submit(browser, browser.find_element(By.LINK_TEXT, "Campaigns"))
+    check_page(browser)  # the campaigns list
     submit(browser, browser.find_element(By.LINK_TEXT, definition["name"]))
     graph = browser.find_element(By.CSS_SELECTOR, "svg.journey")
     for step in ("welcome", "pause", "route", "sms_platinum", "sms_regular"):

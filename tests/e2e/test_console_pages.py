@@ -53,6 +53,7 @@ def test_marketer_reads_a_contact_and_why_each_message_went_or_not(e2e: E2E, con
 
     sign_in(browser, console, e2e.system.keys["marketer"])
     submit(browser, browser.find_element(By.LINK_TEXT, "Contacts"))
+    check_page(browser)  # the search page with the latest contacts
     _fill(browser, "q", person["email"])
     submit(browser, browser.find_element(By.CSS_SELECTOR, "form[role=search] button"))
     profile = browser.find_element(By.ID, "profile-h").find_element(By.XPATH, "..").text

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from services.channels.domain import CapacityRule, PolicyRules
 from services.channels.handlers.gate import decide_requests
+from tests.properties import examples
 from tests.unit.channels.fakes import FakeUnitOfWork
 from tests.unit.channels.test_gate_handler import outcomes, request
 
@@ -61,3 +65,27 @@ def test_the_next_window_has_its_own_count():
     decide_requests(uow, [request("r2", "c2", channel="call", deferrals=1)], TODAY + timedelta(days=1))
     assert outcomes(uow)["r2"] == ["deferred", "send"]
     assert uow.ledger.capacity.used == {("calls", TODAY): 2, ("calls", TODAY + timedelta(days=1)): 1}
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.integers(0, 6), st.integers(0, 6),
+       st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["call", "email"]),
+                          st.sampled_from(["marketing", "service", "transactional"])), max_size=25))
+def test_a_batch_gives_the_free_units_to_the_highest_priorities(limit, used, batch):
+    """Whatever the batch, exactly min(free, demand) of the messages under the rule are sent, no sent one
+    has a lower priority than a deferred one, and the counter ends at used + sent (never past the limit)."""
+    rule = CapacityRule("calls", "call", limit, "day", "UTC")
+    uow = FakeUnitOfWork(PolicyRules(capacity=(rule,)))
+    uow.ledger.capacity.used[rule.key(NOW)] = min(used, limit)
+    requests = [request(f"r{i}", f"c{i % 7}", channel=channel, category=category, priority=priority)
+                for i, (priority, channel, category) in enumerate(batch)]
+    decide_requests(uow, requests, NOW)
+    decided = {row["request_id"]: row["outcome"] for row in uow.decisions.rows}
+    under = [r for r in requests if r["channel"] == "call" and r["category"] != "transactional"]
+    sent = [r["priority"] for r in under if decided[r["request_id"]] == "send"]
+    deferred = [r["priority"] for r in under if decided[r["request_id"]] == "deferred"]
+    free = limit - min(used, limit)
+    assert len(sent) == min(free, len(under)) and len(sent) + len(deferred) == len(under)
+    assert not sent or not deferred or min(sent) >= max(deferred)
+    assert uow.ledger.capacity.used[rule.key(NOW)] == min(used, limit) + len(sent) <= limit
+    assert all(decided[r["request_id"]] == "send" for r in requests if r not in under)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from services.channels.domain import (
+    CapacityRule,
+    CapacityUsage,
     CapScope,
     Category,
     ContactPolicyState,
@@ -27,6 +29,7 @@ from services.channels.domain import (
     SendWindow,
     Suppression,
     Touch,
+    apply_capacity,
     decide,
 )
 
@@ -49,6 +52,7 @@ class Setup:
     topic: str | None = None
     expires_at: datetime | None = None
     contact_id: str = "c1"
+    capacity: CapacityUsage = CapacityUsage()
 
 
 def _message(setup: Setup, category: Category) -> OutboundMessage:
@@ -59,7 +63,7 @@ def _message(setup: Setup, category: Category) -> OutboundMessage:
 def _decide(setup: Setup, category: Category):
     state = ContactPolicyState("Europe/Berlin", dict(setup.consents), setup.suppressions, setup.touches,
                                dict(setup.decided), setup.live_steps)
-    return decide(_message(setup, category), state, setup.rules, NOW)
+    return decide(_message(setup, category), state, setup.rules, NOW, setup.capacity)
 
 
 def _touch(category: Category, ago: timedelta = timedelta(hours=1)) -> Touch:
@@ -68,6 +72,9 @@ def _touch(category: Category, ago: timedelta = timedelta(hours=1)) -> Touch:
 
 GROUP = ControlGroup(50, "table")
 CONTROL_MEMBER = next(f"c{i}" for i in range(1000) if GROUP.contains(f"c{i}"))
+
+
+EMAIL_DAILY = CapacityRule("email-daily", "email", 1, "day", "Europe/Berlin")
 
 
 def _cap_all(limit: int = 1) -> PolicyRules:
@@ -105,6 +112,10 @@ ROWS: list[tuple[str, Callable[[], Setup], dict[Category, tuple[Outcome, str]]]]
      {T: SEND, S: (Outcome.CAP, "cap:one-a-day"), M: (Outcome.CAP, "cap:one-a-day")}),
     ("marketing_gap", lambda: Setup(rules=PolicyRules(min_marketing_gap=timedelta(hours=4)), touches=(_touch(M),)),
      {T: SEND, S: SEND, M: (Outcome.CAP, "min_gap")}),
+    # Today's (Berlin) one unit of email capacity is taken: deferred to midnight in Berlin.
+    ("capacity", lambda: Setup(rules=PolicyRules(capacity=(EMAIL_DAILY,)),
+                               capacity=CapacityUsage({EMAIL_DAILY.key(NOW): 1})),
+     {T: SEND, S: (Outcome.DEFER, "capacity"), M: (Outcome.DEFER, "capacity")}),
 ]
 
 # "Counts against caps": the row varies the category of the earlier touch, not of the message; the message
@@ -129,6 +140,16 @@ def test_touch_counts_against_caps(category: Category) -> None:
 
 
 @pytest.mark.parametrize("category", [T, S, M], ids=lambda c: c.value)
+def test_send_takes_capacity(category: Category) -> None:
+    """Row "takes capacity": a send takes a unit of the capacity rules on its channel, unless transactional."""
+    setup = Setup(rules=PolicyRules(capacity=(EMAIL_DAILY,)))
+    decision = _decide(setup, category)
+    assert decision.outcome is Outcome.SEND
+    usage = apply_capacity(setup.capacity, _message(setup, category), decision, setup.rules, NOW)
+    assert usage.of(EMAIL_DAILY.key(NOW)) == (0 if category is T else 1)
+
+
+@pytest.mark.parametrize("category", [T, S, M], ids=lambda c: c.value)
 def test_nothing_objects_sends_every_category(category: Category) -> None:
     """The baseline every row starts from: with no rule objecting, each category is sent."""
     assert _decide(Setup(), category).outcome is Outcome.SEND
@@ -138,3 +159,9 @@ def test_no_cap_can_target_transactional() -> None:
     """A category cap on transactional messages is refused when built (PUT /policy answers 422)."""
     with pytest.raises(ValueError, match="never capped"):
         FrequencyCap("receipts", 1, timedelta(days=1), CapScope.CATEGORY, "transactional")
+
+
+def test_no_capacity_rule_can_target_transactional() -> None:
+    """A capacity rule on transactional messages is refused when built (PUT /policy answers 422)."""
+    with pytest.raises(ValueError, match="transactional"):
+        CapacityRule("receipts", "email", 1, "day", "UTC", category="transactional")

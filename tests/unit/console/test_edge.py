@@ -56,3 +56,13 @@ def test_bad_input_and_expired_sessions_on_a_form_get_friendly_pages(app, monkey
     _page(client.get("/agent/tasks/7/claim"), 405)
     monkeypatch.setattr("services.console.auth.time", SimpleNamespace(time=lambda: time.time() + 3600))
     _page(client.post("/agent/tasks/7/claim", data={"csrf_token": token}), 401, "Your session has ended")
+
+
+def test_an_oversized_form_is_a_413_page(app, services):
+    client = app.test_client()
+    sign_in(client, "tp_agent")
+    token = csrf(client.get("/agent/tasks"))
+    answer = client.post("/agent/tasks/7/complete", data={"csrf_token": token, "outcome": "no_answer",
+                                                          "notes": "x" * 300_000})
+    _page(answer, 413)
+    assert not any(path.endswith("/complete") for _, _, path, _ in services.calls)
