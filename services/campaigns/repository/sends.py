@@ -48,8 +48,8 @@ class SendLog:
 
     def record_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Keep outcomes (request_id, outcome, reason, rule_id, decided_at); one already kept stays as it was."""
-        if rows:
-            self.conn.execute(pg_insert(send_outcomes).values(list(rows)).on_conflict_do_nothing())
+        if rows:  # executemany: one cached statement, not a new VALUES list to compile per batch size
+            self.conn.execute(pg_insert(send_outcomes).on_conflict_do_nothing(), list(rows))
 
     def set_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Move sends to further statuses (request_id, status, reason, updated_at), in one batch."""

@@ -159,8 +159,8 @@ class ContactStore:
 
     def add_timeline_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append entries (contact_id, kind, type, occurred_at, data, ref) to timelines, in one statement."""
-        if rows:
-            self.conn.execute(timeline.insert().values(list(rows)))
+        if rows:  # executemany: one cached statement, not a new VALUES list to compile per batch size
+            self.conn.execute(timeline.insert(), list(rows))
 
     def timeline_page(self, contact_id: str, *, before: tuple[datetime, int] | None, limit: int) -> Sequence[Row]:
         """Up to `limit` timeline entries older than `before` (occurred_at, id), newest first."""
