@@ -260,15 +260,13 @@ class ConsumerRunner:
         round trips, a quarter to a half of a small handler's statements. A failure rolls the whole
         pass back (inbox claims included), so the second pass sees the batch as new.
         """
-        if len(deliveries) > 1:
-            try:
-                self._run_each_in_one(sub, deliveries)
-                return []
-            except OperationalError:
-                raise
-            except Exception:  # noqa: BLE001 - the isolating pass below logs the failing message
-                log.info("batch failed; isolating the failing messages", exc_info=True,
-                         extra={"queue": sub.spec.name})
+        try:  # a batch of one too: at a few messages a second most batches are (no savepoint then)
+            self._run_each_in_one(sub, deliveries)
+            return []
+        except OperationalError:
+            raise
+        except Exception:  # noqa: BLE001 - the isolating pass below logs the failing message
+            log.info("batch failed; isolating the failing messages", exc_info=True, extra={"queue": sub.spec.name})
         return self._run_each_isolated(sub, deliveries)
 
     def _run_each_in_one(self, sub: Subscription, deliveries: list[_Delivery]) -> None:
