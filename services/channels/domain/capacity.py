@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from types import MappingProxyType
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from services.channels.domain.model import Category, Decision, OutboundMessage, Outcome
 
@@ -52,13 +53,23 @@ _NOMINAL = {CapacityWindow.HOUR: timedelta(hours=1), CapacityWindow.DAY: timedel
 _STEP = timedelta(minutes=15)  # every UTC offset in the tz database is a multiple of 15 minutes
 
 
+@cache
+def _known_zones() -> frozenset[str]:
+    # The tz database's names; not the machine's own `localtime` (it differs from host to host), nor the
+    # `posix/` and `right/` copies (the latter counts leap seconds).
+    return frozenset(available_timezones()) - {"localtime", "posixrules"}
+
+
 def zone(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; ValueError when there is none of that name."""
+    """The IANA zone ``name``; ValueError when the tz database has none of that name."""
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError("time_zone must be an IANA time zone name such as 'Europe/Amsterdam'")
+    known = _known_zones()  # empty only without any tz data, where ZoneInfo below refuses every name anyway
     try:
+        if known and name not in known:
+            raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Amsterdam'") from exc
 
 

@@ -126,7 +126,8 @@ def test_calendar_windows(window, zone, at, start, following):
     assert capacity.next_window_start(moment) == datetime.fromisoformat(following)
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "", " UTC", "../etc/passwd", "Europe/Amsterdam "])
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", " UTC", "../etc/passwd", "Europe/Amsterdam ", "localtime",
+                                  "right/UTC", "posix/Europe/Berlin", "zone.tab", "Europe", "a" * 300])
 def test_an_unknown_time_zone_is_refused(zone):
     with pytest.raises(ValueError):
         rule(zone=zone)
