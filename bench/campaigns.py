@@ -99,7 +99,7 @@ def run(contacts: int, amqp_url: str) -> dict[str, float]:
     source = InMemorySegmentSource({"everyone": members})
     with CampaignsUnitOfWorkFactory(engine)() as uow:
         campaign_id = definitions.create_campaign(uow, CAMPAIGN, {"email"})["campaign_id"]
-        definitions.transition(uow, campaign_id, "activate", {"email"})
+        definitions.transition(uow, campaign_id, "activate", {"email"}, datetime.now(UTC))
     definition = dataclasses.replace(DEFINITION, subscriptions=lambda s, e: subscriptions(s, e, source))
     worker = Worker(definition, settings, engine)
     worker.start()

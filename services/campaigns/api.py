@@ -10,7 +10,7 @@ from services.campaigns import schemas as s
 from services.campaigns.handlers import definitions, reports
 from services.campaigns.handlers import templates as tpl
 from shared.http import roles_required
-from shared.http.context import service_context, unit_of_work, units_of_work
+from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.openapi import alt_problem
 
 campaigns_blp = Blueprint("campaigns", __name__, url_prefix="/campaigns",
@@ -84,7 +84,7 @@ class CampaignLifecycle(MethodView):
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
         with unit_of_work() as uow:
-            return definitions.transition(uow, campaign_id, action, known_channels())
+            return definitions.transition(uow, campaign_id, action, known_channels(), clock().now())
 
 
 @campaigns_blp.route("/<string:campaign_id>/preview")

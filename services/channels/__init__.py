@@ -6,6 +6,8 @@ the call-center task queue and web offers.
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Flask
 
 from shared.clock import Clock
@@ -17,6 +19,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     from services.channels import agents, api, webhooks
     from services.channels.consumers import subscriptions
     from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
+    from shared.clock import system_clock
     from shared.http import create_service_app
 
     settings = settings or Settings.from_env("channels")
@@ -25,7 +28,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                              description="Dispatch gate, decisions, deliveries, call-center tasks, web offers, "
                                          "provider webhooks",
                              queues=lambda: [s.spec for s in subscriptions(settings, None)],
-                             clock=clock, units_of_work=ChannelsUnitOfWorkFactory)
+                             clock=clock, units_of_work=partial(ChannelsUnitOfWorkFactory, clock=clock or system_clock))
     # Providers sign webhook bodies instead of presenting a key (services.channels.webhooks).
     app.extensions["touchpoint_api"].spec.components.security_scheme("WebhookSignature", {
         "type": "apiKey", "in": "header", "name": "X-Touchpoint-Signature",

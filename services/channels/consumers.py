@@ -42,12 +42,18 @@ class DispatchGate:
 
     def __call__(self, uow: UnitOfWork, messages: Sequence[Message]) -> None:
         """Decide every request of the batch in the consumer's transaction."""
-        decide_requests(ChannelsUnitOfWork(uow), [m.payload for m in messages], self.clock.now())
+        decide_requests(ChannelsUnitOfWork(uow, self.clock), [m.payload for m in messages], self.clock.now())
 
 
-def contact_facts(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+class ContactFacts:
     """The batch handler of `channels.contacts`."""
-    handle_contact_facts(ChannelsUnitOfWork(uow), messages)
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
+
+    def __call__(self, uow: UnitOfWork, messages: Sequence[Message]) -> None:
+        """Apply the batch's contact facts in the consumer's transaction."""
+        handle_contact_facts(ChannelsUnitOfWork(uow, self.clock), messages)
 
 
 def subscriptions(settings: Settings, engine: Engine, clock: Clock = system_clock) -> Sequence[Subscription]:
@@ -55,6 +61,6 @@ def subscriptions(settings: Settings, engine: Engine, clock: Clock = system_cloc
     return [
         Subscription(dispatch_spec(settings), batch_handler=DispatchGate(clock), batch_size=200, prefetch=400,
                      linger_seconds=0.02, shards=consumed_shards(settings)),
-        Subscription(QueueSpec("channels.contacts", tuple(HANDLERS)), batch_handler=contact_facts,
+        Subscription(QueueSpec("channels.contacts", tuple(HANDLERS)), batch_handler=ContactFacts(clock),
                      batch_size=200, prefetch=400, linger_seconds=0.01),
     ]

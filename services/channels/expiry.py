@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from services.channels.handlers.call_center import expire_tasks
 from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
+from shared.clock import Clock, system_clock
 from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
@@ -19,9 +20,9 @@ class CallTaskExpiry(PeriodicTask):
     A failed sweep (the database restarting) is logged with its traceback and retried with backoff.
     """
 
-    def __init__(self, engine: Engine, interval: float = 5.0) -> None:
+    def __init__(self, engine: Engine, interval: float = 5.0, clock: Clock = system_clock) -> None:
         super().__init__("call task expiry", self.sweep, interval=interval, max_backoff=60.0, logger=log)
-        self.uow = ChannelsUnitOfWorkFactory(engine)
+        self.uow = ChannelsUnitOfWorkFactory(engine, clock)
 
     def sweep(self) -> None:
         """Expire the tasks whose time ran out, in one unit of work."""

@@ -49,7 +49,8 @@ def background(settings: Settings, engine: Engine, clock: Clock = system_clock) 
                                         poll_seconds=poll))
     if config:
         tasks.append(wakeups)
-    tasks.append(CallTaskExpiry(engine, interval=float(settings.extra.get("task_expiry_seconds") or 30)))
+    tasks.append(CallTaskExpiry(engine, interval=float(settings.extra.get("task_expiry_seconds") or 30),
+                                 clock=clock))
     return tasks
 
 

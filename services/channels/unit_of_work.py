@@ -19,16 +19,18 @@ from services.channels.repository.decision_log import DecisionLog
 from services.channels.repository.jobs import DeliveryJobs
 from services.channels.repository.ledger import TouchLedger
 from services.channels.repository.rules_store import RulesStore
+from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
 SOURCE = "channels"
 
 
 class ChannelsUnitOfWork:
-    """The repositories of one transaction plus `publish` into its outbox."""
+    """The repositories of one transaction plus `publish` into its outbox, and the clock that stamps it."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.clock = clock
         conn = uow.conn
         self.contacts = ContactCopy(conn)
         self.ledger = TouchLedger(conn)
@@ -45,19 +47,20 @@ class ChannelsUnitOfWork:
 class ChannelsUnitOfWorkFactory:
     """Opens channels units of work on one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock = system_clock) -> None:
         self.engine = engine
+        self.clock = clock
         self._factory = UnitOfWorkFactory(engine, TABLES, SOURCE)
 
     @contextmanager
     def __call__(self) -> Iterator[ChannelsUnitOfWork]:
         """A transaction that flushes the outbox and commits when the block ends without error."""
         with self._factory() as uow:
-            yield ChannelsUnitOfWork(uow)
+            yield ChannelsUnitOfWork(uow, self.clock)
 
     @contextmanager
     def read(self) -> Iterator[ChannelsUnitOfWork]:
         """A transaction that is always rolled back: reads only (not even seeded defaults are kept)."""
         with self.engine.connect() as conn:
-            yield ChannelsUnitOfWork(UnitOfWork(conn, TABLES, SOURCE))
+            yield ChannelsUnitOfWork(UnitOfWork(conn, TABLES, SOURCE), self.clock)
             conn.rollback()

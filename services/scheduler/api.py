@@ -11,8 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.scheduler import handlers
-from services.scheduler import repository as repo
-from services.scheduler.leadership import current_leader
+from services.scheduler.repository import ScheduleStore
 from services.scheduler.schemas import (
     EntriesQuery,
     EntryPageSchema,
@@ -39,10 +38,10 @@ def _decode_entry_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     return (position["due"], position["id"]) if position else None
 
 
-def _entry_page(rows: list[Any], limit: int) -> dict[str, Any]:
-    last = rows[-1] if len(rows) == limit else None
-    return {"items": [dict(r._mapping) for r in rows],
-            "next_cursor": encode_cursor({"due": last.due_at, "id": last.id}) if last is not None else None}
+def _entry_page(items: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    last = items[-1] if len(items) == limit else None
+    return {"items": items,
+            "next_cursor": encode_cursor({"due": last["due_at"], "id": last["id"]}) if last is not None else None}
 
 
 @blp.route("/entries")
@@ -55,9 +54,10 @@ class Entries(MethodView):
     def get(self, query: dict[str, Any]):
         """List entries in due order (default: pending), filtered by due time and owner."""
         with reading() as conn:
-            rows = repo.list_entries(conn, state=query["state"], due_before=query["due_before"], owner=query["owner"],
-                                     after=_decode_entry_cursor(query["cursor"]), limit=query["limit"])
-        return _entry_page(rows, query["limit"])
+            items = handlers.list_entries(ScheduleStore(conn), state=query["state"], due_before=query["due_before"],
+                                          owner=query["owner"], after=_decode_entry_cursor(query["cursor"]),
+                                          limit=query["limit"])
+        return _entry_page(items, query["limit"])
 
 
 @blp.route("/entries/overdue")
@@ -70,10 +70,10 @@ class OverdueEntries(MethodView):
     def get(self, query: dict[str, Any]):
         """List overdue, unpaused, pending entries, oldest first."""
         with reading() as conn:
-            rows = repo.list_entries(conn, state="pending", due_before=clock().now(), owner=None,
-                                     after=_decode_entry_cursor(query["cursor"]), limit=query["limit"],
-                                     unpaused_only=True)
-        return _entry_page(rows, query["limit"])
+            items = handlers.list_entries(ScheduleStore(conn), state="pending", due_before=clock().now(), owner=None,
+                                          after=_decode_entry_cursor(query["cursor"]), limit=query["limit"],
+                                          unpaused_only=True)
+        return _entry_page(items, query["limit"])
 
 
 @blp.route("/schedules")
@@ -88,10 +88,11 @@ class Schedules(MethodView):
         position = decode_cursor(query["cursor"], {"after": str})
         after = position["after"] if position else None
         with reading() as conn:
-            rows = repo.list_schedules(conn, owner=query["owner"], after=after, limit=query["limit"])
-        last = rows[-1] if len(rows) == query["limit"] else None
-        return {"items": [dict(r._mapping) for r in rows],
-                "next_cursor": encode_cursor({"after": last.schedule_id}) if last is not None else None}
+            items = handlers.list_schedules(ScheduleStore(conn), owner=query["owner"], after=after,
+                                            limit=query["limit"])
+        last = items[-1] if len(items) == query["limit"] else None
+        return {"items": items,
+                "next_cursor": encode_cursor({"after": last["schedule_id"]}) if last is not None else None}
 
 
 @blp.route("/schedules/<string:schedule_id>/trigger")
@@ -153,13 +154,8 @@ class Stats(MethodView):
     @blp.response(200, StatsSchema)
     def get(self):
         """Pending and overdue counts, the oldest overdue age, and which replica leads."""
-        now = clock().now()
         with reading() as conn:
-            figures = repo.stats(conn, now)
-            leader = current_leader(conn)
-        oldest = figures.pop("oldest_overdue_due_at")
-        return {**figures, "now": now, "leader": leader,
-                "oldest_overdue_age_seconds": (now - oldest).total_seconds() if oldest is not None else None}
+            return handlers.backlog(ScheduleStore(conn), clock().now())
 
 
 def blueprints() -> list[Blueprint]:

@@ -130,5 +130,26 @@ def pause_owner(uow: UnitOfWork, owner: str, paused: bool, now: datetime,
     return {"owner": owner, "paused": paused, "entries_changed": entries, "schedules_changed": schedules}
 
 
+def list_entries(store: ScheduleStore, *, state: str, due_before: datetime | None, owner: str | None,
+                 after: tuple[datetime, int] | None, limit: int, unpaused_only: bool = False) -> list[dict[str, Any]]:
+    """One page of entries in due order, after the keyset position (due_at, id)."""
+    rows = store.list_entries(state=state, due_before=due_before, owner=owner, after=after, limit=limit,
+                              unpaused_only=unpaused_only)
+    return [dict(r._mapping) for r in rows]
+
+
+def list_schedules(store: ScheduleStore, *, owner: str | None, after: str | None, limit: int) -> list[dict[str, Any]]:
+    """One page of broadcast schedules in id order, after the schedule id `after`."""
+    return [dict(r._mapping) for r in store.list_schedules(owner=owner, after=after, limit=limit)]
+
+
+def backlog(store: ScheduleStore, now: datetime) -> dict[str, Any]:
+    """Pending, overdue and paused counts, the oldest overdue age, schedules, and which replica leads."""
+    figures = store.stats(now)
+    oldest = figures.pop("oldest_overdue_due_at")
+    return {**figures, "now": now, "leader": store.current_leader(),
+            "oldest_overdue_age_seconds": (now - oldest).total_seconds() if oldest is not None else None}
+
+
 __all__ = ["InvalidEntry", "InvalidSchedule", "ScheduleNotFound", "SchedulePaused", "SchedulerHandlers",
-           "pause_owner", "trigger_schedule"]
+           "backlog", "list_entries", "list_schedules", "pause_owner", "trigger_schedule"]

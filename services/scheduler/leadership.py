@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -96,17 +94,3 @@ class LeaderLock:
                 conn.close()
             except psycopg.Error:
                 log.debug("closing the lock connection failed", exc_info=True)
-
-
-def current_leader(conn: Connection) -> dict[str, Any] | None:
-    """Who holds the scheduler lock in this database (application name, pid, since), or None."""
-    row = conn.execute(text(
-        "SELECT a.application_name, a.pid, a.client_addr::text AS client_addr, a.backend_start"
-        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.classid = :c AND l.objid = :o AND l.granted"
-        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-        {"c": LOCK_CLASS, "o": LOCK_OBJECT}).first()
-    if row is None:
-        return None
-    return {"identity": row.application_name, "pid": row.pid, "client_addr": row.client_addr,
-            "since": row.backend_start}

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from services.scheduler.domain.entries import DueEntry
+from services.scheduler.leadership import LOCK_CLASS, LOCK_OBJECT
 from shared.messaging import MessagingTables
 
 metadata = MetaData()
@@ -262,6 +263,20 @@ def stats(conn: Connection, now: datetime) -> dict[str, Any]:
             "schedules": schedules}
 
 
+def current_leader(conn: Connection) -> dict[str, Any] | None:
+    """Who holds the scheduler's advisory lock in this database (application name, pid, since), or None."""
+    row = conn.execute(text(
+        "SELECT a.application_name, a.pid, a.client_addr::text AS client_addr, a.backend_start"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.classid = :c AND l.objid = :o AND l.granted"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"c": LOCK_CLASS, "o": LOCK_OBJECT}).first()
+    if row is None:
+        return None
+    return {"identity": row.application_name, "pid": row.pid, "client_addr": row.client_addr,
+            "since": row.backend_start}
+
+
 class ScheduleStore:
     """The repository the use-case handlers see: the queries above bound to one unit of work's connection.
 
@@ -276,6 +291,22 @@ class ScheduleStore:
     def of(cls, uow: Any) -> ScheduleStore:
         """The store of a unit of work (its connection)."""
         return cls(uow.conn)
+
+    def list_entries(self, **criteria: Any) -> list[Any]:
+        """Entries in due order; `criteria` as for the module's `list_entries`."""
+        return list_entries(self.conn, **criteria)
+
+    def list_schedules(self, *, owner: str | None, after: str | None, limit: int) -> list[Any]:
+        """Schedules in id order."""
+        return list_schedules(self.conn, owner=owner, after=after, limit=limit)
+
+    def stats(self, now: datetime) -> dict[str, Any]:
+        """Pending, overdue and paused counts and the due time of the oldest overdue entry."""
+        return stats(self.conn, now)
+
+    def current_leader(self) -> dict[str, Any] | None:
+        """Who holds the scheduler lock, or None."""
+        return current_leader(self.conn)
 
     def is_paused(self, owner: str | None) -> bool:
         """Whether `owner` is paused now."""

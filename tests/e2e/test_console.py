@@ -8,6 +8,7 @@ replays a dead letter. Set CONSOLE_SCREENSHOTS=docs/console to refresh the READM
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pika
@@ -54,6 +55,8 @@ def test_marketer_sees_the_demo_drip_as_a_graph_with_its_funnel(e2e: E2E, consol
     counts = {cell.get_attribute("data-count"): int(cell.text) for cell in welcome.find_elements(By.CSS_SELECTOR, "td")}
     assert counts["requested"] >= 2 and counts["sent"] >= 2, counts
     assert int(browser.find_element(By.ID, "enrolled").text) >= 2
+    broadcasts = browser.find_element(By.ID, "bc-h").find_element(By.XPATH, "..").text
+    assert "No broadcasts yet" not in broadcasts and re.search(r"finished|running", broadcasts), broadcasts
     screenshot(browser, "campaign")
     check_page(browser, "campaign")
     e2e.call("POST", "campaigns", f"/campaigns/{campaign['id']}/archive", role="marketer")

@@ -113,10 +113,16 @@ def test_operator_edits_the_policy_in_its_form_and_dry_runs_a_message(e2e: E2E, 
     _fill(browser, "qh-0-end", "21:00")
     for day in range(7):
         browser.find_element(By.ID, f"qh-0-day-{day}").click()
+    _fill(browser, "cp-0-id", f"web-{cap}")  # a capacity no other test comes near
+    _fill(browser, "cp-0-channel", "web")
+    _fill(browser, "cp-0-limit", "100000")
+    _fill(browser, "cp-0-time_zone", "Europe/London")
     submit(browser, browser.find_element(By.ID, "save-policy"))
     assert "Policy saved" in browser.page_source
     stored = e2e.call("GET", "channels", "/policy")
     assert {"id": cap, "limit": 0, "window_seconds": 86400, "scope": "channel", "scope_value": "sms"} in stored["caps"]
+    assert {"id": f"web-{cap}", "channel": "web", "category": None, "limit": 100000, "window": "day",
+            "time_zone": "Europe/London", "when_full": "defer"} in stored["capacity"]
     assert stored["quiet_hours"]["email"] == [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "21:00"}]
     assert browser.find_element(By.ID, "cap-0-id").get_attribute("value") == cap  # the form shows what is stored
 
@@ -200,3 +206,34 @@ def test_sign_in_bad_input_and_a_revoked_session_get_friendly_accessible_pages(e
     assert "Your session has ended" in browser.page_source and "no longer accept" in browser.page_source
     assert "Traceback" not in browser.page_source
     check_page(browser)
+
+
+def test_marketer_compares_ab_variants_side_by_side(e2e: E2E, console: str, browser) -> None:
+    e2e.set_policy()
+    cohort = uuid.uuid4().hex[:8]
+    people = [e2e.contact(attributes={"tier": "gold", "cohort": cohort}) for _ in range(4)]
+    mail = {"type": "send", "channel": "email", "template": {"subject": "Hi", "body": "{{ contact.first_name }}"}}
+    campaign = e2e.campaign({"name": f"e2e console ab {cohort}", "category": "marketing",
+                             "entry": {"type": "event", "event_type": f"ab_{cohort}"},
+                             "steps": [{"id": "split", "type": "split",
+                                        "variants": [{"name": "A", "weight": 1, "next": "mail_a"},
+                                                     {"name": "B", "weight": 1, "next": "mail_b"}]},
+                                       {"id": "mail_a", **mail}, {"id": "mail_b", **mail}]})
+    for person in people:
+        e2e.event(person["id"], f"ab_{cohort}")
+
+    def enrolled() -> int:
+        report = e2e.call("GET", "campaigns", f"/campaigns/{campaign['id']}/report", role="marketer")
+        return sum(v.get("enrolled", 0) for v in report.get("variants", {}).values())
+
+    wait_for(lambda: enrolled() == len(people), timeout=30, interval=0.3, message="every contact in a variant")
+    sign_in(browser, console, e2e.system.keys["marketer"])
+    browser.get(f"{console}/campaigns/{campaign['id']}")
+    cards = browser.find_elements(By.CSS_SELECTOR, "article.variant")
+    assert [card.find_element(By.TAG_NAME, "h3").text.split()[0] for card in cards] == ["A", "B"]
+    counts = [int(re.search(r"Enrolled\s+(\d+)", card.text).group(1)) for card in cards]
+    assert sum(counts) == len(people), counts
+    graph = browser.find_element(By.CSS_SELECTOR, "svg.journey").get_attribute("innerHTML")
+    assert "A · 1" in graph and "B · 1" in graph  # the split's arms are labelled
+    check_page(browser)
+    e2e.call("POST", "campaigns", f"/campaigns/{campaign['id']}/archive", role="marketer")

@@ -66,7 +66,7 @@ def handle_broadcast_page(uow: CampaignsUnitOfWork, message: Message, engine: En
     status = uow.campaigns.status(p["campaign_id"])
     campaign = engine.catalog.get(uow.campaigns, p["campaign_id"], p["version"])
     if status != "active" or campaign is None:
-        _finish(uow, p["campaign_id"], p["occurrence"], 0, done=True)  # paused or archived mid-run: stop here
+        _finish(uow, p["campaign_id"], p["occurrence"], 0, True, engine.clock.now())  # paused or archived mid-run: stop here
         return
     enroll_page(uow, engine, source, p["campaign_id"], p["version"], campaign, p["occurrence"], p["after"],
                 page_size)
@@ -108,7 +108,7 @@ def enroll_page(uow: CampaignsUnitOfWork, engine: Engine, source: SegmentSource,
         uow.publish("campaign.broadcast.page", {"campaign_id": campaign_id, "version": version,
                                                 "occurrence": occurrence, "after": page.next_after,
                                                 "segment_id": campaign.entry.segment_id}, key=campaign_id)
-    _finish(uow, campaign_id, occurrence, enrolled, done=page.next_after is None)
+    _finish(uow, campaign_id, occurrence, enrolled, page.next_after is None, now)
     return enrolled
 
 
@@ -134,5 +134,6 @@ def _admitted(uow: CampaignsUnitOfWork, campaign_id: str, campaign: Campaign, oc
             if cid not in this_run and may_reenter(campaign.reentry, earlier.get(cid, []), now)]
 
 
-def _finish(uow: CampaignsUnitOfWork, campaign_id: str, occurrence: str, enrolled: int, done: bool) -> None:
-    uow.broadcasts.count_page(campaign_id, occurrence, enrolled, datetime.now(UTC) if done else None)
+def _finish(uow: CampaignsUnitOfWork, campaign_id: str, occurrence: str, enrolled: int, done: bool,
+            now: datetime) -> None:
+    uow.broadcasts.count_page(campaign_id, occurrence, enrolled, now if done else None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from services.campaigns.domain.steps import REGISTRY
@@ -106,9 +106,9 @@ def delete_campaign(uow: CampaignsUnitOfWork, campaign_id: str) -> None:
     uow.campaigns.delete(campaign_id)
 
 
-def transition(uow: CampaignsUnitOfWork, campaign_id: str, action: str, known_channels: set[str]
-               ) -> dict[str, Any]:
-    """Move a campaign along its lifecycle and tell the scheduler what changed."""
+def transition(uow: CampaignsUnitOfWork, campaign_id: str, action: str, known_channels: set[str],
+               now: datetime) -> dict[str, Any]:
+    """Move a campaign along its lifecycle at `now` and tell the scheduler what changed."""
     row = _row(uow, campaign_id, lock=True)
     sources, target = TRANSITIONS[action]
     if row["status"] not in sources:
@@ -122,11 +122,11 @@ def transition(uow: CampaignsUnitOfWork, campaign_id: str, action: str, known_ch
     if target == "active":
         _publish_schedule(uow, campaign_id, definition)
         if action == "resume":
-            _reschedule_waits(uow, campaign_id)
+            _reschedule_waits(uow, campaign_id, now)
     else:
         _stop_schedules(uow, campaign_id, definition)
         if target == "archived":
-            uow.enrollments.exit_campaign(campaign_id, "campaign archived", datetime.now(UTC))
+            uow.enrollments.exit_campaign(campaign_id, "campaign archived", now)
     return get_campaign(uow, campaign_id)
 
 
@@ -163,8 +163,7 @@ def _stop_schedules(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str
     uow.publish("schedule.cancelled", {"owner": campaign_id}, key=campaign_id)
 
 
-def _reschedule_waits(uow: CampaignsUnitOfWork, campaign_id: str) -> None:
-    now = datetime.now(UTC)
+def _reschedule_waits(uow: CampaignsUnitOfWork, campaign_id: str, now: datetime) -> None:
     after = ""
     while True:  # keyset batches: at most one batch of enrollments and messages in memory
         parked = uow.enrollments.parked_of_campaign(campaign_id, after, RESCHEDULE_BATCH)

@@ -6,11 +6,12 @@ once; the partial unique index keeps at most one running enrollment per campaign
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.domain.enrollment import Enrollment
@@ -32,8 +33,11 @@ _SAVE = (
             waiting_until=bindparam("waiting_until"), variant=bindparam("variant"), reason=bindparam("reason"),
             ended_at=bindparam("ended_at"))
 )
-_SET_STEP_OUTCOMES = (update(enrollments).where(enrollments.c.enrollment_id == bindparam("b_id"))
-                      .values(step_outcomes=bindparam("step_outcomes")))
+# One UPDATE ... FROM unnest(arrays) for a batch of outcomes (one statement whatever its size).
+_SET_STEP_OUTCOMES = text(
+    "UPDATE enrollments AS e SET step_outcomes = v.step_outcomes "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:outcomes AS jsonb[])) AS v(enrollment_id, step_outcomes) "
+    "WHERE e.enrollment_id = v.enrollment_id")
 _ENDED = {"current_step": None, "waiting_until": None}  # an ended enrollment is parked nowhere
 
 
@@ -141,5 +145,5 @@ class EnrollmentStore:
     def set_step_outcomes_many(self, outcomes: Mapping[str, Mapping[str, str]]) -> None:
         """Replace the outcome per send step of several enrollments (enrollment id -> outcomes), in one batch."""
         if outcomes:
-            self.conn.execute(_SET_STEP_OUTCOMES, [{"b_id": enrollment_id, "step_outcomes": dict(by_step)}
-                                                   for enrollment_id, by_step in outcomes.items()])
+            self.conn.execute(_SET_STEP_OUTCOMES, {"ids": list(outcomes),
+                                                   "outcomes": [json.dumps(dict(o)) for o in outcomes.values()]})

@@ -6,13 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.repository.tables import send_outcomes, step_sends
 
-_SET_STATUS = (update(step_sends).where(step_sends.c.request_id == bindparam("b_id"))
-               .values(status=bindparam("status"), reason=bindparam("reason"), updated_at=bindparam("updated_at")))
+# One UPDATE ... FROM unnest(arrays) for a batch: one statement text (prepared once) and one
+# execution whatever the batch size, instead of an UPDATE per send.
+_SET_STATUSES = text(
+    "UPDATE step_sends AS s SET status = v.status, reason = v.reason, updated_at = v.updated_at "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]), "
+    "CAST(:ats AS timestamptz[])) AS v(request_id, status, reason, updated_at) "
+    "WHERE s.request_id = v.request_id")
 
 
 class SendLog:
@@ -52,7 +57,9 @@ class SendLog:
             self.conn.execute(pg_insert(send_outcomes).on_conflict_do_nothing(), list(rows))
 
     def set_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Move sends to further statuses (request_id, status, reason, updated_at), in one batch."""
+        """Move sends to further statuses (request_id, status, reason, updated_at), in one statement."""
         if rows:
-            self.conn.execute(_SET_STATUS, [{"b_id": r["request_id"], "status": r["status"], "reason": r["reason"],
-                                             "updated_at": r["updated_at"]} for r in rows])
+            self.conn.execute(_SET_STATUSES, {"ids": [r["request_id"] for r in rows],
+                                              "statuses": [r["status"] for r in rows],
+                                              "reasons": [r["reason"] for r in rows],
+                                              "ats": [r["updated_at"] for r in rows]})

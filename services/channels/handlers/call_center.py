@@ -6,7 +6,7 @@ transaction as the state change. An expired task releases its touch and publishe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from services.channels.messages import interaction_payload, outcome_payload
@@ -16,7 +16,7 @@ OFFER_RESPONSES = {"accept": "accepted", "dismiss": "dismissed"}
 
 
 def _interaction(uow: ChannelsUnitOfWork, contact_id: str, kind: str, data: dict[str, Any]) -> None:
-    uow.publish("interaction.recorded", interaction_payload(contact_id, kind, datetime.now(UTC), data),
+    uow.publish("interaction.recorded", interaction_payload(contact_id, kind, uow.clock.now(), data),
                 key=contact_id)
 
 
@@ -72,7 +72,7 @@ def expire_tasks(uow: ChannelsUnitOfWork, limit: int = 500) -> int:
     ids = [r.request_id for r in rows]
     uow.ledger.release(request_ids=ids)
     jobs = uow.jobs.by_request_ids(ids)
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     for row in rows:
         job = jobs.get(row.request_id)
         request = (job.request if job is not None else None) or {

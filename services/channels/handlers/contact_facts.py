@@ -8,7 +8,6 @@ an older fact never overwrites a newer one, which makes redelivery and reorderin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from services.channels.messages import interaction_payload
@@ -62,7 +61,7 @@ def handle_contact_facts(uow: ChannelsUnitOfWork, messages: Sequence[Message]) -
 def suppress_locally(uow: ChannelsUnitOfWork, contact_id: str, channel: str, reason: str, source: str,
                      data: dict[str, Any] | None = None) -> str:
     """A channel-level suppression learned here (bounce, complaint, STOP): apply now, tell contacts."""
-    now = datetime.now(UTC)
+    now = uow.clock.now()
     uow.contacts.lock([contact_id])
     suppression_id = f"{source}:{channel}:{reason}"
     uow.contacts.upsert_suppression(contact_id, suppression_id, "channel", channel, reason, True, now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from services.channels.handlers.contact_facts import suppress_locally
@@ -14,7 +13,7 @@ STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit", "cancel
 
 def _announce(uow: ChannelsUnitOfWork, job: Any, outcome: str, reason: str, detail: str | None) -> None:
     payload = outcome_payload(job.request or {"request_id": job.request_id, "contact_id": job.contact_id,
-                                              "channel": job.channel}, outcome, datetime.now(UTC), reason,
+                                              "channel": job.channel}, outcome, uow.clock.now(), reason,
                               detail=detail)
     uow.publish(f"message.{outcome}", payload, key=job.contact_id)
 

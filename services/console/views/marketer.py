@@ -107,7 +107,8 @@ def policy() -> Any:
                 form.version, status = str(stored.get("version")), 409
         if problem is None:
             try:
-                # The form does not edit capacity rules (yet); PUT requires them, so the stored ones are kept.
+                # PUT requires every member: a form without capacity rows (a page from before it had them)
+                # sends the stored rules back unchanged.
                 document.setdefault("capacity", stored.get("capacity", []))
                 api.call("PUT", "channels", "/policy", json=document,
                          params={"allow_empty": "true"} if form.allow_empty else None)
@@ -130,7 +131,8 @@ def policy() -> Any:
     shown = {k: v for k, v in current.items() if k != "version"}
     return render_template("marketer/policy.html", policy=current, policy_json=json.dumps(shown, indent=2),
                            form=form, problem=problem, dry=dry, categories=CATEGORIES, units=policy_form.UNITS,
-                           scopes=policy_form.SCOPES, weekdays=policy_form.WEEKDAYS), status
+                           scopes=policy_form.SCOPES, weekdays=policy_form.WEEKDAYS,
+                           capacity_windows=policy_form.CAPACITY_WINDOWS, when_full=policy_form.WHEN_FULL), status
 
 
 def _dry_run(api) -> tuple[dict[str, Any], int]:

@@ -62,7 +62,7 @@ def _wakes(units: CampaignsUnitOfWorkFactory, campaign_id: str) -> list[dict]:
 def _active_campaign(units: CampaignsUnitOfWorkFactory, raw: dict) -> str:
     with units() as uow:
         campaign_id = definitions.create_campaign(uow, raw, CHANNELS)["campaign_id"]
-        definitions.transition(uow, campaign_id, "activate", CHANNELS)
+        definitions.transition(uow, campaign_id, "activate", CHANNELS, NOW)
     return campaign_id
 
 
@@ -74,17 +74,17 @@ def test_resume_requests_every_parked_wake_in_keyset_batches_and_archive_ends_th
         for i in range(5):
             events.handle_contact_event(uow, _event(f"ra{i}", "signup-a", f"ev-ra{i}"), engine)
     with units() as uow:
-        definitions.transition(uow, campaign_id, "pause", CHANNELS)
+        definitions.transition(uow, campaign_id, "pause", CHANNELS, NOW)
     first = _wakes(units, campaign_id)
     monkeypatch.setattr(definitions, "RESCHEDULE_BATCH", 2)  # 5 parked: batches of 2, 2 and 1
     with units() as uow:
-        definitions.transition(uow, campaign_id, "resume", CHANNELS)
+        definitions.transition(uow, campaign_id, "resume", CHANNELS, NOW)
     again = _wakes(units, campaign_id)[len(first):]
     assert len(first) == 5
     assert sorted(w["entry_id"] for w in again) == sorted(w["entry_id"] for w in first)
     assert {w["due_at"] for w in again} == {(NOW + timedelta(days=1)).isoformat()}
     with units() as uow:
-        definitions.transition(uow, campaign_id, "archive", CHANNELS)
+        definitions.transition(uow, campaign_id, "archive", CHANNELS, NOW)
     with units.read() as uow:
         assert uow.enrollments.parked_of_campaign(campaign_id, "", 100) == []
         ended = uow.enrollments.lock_running("ra0")

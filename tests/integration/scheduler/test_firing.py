@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.scheduler.leadership import current_leader
-from services.scheduler.repository import due_entries
+from services.scheduler.repository import current_leader, due_entries
 from shared.messaging import Message
 from tests.integration.scheduler.conftest import insert_entries, send, spawn_worker, states, step_entries
 from tests.support import wait_for

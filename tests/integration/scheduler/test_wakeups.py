@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.scheduler.leadership import current_leader
-from services.scheduler.repository import set_paused
+from services.scheduler.repository import current_leader, set_paused
 from tests.integration.scheduler.conftest import insert_entries, spawn_worker, states, step_entries
 from tests.support import wait_for
 

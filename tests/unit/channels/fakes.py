@@ -21,6 +21,7 @@ from services.channels.domain import (
     Suppression,
     Touch,
 )
+from shared.clock import system_clock
 
 COUNTED = ("reserved", "sent")
 
@@ -181,6 +182,7 @@ class FakeUnitOfWork:
         self.decisions = FakeDecisionLog()
         self.jobs = FakeJobs()
         self.rules = FakeRules(rules or PolicyRules())
+        self.clock = system_clock
         self.published: list[tuple[str, dict[str, Any], str | None]] = []
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None) -> None:

@@ -10,6 +10,7 @@ from services.scheduler.handlers import (
     InvalidEntry,
     SchedulePaused,
     SchedulerHandlers,
+    backlog,
     pause_owner,
     trigger_schedule,
 )
@@ -106,3 +107,24 @@ def test_triggering_publishes_one_broadcast_with_a_stable_id_unless_paused(handl
     pause_owner(uow, "camp", True, NOW, store=store_of)
     with pytest.raises(SchedulePaused):
         trigger_schedule(uow, "campaign:camp", NOW, store=store_of)
+
+
+class _BacklogStore:
+    """Answers the two reads `backlog` makes, as the repository does."""
+
+    def __init__(self, oldest: datetime | None) -> None:
+        self.oldest = oldest
+
+    def stats(self, now: datetime) -> dict:
+        return {"pending": 3, "overdue": 1 if self.oldest else 0, "oldest_overdue_due_at": self.oldest,
+                "paused": 0, "schedules": 2}
+
+    def current_leader(self) -> dict | None:
+        return {"identity": "scheduler-1", "pid": 7, "client_addr": None, "since": NOW}
+
+
+def test_backlog_gives_the_oldest_overdue_age_and_the_leader() -> None:
+    figures = backlog(_BacklogStore(NOW - timedelta(seconds=90)), NOW)
+    assert figures["oldest_overdue_age_seconds"] == 90 and figures["leader"]["identity"] == "scheduler-1"
+    assert "oldest_overdue_due_at" not in figures and figures["now"] == NOW
+    assert backlog(_BacklogStore(None), NOW)["oldest_overdue_age_seconds"] is None
