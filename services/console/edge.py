@@ -16,12 +16,9 @@ own refusals are shown by the error pages in `services.console`.
 
 from __future__ import annotations
 
-from urllib.parse import unquote_to_bytes
-
 from flask import Flask, request
 
-from shared.http.guard import install_request_guard
-from shared.http.json_input import refused_string
+from shared.http.guard import install_request_guard, refused_urlencoded
 from shared.http.problems import Problem
 
 FORM = "application/x-www-form-urlencoded"
@@ -43,22 +40,7 @@ def check_form_body() -> None:
         raise Problem(415, "Unsupported Media Type",
                       f"the console's forms send {FORM}, not {request.mimetype or 'a body without Content-Type'}",
                       kind="unsupported-media-type", headers={"Accept-Post": FORM})
-    errors: dict[str, list[str]] = {}
-    for pair in request.get_data(cache=True).split(b"&"):
-        name, _, value = pair.partition(b"=")
-        try:
-            name_text = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            errors["_form"] = ["a field name is not valid UTF-8"]
-            continue
-        try:
-            value_text = unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            errors[name_text] = ["not valid UTF-8"]
-            continue
-        reason = refused_string(name_text) or refused_string(value_text)
-        if reason:
-            errors[repr(name_text)[1:-1]] = [reason]
+    errors = refused_urlencoded(request.get_data(cache=True), "_form")
     if errors:
         raise Problem(422, "Check what you typed",
                       f"the form holds characters the console does not accept in: {', '.join(sorted(errors))}",

@@ -1,8 +1,8 @@
 """The gate policy as an HTML form and back (pure: no Flask, no HTTP).
 
 `form_state(policy)` turns the document `GET /policy` answers into the values the form shows (caps
-rows, the marketing gap, quiet-hour rows, opt-in channels, the control group), with a few blank rows
-to add to. `parse(form)` reads a posted form into the document `PUT /policy` takes (every field, so
+rows, the marketing gap, quiet-hour rows, opt-in channels, the control group, capacity rows), with a
+few blank rows to add to. `parse(form)` reads a posted form into the document `PUT /policy` takes (every field, so
 nothing the form does not show is reset by accident: the form shows every field there is), plus the
 form's own errors keyed by input name and the submitted values to show again. The service still
 validates everything; `service_errors` puts its field errors back beside the inputs they name.
@@ -19,6 +19,9 @@ UNITS = (("minutes", 60), ("hours", 3600), ("days", 86_400), ("seconds", 1))
 UNIT_SECONDS = dict(UNITS)
 SCOPES = ("all", "channel", "category", "campaign")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+CAPACITY_WINDOWS = ("hour", "day", "week")
+WHEN_FULL = ("defer", "expire")
+CAPACITY_CATEGORIES = ("", "service", "marketing")  # "": both (transactional never counts)
 KNOWN_CHANNELS = ("email", "sms", "call", "web")
 BLANK_ROWS = 2
 MAX_ROWS = 100
@@ -49,10 +52,12 @@ class PolicyForm:
     cg_salt: str
     allow_empty: bool = False
     version: str = ""  # the version the person started from, to notice another operator's save
+    capacity: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, list[str]] = field(default_factory=dict)
     # the document row each cap / quiet-hours row became, to put the service's errors back in place
     cap_rows: list[int] = field(default_factory=list)
     quiet_rows: list[int] = field(default_factory=list)
+    capacity_rows: list[int] = field(default_factory=list)
 
 
 def _split_seconds(seconds: int | None) -> tuple[str, str]:
@@ -85,7 +90,12 @@ def form_state(policy: Mapping[str, Any]) -> PolicyForm:
     state = PolicyForm(caps=caps, gap_value=gap_value, gap_unit=gap_unit, quiet=quiet,
                        channels=_channels(opt_in, quiet), opt_in=opt_in,
                        cg_percent=_number(group["percent"]) if group.get("percent") is not None else "",
-                       cg_salt=group.get("salt") or "", version=str(policy.get("version") or ""))
+                       cg_salt=group.get("salt") or "", version=str(policy.get("version") or ""),
+                       capacity=[{"id": rule.get("id", ""), "channel": rule.get("channel", ""),
+                                  "category": rule.get("category") or "", "limit": str(rule.get("limit", "")),
+                                  "window": rule.get("window") or "day", "time_zone": rule.get("time_zone") or "",
+                                  "when_full": rule.get("when_full") or "defer"}
+                                 for rule in policy.get("capacity") or []])
     return with_blank_rows(state)
 
 
@@ -99,6 +109,8 @@ def with_blank_rows(state: PolicyForm) -> PolicyForm:
     state.caps = state.caps + [{"id": "", "limit": "", "window": "", "unit": "days", "scope": "all",
                                 "scope_value": ""} for _ in range(BLANK_ROWS)]
     state.quiet = state.quiet + [{"channel": "", "days": set(), "start": "", "end": ""} for _ in range(BLANK_ROWS)]
+    state.capacity = state.capacity + [{"id": "", "channel": "", "category": "", "limit": "", "window": "day",
+                                        "time_zone": "", "when_full": "defer"} for _ in range(BLANK_ROWS)]
     return state
 
 
@@ -177,6 +189,8 @@ def parse(form: FormData) -> tuple[dict[str, Any], PolicyForm]:
         windows.append({"weekdays": sorted(row["days"]), "start": row["start"], "end": row["end"]})
         quiet_rows.append(i)
 
+    capacity, capacity_rows, capacity_values = _capacity(form, errors)
+
     opt_in = {c for c in form.getlist("opt_in") if c}
     for extra in (form.get("opt_in_other") or "").replace(",", " ").split():
         opt_in.add(extra.strip())
@@ -200,12 +214,41 @@ def parse(form: FormData) -> tuple[dict[str, Any], PolicyForm]:
 
     document = {"caps": caps, "min_marketing_gap_seconds": gap or None, "quiet_hours": quiet,
                 "opt_in_channels": sorted(opt_in), "control_group": control_group}
+    if form.get("cp-count") is not None:  # a form without the rows (older page) leaves the stored rules alone
+        document["capacity"] = capacity
     state = PolicyForm(caps=cap_values, gap_value=gap_value, gap_unit=gap_unit, quiet=quiet_values,
                        channels=_channels(opt_in, quiet_values), opt_in=opt_in, cg_percent=cg_percent,
                        cg_salt=cg_salt, allow_empty=bool(form.get("allow_empty")),
                        version=(form.get("version") or "").strip(), errors=errors,
-                       cap_rows=cap_rows, quiet_rows=quiet_rows)
+                       cap_rows=cap_rows, quiet_rows=quiet_rows, capacity=capacity_values,
+                       capacity_rows=capacity_rows)
     return document, state
+
+
+def _capacity(form: FormData, errors: dict[str, list[str]]) -> tuple[list[dict[str, Any]], list[int], list[dict]]:
+    """The capacity rules of the form's rows (all contacts together per calendar window)."""
+    rules, rows, values = [], [], []
+    for i in range(_count(form, "cp-count")):
+        row = {key: (form.get(f"cp-{i}-{key}") or "").strip()
+               for key in ("id", "channel", "category", "limit", "window", "time_zone", "when_full")}
+        values.append(row)
+        if form.get(f"cp-{i}-remove") or not (row["id"] or row["channel"] or row["limit"]):
+            continue
+        if not CAP_ID.match(row["id"]):
+            errors.setdefault(f"cp-{i}-id", []).append("letters, digits and _ . : - (at most 64)")
+        if not CHANNEL.match(row["channel"]):
+            errors.setdefault(f"cp-{i}-channel", []).append("a channel name: lowercase letters, digits, _")
+        limit = _whole(row["limit"], f"cp-{i}-limit", errors, 0, 100_000_000)
+        for key, allowed in (("category", CAPACITY_CATEGORIES), ("window", CAPACITY_WINDOWS),
+                             ("when_full", WHEN_FULL)):
+            if row[key] not in allowed:
+                errors.setdefault(f"cp-{i}-{key}", []).append("choose one")
+        if not row["time_zone"]:
+            errors.setdefault(f"cp-{i}-time_zone", []).append("a time zone, e.g. Europe/Amsterdam")
+        rules.append({"id": row["id"], "channel": row["channel"], "category": row["category"] or None, "limit": limit,
+                      "window": row["window"], "time_zone": row["time_zone"], "when_full": row["when_full"]})
+        rows.append(i)
+    return rules, rows, values
 
 
 def flatten(errors: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -229,6 +272,9 @@ def service_errors(state: PolicyForm, errors: Mapping[str, Any]) -> dict[str, li
         if parts[0] == "caps" and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) < len(state.cap_rows):
             column = {"window_seconds": "window"}.get(parts[2] if len(parts) > 2 else "id", parts[-1])
             name = f"cap-{state.cap_rows[int(parts[1])]}-{column}"
+        elif (parts[0] == "capacity" and len(parts) >= 3 and parts[1].isdigit()
+              and int(parts[1]) < len(state.capacity_rows)):
+            name = f"cp-{state.capacity_rows[int(parts[1])]}-{parts[2]}"
         elif parts[0] == "min_marketing_gap_seconds":
             name = "gap"
         elif parts[0] == "control_group":

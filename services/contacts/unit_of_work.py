@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from services.contacts.repository import TABLES, ContactStore, EventStore, ImportJobs, SegmentStore
+from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
 SOURCE = "contacts"
@@ -21,8 +22,9 @@ SOURCE = "contacts"
 class ContactsUnitOfWork:
     """The repositories of one transaction plus `publish` into its outbox."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.clock = clock  # stamps what the handlers record (contacts decides by real time in service)
         conn = uow.conn
         self.contacts = ContactStore(conn)
         self.events = EventStore(conn)
@@ -42,20 +44,21 @@ class ContactsUnitOfWork:
 class ContactsUnitOfWorkFactory:
     """Opens contacts units of work on one engine."""
 
-    def __init__(self, engine: Engine, source: str = SOURCE) -> None:
+    def __init__(self, engine: Engine, source: str = SOURCE, clock: Clock = system_clock) -> None:
         self.engine = engine
         self.source = source
+        self.clock = clock
         self._factory = UnitOfWorkFactory(engine, TABLES, source)
 
     @contextmanager
     def __call__(self) -> Iterator[ContactsUnitOfWork]:
         """A transaction that flushes the outbox and commits when the block ends without error."""
         with self._factory() as uow:
-            yield ContactsUnitOfWork(uow)
+            yield ContactsUnitOfWork(uow, self.clock)
 
     @contextmanager
     def read(self) -> Iterator[ContactsUnitOfWork]:
         """A connection for reads only: its transaction is rolled back when the block ends."""
         with self.engine.connect() as conn:
-            yield ContactsUnitOfWork(UnitOfWork(conn, TABLES, self.source))
+            yield ContactsUnitOfWork(UnitOfWork(conn, TABLES, self.source), self.clock)
             conn.rollback()

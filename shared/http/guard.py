@@ -73,6 +73,36 @@ def _problem_422(errors: dict[str, list[str]], where: str) -> Problem:
     return Problem(422, "Validation failed", f"invalid {where}: {names}", errors=errors, kind="validation")
 
 
+def _wsgi_bytes(text: str) -> bytes:
+    """The raw bytes of a WSGI environ string (latin-1 text per PEP 3333; UTF-8 from a lenient server)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def refused_urlencoded(data: bytes, whole: str) -> dict[str, list[str]]:
+    """The fields of urlencoded `data` (a query string, a form body) that hold a control character or
+    invalid UTF-8, by name; a name that is itself invalid UTF-8 is reported under `whole`."""
+    errors: dict[str, list[str]] = {}
+    for pair in data.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            name_text = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            errors[whole] = ["a name is not valid UTF-8"]
+            continue
+        try:
+            value_text = unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            errors[name_text] = ["not valid UTF-8"]
+            continue
+        reason = refused_string(name_text) or refused_string(value_text)
+        if reason:
+            errors[repr(name_text)[1:-1]] = [reason]
+    return errors
+
+
 def check_request_target() -> None:
     """414 for an overlong target; 404/422 for control characters or bad UTF-8 in path, query or key."""
     environ = request.environ
@@ -86,22 +116,7 @@ def check_request_target() -> None:
     if refused_string(request.path) or "\ufffd" in request.path:
         raise Problem(404, "Not Found", "no resource has a path with control characters or invalid UTF-8",
                       kind="not-found")
-    errors: dict[str, list[str]] = {}
-    for pair in environ.get("QUERY_STRING", "").split("&"):
-        name, _, value = pair.partition("=")
-        try:
-            name_text = unquote_to_bytes(name.replace("+", " ")).decode("utf-8")
-        except UnicodeDecodeError:
-            errors["_query"] = ["a parameter name is not valid UTF-8"]
-            continue
-        try:
-            value_text = unquote_to_bytes(value.replace("+", " ")).decode("utf-8")
-        except UnicodeDecodeError:
-            errors[name_text] = ["not valid UTF-8"]
-            continue
-        reason = refused_string(name_text) or refused_string(value_text)
-        if reason:
-            errors[repr(name_text)[1:-1]] = [reason]
+    errors = refused_urlencoded(_wsgi_bytes(environ.get("QUERY_STRING", "")), "_query")
     if errors:
         raise _problem_422(errors, "query parameter(s)")
     for header in _KEY_HEADERS:

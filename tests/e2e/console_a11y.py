@@ -14,7 +14,8 @@ A small checker of our own (nothing downloaded, no third-party rules engine), ru
 - keyboard order: Tab from the top reaches the skip link first, then the page's controls in
   document order (a scrollable box Chromium makes focusable may come in between);
 - at a phone's width (375 CSS px, emulated as a mobile viewport) nothing makes the page scroll
-  sideways: wide tables and charts scroll or shrink inside their own box.
+  sideways: wide tables and charts scroll or shrink inside their own box; SVG text (the journey
+  graph, the charts) stays at least 9 px high instead of shrinking with its drawing.
 """
 
 from __future__ import annotations
@@ -144,6 +145,10 @@ for (let node = walker.nextNode(); node; node = walker.nextNode()) {
   if (r.width && r.right > width + 1 && !node.parentElement.closest('.skip, .sr-only, [hidden]')) {
     offenders.push('text "' + node.textContent.trim().slice(0, 40) + '" ends at ' + Math.round(r.right));
   }
+}
+for (const t of document.querySelectorAll('svg text')) {  // drawn text must not shrink to a speck on a phone
+  const r = t.getBoundingClientRect();
+  if (r.height && r.height < 9) offenders.push('svg text "' + t.textContent.trim().slice(0, 30) + '" is ' + r.height.toFixed(1) + ' px high');
 }
 return [width, offenders.slice(0, 10)];
 """

@@ -113,10 +113,16 @@ def test_operator_edits_the_policy_in_its_form_and_dry_runs_a_message(e2e: E2E, 
     _fill(browser, "qh-0-end", "21:00")
     for day in range(7):
         browser.find_element(By.ID, f"qh-0-day-{day}").click()
+    _fill(browser, "cp-0-id", f"web-{cap}")  # a capacity no other test comes near
+    _fill(browser, "cp-0-channel", "web")
+    _fill(browser, "cp-0-limit", "100000")
+    _fill(browser, "cp-0-time_zone", "Europe/London")
     submit(browser, browser.find_element(By.ID, "save-policy"))
     assert "Policy saved" in browser.page_source
     stored = e2e.call("GET", "channels", "/policy")
     assert {"id": cap, "limit": 0, "window_seconds": 86400, "scope": "channel", "scope_value": "sms"} in stored["caps"]
+    assert {"id": f"web-{cap}", "channel": "web", "category": None, "limit": 100000, "window": "day",
+            "time_zone": "Europe/London", "when_full": "defer"} in stored["capacity"]
     assert stored["quiet_hours"]["email"] == [{"weekdays": [0, 1, 2, 3, 4, 5, 6], "start": "08:00", "end": "21:00"}]
     assert browser.find_element(By.ID, "cap-0-id").get_attribute("value") == cap  # the form shows what is stored
 

@@ -49,8 +49,11 @@ def _dlq(args: argparse.Namespace) -> int:
 
     amqp_url = os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL
     if args.dlq_command == "list":
-        out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name", "messages"], capture_output=True,
-                             text=True, check=True).stdout
+        import pika
+
+        vhost = pika.URLParameters(amqp_url).virtual_host  # the deployment's vhost, not always "/"
+        out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
+                             capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[0].endswith(".dead") and parts[1] != "0":

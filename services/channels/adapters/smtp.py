@@ -21,8 +21,9 @@ import hashlib
 import os
 import re
 import smtplib
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.policy import SMTPUTF8, default
 
 from services.channels.adapters import mime
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
@@ -39,6 +40,12 @@ def message_id(request_id: str) -> str:
     """The Message-ID of a request: the id itself when it is a dot-atom, else a stable hash of it."""
     left = request_id if _DOT_ATOM.fullmatch(request_id) else hashlib.sha256(request_id.encode()).hexdigest()[:40]
     return f"<{left}@touchpoint>"
+
+
+def _address(display_name: str | None, email: str) -> Address:
+    """A header address from its parts: parsing an addr-spec would refuse a non-ASCII local part."""
+    local, _, domain = email.rpartition("@")
+    return Address(display_name or "", username=local, domain=domain)
 
 
 def _noop_ok(smtp: smtplib.SMTP) -> bool:
@@ -88,9 +95,12 @@ class SmtpAdapter(ChannelAdapter):
     def build(self, message: RenderedMessage) -> EmailMessage:
         """The MIME message of a rendered message."""
         content = message.content
-        email = EmailMessage()
-        email["From"] = formataddr((self.sender_name, self.sender)) if self.sender_name else self.sender
-        email["To"] = formataddr((message.recipient.display_name, message.recipient.email or ""))
+        recipient = message.recipient.email or ""
+        # An international (non-ASCII) address is written as UTF-8, to be sent with SMTPUTF8
+        # (smtplib's send_message asks the relay for it, and refuses when the relay lacks it).
+        email = EmailMessage(policy=SMTPUTF8 if not (self.sender + recipient).isascii() else default)
+        email["From"] = _address(self.sender_name, self.sender)
+        email["To"] = _address(message.recipient.display_name, recipient)
         email["Subject"] = message.personalise(content.get("subject"))
         # The request id as Message-ID lets a provider (and the bounce webhook) tie a reply to it.
         email["Message-ID"] = message_id(message.request_id)
@@ -115,7 +125,13 @@ class SmtpAdapter(ChannelAdapter):
         """Send one email on a pooled connection; on a dropped connection try once more on a fresh one."""
         if not message.recipient.email:
             return DeliveryResult("failed", None, "no email address")
-        data = self.render(message)
+        try:
+            data = self.render(message)
+        except (ValueError, TypeError) as exc:
+            # The email package refuses what it cannot write: a line break in a header value (a
+            # personalised subject or name carrying a header injection), an address it can't parse.
+            # No retry would change that: fail this message with the reason, never the worker.
+            return DeliveryResult("failed", None, f"unsendable message: {exc}")
         for attempt in (1, 2):
             try:
                 smtp = self.pool.take(timeout=self.timeout)
@@ -129,6 +145,10 @@ class SmtpAdapter(ChannelAdapter):
             except smtplib.SMTPRecipientsRefused as exc:
                 self._reset(smtp)
                 return DeliveryResult("failed", None, f"recipient refused: {exc.recipients}")
+            except smtplib.SMTPNotSupportedError as exc:
+                # An international (non-ASCII) address needs SMTPUTF8, which this relay does not offer.
+                self._reset(smtp)
+                return DeliveryResult("failed", None, f"the relay does not support SMTPUTF8: {exc}")
             except smtplib.SMTPResponseException as exc:
                 self._reset(smtp)
                 status = "failed" if 500 <= exc.smtp_code < 600 else "retry"

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from services.console import journey, policy_form
 from services.console.auth import client, may, roles_required
 from services.console.client import ServiceError
+from shared.control_group import describe
 
 bp = Blueprint("marketer", __name__)
 
@@ -37,7 +38,8 @@ def campaign(campaign_id: str) -> str:
     variants = _variants(definition, report)
     return render_template("marketer/campaign.html", campaign=found, report=report, definition=definition,
                            graph=journey.draw(definition, report), funnel=journey.funnel_rows(definition, report),
-                           variants=variants, actions=ACTIONS.get(found.get("status"), ()),
+                           variants=variants, lift=describe(report.get("control_group")),
+                           actions=ACTIONS.get(found.get("status"), ()),
                            definition_json=json.dumps(definition, indent=2))
 
 
@@ -53,7 +55,8 @@ def _variants(definition: dict[str, Any], report: dict[str, Any]) -> list[dict[s
                 found.append({"step": step["id"], "name": variant.get("name"), "weight": variant.get("weight"),
                               "next": variant.get("next"), "enrolled": enrolled, "converted": converted,
                               "requested": int(numbers.get("requested", 0)), "sent": int(numbers.get("sent", 0)),
-                              "rate": f"{100 * converted / enrolled:.1f} %" if enrolled else "—"})
+                              "rate": f"{100 * converted / enrolled:.1f} %" if enrolled else "—",
+                              "lift": describe(numbers.get("control_group"))})
     return found
 
 
@@ -107,7 +110,8 @@ def policy() -> Any:
                 form.version, status = str(stored.get("version")), 409
         if problem is None:
             try:
-                # The form does not edit capacity rules (yet); PUT requires them, so the stored ones are kept.
+                # PUT requires every member: a form without capacity rows (a page from before it had them)
+                # sends the stored rules back unchanged.
                 document.setdefault("capacity", stored.get("capacity", []))
                 api.call("PUT", "channels", "/policy", json=document,
                          params={"allow_empty": "true"} if form.allow_empty else None)
@@ -130,7 +134,8 @@ def policy() -> Any:
     shown = {k: v for k, v in current.items() if k != "version"}
     return render_template("marketer/policy.html", policy=current, policy_json=json.dumps(shown, indent=2),
                            form=form, problem=problem, dry=dry, categories=CATEGORIES, units=policy_form.UNITS,
-                           scopes=policy_form.SCOPES, weekdays=policy_form.WEEKDAYS), status
+                           scopes=policy_form.SCOPES, weekdays=policy_form.WEEKDAYS,
+                           capacity_windows=policy_form.CAPACITY_WINDOWS, when_full=policy_form.WHEN_FULL), status
 
 
 def _dry_run(api) -> tuple[dict[str, Any], int]:

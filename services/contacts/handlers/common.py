@@ -9,17 +9,11 @@ from typing import Any
 
 from services.contacts.filters import FilterCompileError
 from services.contacts.unit_of_work import ContactsUnitOfWork
-from shared.clock import system_clock
 from shared.errors import Conflict, Invalid, NotFound
 from shared.filters import FilterSyntaxError
 
 CONTACT_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
                    "attributes", "created_at", "updated_at", "erased_at")
-
-
-def now() -> datetime:
-    """The current time, aware, in UTC (contacts decides by real time: no clock is injected here)."""
-    return system_clock.now()
 
 
 def iso(value: datetime | None) -> str | None:

@@ -10,7 +10,6 @@ from services.contacts.handlers.common import (
     contact_view,
     filter_errors,
     load_contact,
-    now,
     upserted_payload,
 )
 from services.contacts.unit_of_work import ContactsUnitOfWork
@@ -31,7 +30,7 @@ def create_contact(uow: ContactsUnitOfWork, data: dict[str, Any]) -> dict[str, A
     if not any(values.get(key) for key in ("external_id", "email", "phone")):
         raise Invalid("a contact needs at least one of external_id, email, phone",
                       {"external_id": ["give at least one of external_id, email, phone"]})
-    row = uow.contacts.insert(new_id(), values, now())
+    row = uow.contacts.insert(new_id(), values, uow.clock.now())
     if row is None:
         existing = uow.contacts.id_of_external_id(values["external_id"])
         raise Conflict(f"external_id is already used by contact {existing}",
@@ -59,7 +58,7 @@ def update_contact(uow: ContactsUnitOfWork, contact_id: str, data: dict[str, Any
         if taken:
             raise Conflict(f"external_id is already used by contact {taken}",
                            {"external_id": [f"already used by contact {taken}"]})
-    row = uow.contacts.update(contact_id, values, now())
+    row = uow.contacts.update(contact_id, values, uow.clock.now())
     uow.publish("contact.upserted", upserted_payload(row), key=row.id)
     return contact_view(row)
 

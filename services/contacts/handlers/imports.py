@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from services.contacts.domain.ids import new_id
 from services.contacts.domain.importing import ContactIndex, KnownContact, plan_chunk
-from services.contacts.handlers.common import now, upserted_payload
+from services.contacts.handlers.common import upserted_payload
 from services.contacts.import_rows import Item
 from services.contacts.unit_of_work import ContactsUnitOfWork
 from shared.config import Settings
@@ -97,7 +97,7 @@ def rejections_page(uow: ContactsUnitOfWork, job_id: str, limit: int, cursor: st
 
 def claim_job(uow: ContactsUnitOfWork, stale_after: timedelta) -> Any:
     """Take the oldest queued job, or one whose worker stopped beating for `stale_after`; None when there is none."""
-    return uow.imports.claim(stale_before=now() - stale_after, stamp=now())
+    return uow.imports.claim(stale_before=uow.clock.now() - stale_after, stamp=uow.clock.now())
 
 
 def apply_chunk(uow: ContactsUnitOfWork, job: Any, items: list[Item], bytes_read: int) -> Any:
@@ -111,7 +111,7 @@ def apply_chunk(uow: ContactsUnitOfWork, job: Any, items: list[Item], bytes_read
     keys = {key: [r.values[key] for r in rows if r.values.get(key)] for key in ("external_id", "email", "phone")}
     known = imports.known_contacts(keys["external_id"], keys["email"], keys["phone"]) if rows else []
     plan = plan_chunk(rows, ContactIndex(KnownContact(*k) for k in known), new_id)
-    stamp = now()
+    stamp = uow.clock.now()
     if plan.upserts:
         imports.announce([Message(type="contact.upserted", payload=upserted_payload(row), key=row.id,
                                   source=uow.source) for row in imports.upsert_contacts(plan.upserts, stamp)])
@@ -126,4 +126,4 @@ def apply_chunk(uow: ContactsUnitOfWork, job: Any, items: list[Item], bytes_read
 
 def finish_job(uow: ContactsUnitOfWork, job: Any, status: str, error: str | None = None) -> None:
     """End a job as done or failed, or put it back in the queue (`queued`) when its worker stops."""
-    uow.imports.finish(job.id, status, error, now())
+    uow.imports.finish(job.id, status, error, uow.clock.now())

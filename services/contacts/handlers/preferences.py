@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from services.contacts.domain.ids import new_id
-from services.contacts.handlers.common import iso, load_contact, now
+from services.contacts.handlers.common import iso, load_contact
 from services.contacts.unit_of_work import ContactsUnitOfWork
 from shared.errors import Invalid, NotFound
 
@@ -17,7 +17,7 @@ def set_consent(uow: ContactsUnitOfWork, contact_id: str, channel: str, status: 
                 source: str | None) -> dict[str, Any]:
     """Record consent on a channel (current value + history + timeline) and announce it."""
     load_contact(uow, contact_id, for_update=True, live=True)
-    stamp = now()
+    stamp = uow.clock.now()
     uow.contacts.save_consent(contact_id, channel, status, source, stamp)
     uow.contacts.add_timeline(contact_id, "consent", channel, stamp, {"status": status, "source": source})
     uow.publish("contact.consent.changed", {"contact_id": contact_id, "channel": channel, "status": status,
@@ -58,7 +58,7 @@ def add_suppression(uow: ContactsUnitOfWork, contact_id: str, data: dict[str, An
     if (scope == "global") != (value is None):
         raise Invalid.fields({"value": "a global suppression has no value; channel and topic ones need one"})
     expires_at = data.get("expires_at")
-    stamp = now()
+    stamp = uow.clock.now()
     if expires_at is not None and expires_at <= stamp:
         raise Invalid.fields({"expires_at": "must be in the future"})
     load_contact(uow, contact_id, for_update=True, live=not allow_erased)
@@ -79,7 +79,7 @@ def lift_suppression(uow: ContactsUnitOfWork, contact_id: str, suppression_id: s
         raise NotFound(f"no suppression {suppression_id[:64]!r} on contact {contact_id}")
     if row.reason == "erased" and contact.erased_at is not None:
         raise Invalid.fields({"suppression_id": "the suppression of an erased contact cannot be lifted"})
-    stamp = now()
+    stamp = uow.clock.now()
     if row.lifted_at is not None or (row.expires_at is not None and row.expires_at <= stamp):
         return _suppression_view(row)
     row = uow.contacts.lift_suppression(suppression_id, stamp)
@@ -90,5 +90,5 @@ def lift_suppression(uow: ContactsUnitOfWork, contact_id: str, suppression_id: s
 def list_suppressions(uow: ContactsUnitOfWork, contact_id: str, include_inactive: bool) -> list[dict[str, Any]]:
     """The contact's suppressions, newest first; only the active ones unless asked otherwise."""
     load_contact(uow, contact_id)
-    rows = uow.contacts.suppressions(contact_id, active_at=None if include_inactive else now())
+    rows = uow.contacts.suppressions(contact_id, active_at=None if include_inactive else uow.clock.now())
     return [_suppression_view(r) for r in rows]

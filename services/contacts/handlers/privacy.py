@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.contacts.domain.ids import new_id
-from services.contacts.handlers.common import contact_view, iso, load_contact, now
+from services.contacts.handlers.common import contact_view, iso, load_contact
 from services.contacts.handlers.preferences import announce_suppression
 from services.contacts.unit_of_work import ContactsUnitOfWork
 
@@ -22,7 +22,7 @@ def erase_contact(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
     row = load_contact(uow, contact_id, for_update=True)
     if row.erased_at is not None:
         return contact_view(row)
-    stamp = now()
+    stamp = uow.clock.now()
     row = uow.contacts.erase(contact_id, PII_FIELDS, stamp)
     suppression = uow.contacts.add_suppression({
         "id": new_id(), "contact_id": contact_id, "scope": "global", "value": None, "reason": "erased",
@@ -36,4 +36,4 @@ def erase_contact(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
 def export_contact(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
     """Everything this service holds about a contact, as one JSON document."""
     contact = contact_view(load_contact(uow, contact_id))
-    return {"contact": contact, **uow.contacts.everything_about(contact_id), "exported_at": now()}
+    return {"contact": contact, **uow.contacts.everything_about(contact_id), "exported_at": uow.clock.now()}

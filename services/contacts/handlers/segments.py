@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.contacts.domain.ids import new_id
-from services.contacts.handlers.common import filter_errors, now
+from services.contacts.handlers.common import filter_errors
 from services.contacts.repository.segments import MEMBER_COLUMNS, NameTaken
 from services.contacts.unit_of_work import ContactsUnitOfWork
 from shared.errors import Conflict, NotFound
@@ -37,7 +37,7 @@ def _name_taken() -> Conflict:
 def create_segment(uow: ContactsUnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
     """Create a segment after checking its definition compiles."""
     _check(uow, data["definition"])
-    stamp = now()
+    stamp = uow.clock.now()
     try:
         row = uow.segments.create({"id": new_id(), "name": data["name"], "description": data.get("description"),
                                    "definition": data["definition"], "created_at": stamp, "updated_at": stamp})
@@ -52,7 +52,7 @@ def update_segment(uow: ContactsUnitOfWork, segment_id: str, data: dict[str, Any
     if "definition" in data:
         _check(uow, data["definition"])
     try:
-        row = uow.segments.update(segment_id, {"updated_at": now(), **data})
+        row = uow.segments.update(segment_id, {"updated_at": uow.clock.now(), **data})
     except NameTaken:
         raise _name_taken() from None
     return _view(row)

@@ -101,3 +101,39 @@ def test_registry_builds_configured_adapters_from_entry_points(gateway, monkeypa
     assert {k: type(v).__name__ for k, v in adapters.items()} == {
         "email": "SmtpAdapter", "push": "WebhookAdapter", "fax": "SmsGatewayAdapter"}
     assert adapters["push"].channel == "push"
+
+
+def _to(email: str, first_name: str = "Ann") -> RenderedMessage:
+    return RenderedMessage("r-" + email.split("@")[0], "c1", "email", "marketing",
+                           {"subject": "News for $first_name", "body": "Hi $first_name!"},
+                           Recipient(email=email, phone=None, first_name=first_name, last_name="Lee"))
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+def test_an_international_address_goes_out_only_where_the_relay_offers_smtputf8(smtputf8):
+    sink = SmtpSink()
+    server = Controller(sink, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8)
+    server.start()
+    adapter = SmtpAdapter("email", {"port": server.port})
+    try:
+        result = adapter.send(_to("jürgen@example.test"))
+        if smtputf8:
+            assert result.status == "sent"
+        else:  # a clear, final reason: no retry would make this relay take the address
+            assert result.status == "failed" and "SMTPUTF8" in result.detail
+        assert adapter.send(_to("ann@example.test")).status == "sent"  # the connection serves the next one
+    finally:
+        adapter.close()
+        server.stop()
+    assert [e.rcpt_tos for e in sink.envelopes] == [["jürgen@example.test"]] * smtputf8 + [["ann@example.test"]]
+
+
+def test_a_header_injection_through_a_personalised_name_fails_that_message_only(smtp_server):
+    adapter = SmtpAdapter("email", {"port": smtp_server.port})
+    try:
+        result = adapter.send(_to("eve@example.test", first_name="Eve\r\nBcc: victim@example.test"))
+        assert result.status == "failed" and result.detail.startswith("unsendable message")
+        assert adapter.send(_to("ann@example.test")).status == "sent"
+    finally:
+        adapter.close()
+    assert [e.rcpt_tos for e in smtp_server.envelopes] == [["ann@example.test"]]

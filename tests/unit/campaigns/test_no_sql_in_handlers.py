@@ -1,5 +1,8 @@
 """The campaigns layer order, checked on the source: views and handlers hold no SQL.
 
+(The SQLAlchemy-import check for every service is tests/unit/test_layers.py; this adds campaigns'
+stricter one: no table import and no raw connection either.)
+
 Only `services/campaigns/repository/` (and the migrations) may build queries; the use-case
 handlers and the HTTP views import no SQLAlchemy and never reach for a raw connection, so every
 query has one home and the handlers run against the fakes in `fakes.py`.
@@ -29,12 +32,6 @@ def _imports(tree: ast.AST) -> set[str]:
 def test_the_checked_modules_exist() -> None:
     assert {p.name for p in NO_SQL} >= {"api.py", "broadcasts.py", "definitions.py", "events.py", "projections.py",
                                         "reports.py", "templates.py", "context.py", "enrollment.py"}
-
-
-@pytest.mark.parametrize("path", NO_SQL, ids=lambda p: str(p.relative_to(SERVICE)))
-def test_no_sqlalchemy_import(path: Path) -> None:
-    imported = _imports(ast.parse(path.read_text(), str(path)))
-    assert not {name for name in imported if name == "sqlalchemy" or name.startswith("sqlalchemy.")}
 
 
 @pytest.mark.parametrize("path", NO_SQL, ids=lambda p: str(p.relative_to(SERVICE)))

@@ -8,6 +8,7 @@ changes.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ from services.channels.domain import (
     decide,
 )
 from tests.properties import examples
+from tests.unit.channels import test_policy_properties as props
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday
 STEP = timedelta(minutes=15)
@@ -245,3 +247,28 @@ def test_a_stream_never_takes_more_than_a_windows_limit(specs, stream, start):
             assert sent.get((r.id, oracle_window(now, r.window.value, r.time_zone)[0]), 0) == r.limit
     for (rule_id, _), count in sent.items():
         assert count <= held[rule_id].limit
+
+
+@settings(max_examples=examples(1000), deadline=None)
+@given(base=props.any_messages, now=props.instants, zone=st.sampled_from(props.ZONES),
+       suppression_spec=props.suppression_specs, touch_spec=props.touch_specs, consents=props.consent_maps,
+       specs=st.lists(capacity_rules, max_size=3), used=st.lists(st.integers(0, 4), min_size=3, max_size=3))
+def test_capacity_only_holds_back_what_every_other_rule_would_send(base, now, zone, suppression_spec, touch_spec,
+                                                                   consents, specs, used):
+    """With the shipped defaults and any contact, adding capacity rules changes a decision only from `send`
+    to a capacity deferral or expiry, and only when an applicable rule's window is full."""
+    message = OutboundMessage(base.channel, base.category, "c1", base.campaign_id, base.topic, base.priority)
+    state = ContactPolicyState(zone, consents, props.make_suppressions(suppression_spec, now),
+                               props.make_touches(touch_spec, now))
+    without = PolicyRules.defaults()
+    capacity = tuple(CapacityRule(f"r{i}", ch, limit, window, tz, when_full, cat)
+                     for i, (window, tz, when_full, ch, cat, limit) in enumerate(specs))
+    usage = CapacityUsage({rule.key(now): used[i] for i, rule in enumerate(capacity)})
+    before = decide(message, state, without, now)
+    after = decide(message, state, dataclasses.replace(without, capacity=capacity), now, usage)
+    full = [r for i, r in enumerate(capacity) if r.applies_to(message) and used[i] >= r.limit]
+    if before.outcome is Outcome.SEND and full:
+        assert (after.outcome, after.reason, after.rule_id) in {(Outcome.DEFER, "capacity", full[0].id),
+                                                                (Outcome.EXPIRE, "capacity", full[0].id)}
+    else:
+        assert after == before

@@ -14,11 +14,14 @@ POLICY = {"caps": [{"id": "marketing-weekly", "limit": 3, "window_seconds": 6048
                     "scope_value": "marketing"}],
           "min_marketing_gap_seconds": 14400,
           "quiet_hours": {"sms": [{"weekdays": [0, 1, 2, 3, 4], "start": "09:00", "end": "20:00"}]},
-          "opt_in_channels": ["sms"], "control_group": {"percent": 5.0, "salt": "2026-h1"}, "version": 4}
+          "opt_in_channels": ["sms"], "control_group": {"percent": 5.0, "salt": "2026-h1"},
+          "capacity": [{"id": "calls", "channel": "call", "category": None, "limit": 150, "window": "day",
+                        "time_zone": "Europe/Amsterdam", "when_full": "defer"}], "version": 4}
 
 
-def _form_of(state: policy_form.PolicyForm) -> MultiDict:
-    """What a browser posts for the form as rendered (blank rows included)."""
+def _form_of(state: policy_form.PolicyForm, capacity: bool = True) -> MultiDict:
+    """What a browser posts for the form as rendered (blank rows included; without the capacity rows,
+    what a page rendered before the form had them posts)."""
     data = MultiDict({"cap-count": str(len(state.caps)), "qh-count": str(len(state.quiet)), "gap": state.gap_value,
                       "gap-unit": state.gap_unit, "cg-percent": state.cg_percent, "cg-salt": state.cg_salt})
     for i, cap in enumerate(state.caps):
@@ -31,6 +34,11 @@ def _form_of(state: policy_form.PolicyForm) -> MultiDict:
             data.add(f"qh-{i}-day", str(day))
     for channel in sorted(state.opt_in):
         data.add("opt_in", channel)
+    if capacity:
+        data["cp-count"] = str(len(state.capacity))
+        for i, row in enumerate(state.capacity):
+            for key, value in row.items():
+                data[f"cp-{i}-{key}"] = value
     return data
 
 
@@ -103,21 +111,39 @@ def test_an_operator_saves_the_form_with_put_and_sees_it_saved(app, services):
     assert saved.status_code == 302
     [(_, service, _, body)] = [c for c in services.calls if c[0] == "PUT"]
     assert service == "channels" and body["caps"][0]["limit"] == 5 and body["control_group"]["salt"] == "2026-h1"
-    assert body["capacity"] == []  # not in the form: the stored capacity rules (none here) are kept
+    assert body["capacity"] == POLICY["capacity"]
 
 
-def test_saving_the_form_keeps_the_stored_capacity_rules(app, services):
+def test_a_form_without_capacity_rows_keeps_the_stored_capacity_rules(app, services):
     client, page = _operator(app, services)
-    rules = [{"id": "calls", "channel": "call", "category": None, "limit": 150, "window": "day",
+    rules = [{"id": "calls-2", "channel": "call", "category": None, "limit": 150, "window": "day",
               "time_zone": "Europe/Amsterdam", "when_full": "defer"}]
     services.answers[("GET", "/policy")] = {**POLICY, "capacity": rules}
     services.answers[("PUT", "/policy")] = POLICY
-    data = _form_of(policy_form.form_state(POLICY))
+    data = _form_of(policy_form.form_state(POLICY), capacity=False)  # a page from before the rows existed
     _put(data, {"csrf_token": csrf(page), "form": "policy"})
     assert client.post("/policy", data=data).status_code == 302
     [(_, _, _, body)] = [c for c in services.calls if c[0] == "PUT"]
     assert body["capacity"] == rules
     assert "Policy saved" in client.get("/policy").get_data(as_text=True)
+
+
+def test_capacity_rows_are_edited_added_and_checked(app, services):
+    data = _form_of(policy_form.form_state(POLICY))
+    _put(data, {"cp-0-limit": "200", "cp-1-id": "sms-hourly", "cp-1-channel": "sms", "cp-1-category": "marketing",
+                "cp-1-limit": "500", "cp-1-window": "hour", "cp-1-time_zone": "Europe/London",
+                "cp-1-when_full": "expire"})
+    document, state = policy_form.parse(data)
+    assert state.errors == {}
+    assert document["capacity"] == [{**POLICY["capacity"][0], "limit": 200},
+                                    {"id": "sms-hourly", "channel": "sms", "category": "marketing", "limit": 500,
+                                     "window": "hour", "time_zone": "Europe/London", "when_full": "expire"}]
+    _put(data, {"cp-0-remove": "1", "cp-1-limit": "many", "cp-1-time_zone": "", "cp-1-window": "fortnight"})
+    document, state = policy_form.parse(data)
+    assert set(state.errors) == {"cp-1-limit", "cp-1-time_zone", "cp-1-window"}
+    _, state = policy_form.parse(_form_of(policy_form.form_state(POLICY)))
+    assert policy_form.service_errors(state, {"capacity": {"0": {"time_zone": ["not a tz database name"]}}}) == {}
+    assert state.errors == {"cp-0-time_zone": ["not a tz database name"]}
 
 
 def test_a_refusal_shows_the_services_problem_and_keeps_what_was_typed(app, services):

@@ -7,6 +7,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from shared.clock import system_clock
+
 
 class FakeContactStore:
     """`ContactStore` in plain containers: contacts, consents and their history, suppressions, timeline."""
@@ -98,6 +100,7 @@ class FakeUnitOfWork:
     source = "contacts"
 
     def __init__(self) -> None:
+        self.clock = system_clock
         self.contacts = FakeContactStore()
         self.events = FakeEventStore(self.contacts.timeline)
         self.published: list[dict[str, Any]] = []
