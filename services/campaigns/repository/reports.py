@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, case, func, literal, not_, or_, select
 
 from services.campaigns.repository.tables import broadcast_runs, enrollments, send_outcomes, step_sends
+
+_o = send_outcomes.c
+# The gate held the send back for the global control group (services/channels/domain/policy.py).
+HELD_BACK = and_(_o.outcome == "suppressed", _o.reason == "control_group")
+# The send got past the control-group check. The gate checks, in order, a repeated step (duplicate),
+# expiry, suppression and consent, then the control group; so every outcome shows the check was
+# passed except those: `duplicate`, `expired` for the plain reason `expired`, and `suppressed`, unless
+# the refusal came at delivery (`at_delivery:...`, after the gate had decided to send).
+PASSED_CHECK = not_(or_(
+    _o.outcome == "duplicate",
+    and_(_o.outcome == "expired", func.coalesce(_o.reason, "expired") == "expired"),
+    and_(_o.outcome == "suppressed", not_(func.coalesce(_o.reason, "").startswith("at_delivery:", autoescape=True)))))
 
 
 class ReportQueries:
@@ -64,3 +76,33 @@ class ReportQueries:
             select(broadcast_runs.c.occurrence, broadcast_runs.c.version, broadcast_runs.c.pages,
                    broadcast_runs.c.enrolled, broadcast_runs.c.started_at, broadcast_runs.c.finished_at)
             .where(broadcast_runs.c.campaign_id == campaign_id).order_by(broadcast_runs.c.started_at)).mappings()]
+
+    def control_split(self, campaign_id: str, per_variant: bool) -> list[tuple[str | None, str, bool, int]]:
+        """(variant, group, converted, contacts) of the contacts whose sends reached the gate.
+
+        group is `control` (held back for the control group), `treated` (past that check) or `mixed`
+        (both, in different sends); converted says an enrollment of the contact that reached the gate
+        ended on an exit goal. Each contact counts once: per campaign (variant None) unless
+        `per_variant`, then once per A/B variant it was enrolled in.
+        """
+        e, s = enrollments.c, step_sends.c
+        per_enrollment = (
+            select(e.contact_id, e.variant, func.bool_or(HELD_BACK).label("held"),
+                   func.bool_or(PASSED_CHECK).label("passed"), (e.status == "converted").label("converted"))
+            .select_from(enrollments.join(step_sends, s.enrollment_id == e.enrollment_id)
+                         .join(send_outcomes, _o.request_id == s.request_id))
+            .where(e.campaign_id == campaign_id)
+            .group_by(e.enrollment_id)).subquery("per_enrollment")
+        p = per_enrollment.c
+        variant = p.variant if per_variant else literal(None, type_=enrollments.c.variant.type)
+        keys = (p.contact_id, p.variant) if per_variant else (p.contact_id,)
+        per_contact = (
+            select(variant.label("variant"), func.bool_or(p.held).label("held"),
+                   func.bool_or(p.passed).label("passed"), func.bool_or(p.converted).label("converted"))
+            .group_by(*keys)).subquery("per_contact")
+        c = per_contact.c
+        group = case((and_(c.held, c.passed), "mixed"), (c.held, "control"), else_="treated").label("arm")
+        return [tuple(r) for r in self.conn.execute(
+            select(c.variant, group, c.converted, func.count())
+            .where(or_(c.held, c.passed))
+            .group_by(c.variant, group, c.converted))]
