@@ -9,14 +9,17 @@ the same rule). Changing the salt draws a new, independent control group; raisin
 every earlier member and adds new ones (a member's bucket stays below a larger threshold).
 
 `conversion_lift` is the comparison a report shows: conversion rates of treated and control
-contacts, their difference with a 95 % confidence interval, and the relative lift.
+contacts, their difference with a 95 % confidence interval, and the relative lift; `describe` puts
+the campaigns report's `control_group` section in one line for the console and the CLI.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 BUCKETS = 10_000  # basis points: percent 12.34 means buckets 0..1233
 MAX_PERCENT = 50.0  # the policy refuses more: a control group larger than the treated group is a mistake
@@ -82,3 +85,40 @@ def conversion_lift(treated: int, treated_converted: int, control: int, control_
     ci95 = (difference - Z95 * error, difference + Z95 * error)
     lift = difference / rate_c if rate_c else None
     return Lift(treated, treated_converted, control, control_converted, rate_t, rate_c, difference, ci95, lift)
+
+
+_NO_FIGURES = {"no_control_group": "nobody was held back", "no_treated_contacts": "no treated contacts",
+               "too_few_contacts": "fewer than {min_group} contacts on a side"}
+
+
+def _percent(value: float | None, signed: bool = False) -> str:
+    return "n/a" if value is None else f"{100 * value:{'+' if signed else ''}.1f}"
+
+
+def _share(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f} %"
+
+
+def describe(section: Mapping[str, Any] | None) -> str:
+    """One line for people of a report's `control_group` section (the campaigns report; "" without one).
+
+    The console and the `touchpoint` command both show it, so they say the same thing the same way.
+    """
+    if not section:
+        return ""
+    treated, control = section.get("treated") or {}, section.get("control") or {}
+    line = (f"treated {treated.get('converted', 0)} of {treated.get('contacts', 0)} converted "
+            f"({_share(treated.get('rate'))}), control {control.get('converted', 0)} of "
+            f"{control.get('contacts', 0)} ({_share(control.get('rate'))})")
+    reason = section.get("reason")
+    if reason in _NO_FIGURES:
+        line += f": no comparison yet ({_NO_FIGURES[reason].format(min_group=section.get('min_group', '?'))})"
+    elif section.get("difference") is not None:
+        ci = section.get("ci95") or {}
+        line += (f": {_percent(section['difference'], True)} points (95 % CI {_percent(ci.get('low'), True)} to "
+                 f"{_percent(ci.get('high'), True)}), lift "
+                 + ("n/a (no control conversions)" if section.get("lift") is None
+                    else f"{_percent(section['lift'], True)} %"))
+    if section.get("mixed"):
+        line += f"; {section['mixed']} contacts in both (left out)"
+    return line

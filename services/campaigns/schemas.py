@@ -193,13 +193,58 @@ class CampaignPreviewSchema(Schema):
     steps = fields.List(fields.Nested(RenderedSchema))
 
 
+class ControlArmSchema(Schema):
+    """Contacts of one side of the control-group comparison and how many converted (met an exit goal)."""
+
+    contacts = fields.Integer()
+    converted = fields.Integer()
+    rate = fields.Float(allow_none=True, metadata={"description": "converted / contacts; null without contacts"})
+
+
+class ConfidenceIntervalSchema(Schema):
+    """A 95 % confidence interval."""
+
+    low = fields.Float()
+    high = fields.Float()
+
+
+class ControlGroupReportSchema(Schema):
+    """Conversions of treated contacts against the global control group (docs/campaigns.md, "Control group")."""
+
+    treated = fields.Nested(ControlArmSchema, metadata={"description": "contacts a send of the campaign got past "
+                                                                "the gate's control-group check"})
+    control = fields.Nested(ControlArmSchema, metadata={"description": "contacts the gate held back for the control group"})
+    mixed = fields.Integer(metadata={"description": "contacts held back for some sends and not for others (the "
+                                                    "group changed while the campaign ran); in neither side"})
+    difference = fields.Float(allow_none=True, metadata={"description": "treated rate minus control rate"})
+    ci95 = fields.Nested(ConfidenceIntervalSchema, allow_none=True,
+                         metadata={"description": "95 % interval of `difference` (Wald, see `method`)"})
+    lift = fields.Float(allow_none=True, metadata={"description": "difference / control rate (0.25 = +25 %)"})
+    method = fields.String(metadata={"description": "the interval's method: `wald`"})
+    min_group = fields.Integer(metadata={"description": "contacts each side needs before the figures are shown"})
+    reason = fields.String(allow_none=True, validate=validate.OneOf(
+        ("no_control_group", "no_treated_contacts", "too_few_contacts", "no_control_conversions")),
+        metadata={"description": "why `difference`, `ci95` or `lift` is null; null when all are given"})
+
+
+class VariantReportSchema(Schema):
+    """Counts of one A/B variant, with its own control-group comparison."""
+
+    enrolled = fields.Integer()
+    converted = fields.Integer()
+    requested = fields.Integer()
+    sent = fields.Integer()
+    control_group = fields.Nested(ControlGroupReportSchema)
+
+
 class ReportSchema(Schema):
-    """Counts per campaign, step and A/B variant."""
+    """Counts per campaign, step and A/B variant, and the control-group comparison."""
 
     campaign_id = fields.String()
     enrollments = fields.Dict()
     steps = fields.Dict()
-    variants = fields.Dict()
+    variants = fields.Dict(keys=fields.String(), values=fields.Nested(VariantReportSchema))
+    control_group = fields.Nested(ControlGroupReportSchema)
     broadcasts = fields.List(fields.Dict())
 
 

@@ -8,7 +8,8 @@ the fields (error store, hooks, partial loading, per-field closures), not in the
 checks, conversions, defaults and validators) over a valid mapping and builds the result as
 `Schema._deserialize` does. Whatever it does not reproduce goes to `schema.load` unchanged: a
 schema with hooks (`pre_load`, `validates`, `post_load`, ...), `partial`, `attribute`s, a mapping
-with unknown fields under `RAISE`, any field that fails, anything that is not a dict. So a valid
+with unknown fields under `RAISE`, any field that fails, anything that is not a dict. A single
+`Nested` field whose schema qualifies is loaded the same way. So a valid
 payload loads to the same value and an invalid one fails with marshmallow's own error messages.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, missing
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing
 
 
 class FastLoader:
@@ -24,14 +25,14 @@ class FastLoader:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.fields = tuple(schema.load_fields.items())
+        self.fields = tuple((name, field, _nested_loader(field)) for name, field in schema.load_fields.items())
         self.known = frozenset(schema.load_fields)
         self.unknown = schema.unknown
         # Names on the wire and in the result are the field names (no data_key, no attribute).
         self.fast = (not any(schema._hooks.values()) and not schema.partial and not schema.many
                      and schema.dict_class is dict
                      and all(field.data_key in (None, name) and field.attribute in (None, name)
-                             for name, field in self.fields))
+                             for name, field, _ in self.fields))
 
     def load(self, data: Any) -> Any:
         """The loaded data, as `schema.load(data)` returns it; its ValidationError when invalid."""
@@ -41,8 +42,13 @@ class FastLoader:
             return self.schema.load(data)  # marshmallow words the refusal
         loaded: dict[str, Any] = {}
         try:
-            for key, field in self.fields:
-                value = field.deserialize(data.get(key, missing), key, data)
+            for key, field, nested in self.fields:
+                value = data.get(key, missing)
+                if nested is not None and value is not missing and value is not None:
+                    value = nested.load(value)  # Nested.deserialize: the nested schema's load, then
+                    field._validate(value)      # the field's own validators
+                else:
+                    value = field.deserialize(value, key, data)
                 if value is not missing:
                     loaded[key] = value
         except ValidationError:
@@ -53,3 +59,10 @@ class FastLoader:
                     loaded[key] = value
         return loaded
 
+
+def _nested_loader(field: fields.Field) -> FastLoader | None:
+    """A FastLoader for a single Nested field's schema (its `unknown` not overridden), else None."""
+    if type(field) is not fields.Nested or field.many or field.unknown is not None:
+        return None
+    loader = FastLoader(field.schema)
+    return loader if loader.fast else None

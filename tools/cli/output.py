@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from shared.control_group import describe
+
 REPORT_COLUMNS = ("requested", "sent", "deferred", "suppressed", "capped", "failed", "delivered", "opened",
                   "clicked", "converted")
 
@@ -35,7 +37,8 @@ def dumps(body: Any) -> str:
 
 
 def campaign_report(report: dict) -> str:
-    """Enrollment totals, a per-step table of outcome counts, variants, broadcasts and the reasons."""
+    """Enrollment totals, a per-step table of outcome counts, the control-group comparison, variants (each
+    against the control group), broadcasts and the reasons."""
     enrollments = report.get("enrollments") or {}
     out = [f"campaign {report.get('campaign_id', '?')}",
            "enrollments: " + ", ".join(f"{k} {v}" for k, v in enrollments.items())]
@@ -49,11 +52,15 @@ def campaign_report(report: dict) -> str:
                     out.append(f"  {sid} {label}: " + ", ".join(f"{k} {v}" for k, v in counts[key].items()))
     else:
         out += ["", "no step activity yet"]
+    if report.get("control_group"):
+        out += ["", "control group: " + describe(report["control_group"])]
     variants = report.get("variants") or {}
     if variants:
-        names = sorted({k for v in variants.values() for k in v})
+        names = sorted({k for v in variants.values() for k in v} - {"control_group"})
         out += ["", table([[name] + [v.get(k, 0) for k in names] for name, v in variants.items()],
                           ("variant", *names))]
+        out += [f"  {name} vs control: {describe(v['control_group'])}"
+                for name, v in variants.items() if v.get("control_group")]
     broadcasts = report.get("broadcasts") or []
     if broadcasts:
         out += ["", table([[b.get("occurrence"), b.get("version"), b.get("pages"), b.get("enrolled"),

@@ -1,10 +1,12 @@
-"""The campaign report: enrollments, each step's requests and outcomes, and A/B variants, counted."""
+"""The campaign report: enrollments, each step's requests and outcomes, and A/B variants, counted;
+conversions of treated contacts against the global control group, for the campaign and per variant."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+from services.campaigns.domain.lift import control_group_section, fold_split
 from services.campaigns.handlers.definitions import get_campaign
 from services.campaigns.unit_of_work import CampaignsUnitOfWork
 
@@ -59,6 +61,13 @@ def campaign_report(uow: CampaignsUnitOfWork, campaign_id: str) -> dict[str, Any
     for run in runs:
         for key in ("started_at", "finished_at"):
             run[key] = run[key].isoformat() if run[key] else None
+    # Control membership as the gate recorded it (domain/lift.py), for the campaign and per variant.
+    split = queries.control_split(campaign_id)
+    overall = fold_split([row[1:] for row in split if not row[0]]).get(None, {})
+    by_variant = fold_split([row[1:] for row in split if row[0]])
     return {"campaign_id": campaign_id,
             "enrollments": {**by_status, "enrolled": sum(by_status.values())},
-            "steps": dict(steps), "variants": dict(variants), "broadcasts": runs}
+            "steps": dict(steps),
+            "variants": {name: {**counts, "control_group": control_group_section(by_variant.get(name, {}))}
+                         for name, counts in variants.items()},
+            "control_group": control_group_section(overall), "broadcasts": runs}

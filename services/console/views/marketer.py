@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from services.console import journey, policy_form
 from services.console.auth import client, may, roles_required
 from services.console.client import ServiceError
+from shared.control_group import describe
 
 bp = Blueprint("marketer", __name__)
 
@@ -37,7 +38,8 @@ def campaign(campaign_id: str) -> str:
     variants = _variants(definition, report)
     return render_template("marketer/campaign.html", campaign=found, report=report, definition=definition,
                            graph=journey.draw(definition, report), funnel=journey.funnel_rows(definition, report),
-                           variants=variants, actions=ACTIONS.get(found.get("status"), ()),
+                           variants=variants, lift=describe(report.get("control_group")),
+                           actions=ACTIONS.get(found.get("status"), ()),
                            definition_json=json.dumps(definition, indent=2))
 
 
@@ -53,7 +55,8 @@ def _variants(definition: dict[str, Any], report: dict[str, Any]) -> list[dict[s
                 found.append({"step": step["id"], "name": variant.get("name"), "weight": variant.get("weight"),
                               "next": variant.get("next"), "enrolled": enrolled, "converted": converted,
                               "requested": int(numbers.get("requested", 0)), "sent": int(numbers.get("sent", 0)),
-                              "rate": f"{100 * converted / enrolled:.1f} %" if enrolled else "—"})
+                              "rate": f"{100 * converted / enrolled:.1f} %" if enrolled else "—",
+                              "lift": describe(numbers.get("control_group"))})
     return found
 
 

@@ -156,9 +156,17 @@ def _inbox_ids(engine) -> list[str]:
         return sorted(conn.execute(select(TABLES.inbox.c.message_id)).scalars())
 
 
-def test_per_message_handlers_run_a_batch_in_one_transaction_and_isolate_the_poison_message(
-        engine, topology, amqp_url):
-    """A poison message inside a batch: retried then dead-lettered alone; the 19 others counted once."""
+def _wiring(kind: str, handler) -> dict:
+    """The subscription keyword of a per-message handler, or of a batch handler calling it for each."""
+    if kind == "each":
+        return {"handler": handler}
+    return {"batch_handler": lambda uow, messages: [handler(uow, m) for m in messages]}
+
+
+@pytest.mark.parametrize("kind", ["each", "batch"])
+def test_a_poison_message_inside_a_batch_is_retried_then_dead_lettered_alone(engine, topology, amqp_url, kind):
+    """A poison message inside a batch: retried then dead-lettered alone; the 19 others take effect once
+    (per-message handlers: the batch in one transaction, then isolated; batch handlers: one each)."""
     calls: list[str] = []
 
     def count_and_note(uow, message):
@@ -168,7 +176,7 @@ def test_per_message_handlers_run_a_batch_in_one_transaction_and_isolate_the_poi
 
     spec = QueueSpec("widgets", ("widget.counted",), retry_delays_ms=(50, 100))
     runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
-                            [Subscription(spec, handler=count_and_note, batch_size=50, linger_seconds=0.2)])
+                            [Subscription(spec, batch_size=50, linger_seconds=0.2, **_wiring(kind, count_and_note))])
     messages = [Message(type="widget.counted", payload={"id": f"w{i}", "fail": i == 7}) for i in range(20)]
     with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
         topology.declare(connection.channel(), spec)
@@ -191,13 +199,14 @@ def test_per_message_handlers_run_a_batch_in_one_transaction_and_isolate_the_poi
     assert sorted(json.loads(b)["payload"]["id"] for b in noted) == sorted(f"w{i}" for i in range(20) if i != 7)
 
 
-def test_a_redelivered_batch_takes_effect_once(engine, topology, amqp_url):
+@pytest.mark.parametrize("kind", ["each", "batch"])
+def test_a_redelivered_batch_takes_effect_once(engine, topology, amqp_url, kind):
     """Messages whose ids the inbox holds (a redelivery after a crash before the ack) are skipped,
     also when a batch mixes them with new ones and repeats an id within itself."""
     spec = QueueSpec("widgets", ("widget.counted",))
     first = [Message(type="widget.counted", payload={"id": f"w{i}"}) for i in range(5)]
     runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
-                            [Subscription(spec, handler=count_widget, batch_size=50, linger_seconds=0.2)])
+                            [Subscription(spec, batch_size=50, linger_seconds=0.2, **_wiring(kind, count_widget))])
     thread = runner.start_thread()
     assert runner.connected.wait(10)
     publish(amqp_url, topology, first)
@@ -209,7 +218,7 @@ def test_a_redelivered_batch_takes_effect_once(engine, topology, amqp_url):
         topology.declare(connection.channel(), spec)
     publish(amqp_url, topology, again)
     runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
-                            [Subscription(spec, handler=count_widget, batch_size=50, linger_seconds=0.2)])
+                            [Subscription(spec, batch_size=50, linger_seconds=0.2, **_wiring(kind, count_widget))])
     thread = runner.start_thread()
     wait_for(lambda: "new" in counts(engine), message="the new message counted")
     wait_for(lambda: queue_depth(topology.queue_name(spec)) == 0, message="the redelivered batch acked")

@@ -7,6 +7,7 @@ the handlers run unchanged with no database and no broker (cosmicpython's FakeRe
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -40,6 +41,16 @@ class FakeCampaignStore:
 
     def definition(self, campaign_id: str, version: int) -> dict[str, Any] | None:
         return self.definitions.get((campaign_id, version))
+
+    def get(self, campaign_id: str, lock: bool = False) -> dict[str, Any] | None:
+        if campaign_id not in self.statuses:
+            return None
+        version = self.current.get(campaign_id)
+        return {"campaign_id": campaign_id, "status": self.statuses[campaign_id], "version": version,
+                "definition": self.definitions.get((campaign_id, version))}
+
+    def versions(self, campaign_id: str) -> list[dict[str, Any]]:
+        return [{"version": v, "created_at": None} for (cid, v) in sorted(self.definitions) if cid == campaign_id]
 
     def triggered_by(self, event_type: str) -> list[tuple[str, int]]:
         return [(cid, self.current[cid]) for cid, status in self.statuses.items()
@@ -215,6 +226,68 @@ class FakeBroadcastRuns:
             run["finished_at"] = finished_at
 
 
+class FakeReportQueries:
+    """The report's counts, computed from the other fakes the way `repository.reports` computes them in SQL."""
+
+    def __init__(self, enrollments: FakeEnrollmentStore, sends: FakeSendLog) -> None:
+        self.enrollment_store, self.send_log = enrollments, sends
+
+    def _enrollments(self, campaign_id: str) -> list[Enrollment]:
+        return [e for e in self.enrollment_store.enrollments.values() if e.campaign_id == campaign_id]
+
+    def _sends(self, campaign_id: str) -> list[dict[str, Any]]:
+        return [s for s in self.send_log.sends.values() if s["campaign_id"] == campaign_id]
+
+    def enrollments(self, campaign_id: str) -> list[tuple[str, str | None, int]]:
+        return [(*k, n) for k, n in Counter((e.status, e.variant) for e in self._enrollments(campaign_id)).items()]
+
+    def requests(self, campaign_id: str) -> list[tuple[str, str | None, int]]:
+        return [(*k, n) for k, n in Counter((s["step_id"], s.get("variant")) for s in self._sends(campaign_id)).items()]
+
+    def outcomes(self, campaign_id: str) -> list[tuple[str, str | None, str, str | None, str | None, int]]:
+        sends = {s["request_id"]: s for s in self._sends(campaign_id)}
+        return [(*k, n) for k, n in Counter(
+            (sends[rid]["step_id"], sends[rid].get("variant"), outcome, o["reason"], o["rule_id"])
+            for (rid, outcome), o in self.send_log.outcomes.items() if rid in sends).items()]
+
+    def template_failures(self, campaign_id: str) -> list[tuple[str, int]]:
+        return [(*k, n) for k, n in Counter(
+            (s["step_id"],) for s in self._sends(campaign_id)
+            if s.get("status") == "failed" and (s.get("reason") or "").startswith("template:")).items()]
+
+    def converted_after(self, campaign_id: str) -> list[tuple[str, int]]:
+        converted = {e.enrollment_id for e in self._enrollments(campaign_id) if e.status == "converted"}
+        reached = {(s["step_id"], s["enrollment_id"]) for s in self._sends(campaign_id) if s["enrollment_id"] in converted}
+        return list(Counter(step for step, _ in reached).items())
+
+    def broadcasts(self, campaign_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def control_split(self, campaign_id: str) -> list[tuple[bool, str | None, str, bool, int]]:
+        return [(True, *row) for row in self._split(campaign_id, True)] + [
+            (False, *row) for row in self._split(campaign_id, False)]
+
+    def _split(self, campaign_id: str, per_variant: bool) -> list[tuple[str | None, str, bool, int]]:
+        marks: dict[tuple[str, str | None], list[bool]] = {}  # (contact, variant) -> [held, passed, converted]
+        status = {e.enrollment_id: e for e in self._enrollments(campaign_id)}
+        for (rid, outcome), o in self.send_log.outcomes.items():
+            send = self.send_log.sends.get(rid)
+            if send is None or send["enrollment_id"] not in status:
+                continue
+            enrollment = status[send["enrollment_id"]]
+            reason = o["reason"] or ""
+            held = outcome == "suppressed" and reason == "control_group"
+            passed = not (outcome == "duplicate" or (outcome == "expired" and reason in ("", "expired"))
+                          or (outcome == "suppressed" and not reason.startswith("at_delivery:")))
+            mark = marks.setdefault((enrollment.contact_id, enrollment.variant if per_variant else None),
+                                    [False, False, False])
+            mark[0], mark[1] = mark[0] or held, mark[1] or passed
+            mark[2] = mark[2] or enrollment.status == "converted"
+        counted = Counter((variant, "mixed" if held and passed else "control" if held else "treated", converted)
+                          for (_, variant), (held, passed, converted) in marks.items() if held or passed)
+        return [(*k, n) for k, n in counted.items()]
+
+
 class FakeUnitOfWork:
     """The fake repositories of one unit of work, and what a handler publishes."""
 
@@ -225,6 +298,7 @@ class FakeUnitOfWork:
         self.sends = FakeSendLog()
         self.contacts = FakeContactProjection()
         self.broadcasts = FakeBroadcastRuns()
+        self.reports = FakeReportQueries(self.enrollments, self.sends)
         self.published: list[dict[str, Any]] = []
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None) -> None:

@@ -16,6 +16,7 @@ from services.campaigns.repository import (
     CampaignStore,
     ContactProjection,
     EnrollmentStore,
+    ReportQueries,
     SendLog,
     TemplateStore,
 )
@@ -24,7 +25,8 @@ from tests.unit.campaigns import fakes
 
 PAIRS = [(fakes.FakeCampaignStore, CampaignStore), (fakes.FakeTemplateStore, TemplateStore),
          (fakes.FakeEnrollmentStore, EnrollmentStore), (fakes.FakeSendLog, SendLog),
-         (fakes.FakeContactProjection, ContactProjection), (fakes.FakeBroadcastRuns, BroadcastRuns)]
+         (fakes.FakeContactProjection, ContactProjection), (fakes.FakeBroadcastRuns, BroadcastRuns),
+         (fakes.FakeReportQueries, ReportQueries)]
 TEST_HELPERS = {"add_campaign"}  # arranges a test's data; the real store is filled through the API
 
 
@@ -40,5 +42,4 @@ def test_every_fake_method_is_a_repository_method_with_the_same_parameters(fake:
 def test_the_fake_unit_of_work_has_the_real_ones_repositories() -> None:
     real = CampaignsUnitOfWork(SimpleNamespace(conn=None))
     repositories = {name for name in vars(real) if name != "outbox"}
-    # The report's queries have no fake: its handler only folds rows (tests/integration/campaigns).
-    assert {name for name in repositories if not hasattr(fakes.FakeUnitOfWork(), name)} == {"reports"}
+    assert {name for name in repositories if not hasattr(fakes.FakeUnitOfWork(), name)} == set()

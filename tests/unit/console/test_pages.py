@@ -99,3 +99,22 @@ def test_sign_in_returns_only_to_pages_of_the_console(app):
         token = _csrf(client.get("/sign-in"))
         answer = client.post(f"/sign-in?next={target}", data={"api_key": "tp_marketer", "csrf_token": token})
         assert answer.headers["Location"] == expected, target
+
+
+def test_the_campaign_page_shows_the_lift_against_the_control_group(app, services):
+    section = {"treated": {"contacts": 30, "converted": 18, "rate": 0.6},
+               "control": {"contacts": 30, "converted": 6, "rate": 0.2}, "mixed": 0, "difference": 0.4,
+               "ci95": {"low": 0.174, "high": 0.626}, "lift": 2.0, "method": "wald", "min_group": 30, "reason": None}
+    services.answers[("GET", "/campaigns/k1")] = {
+        "campaign_id": "k1", "name": "Spring", "status": "active", "definition": {
+            "category": "marketing", "entry": {"type": "event", "event_type": "visited"},
+            "steps": [{"id": "ab", "type": "split", "variants": [{"name": "A", "weight": 1, "next": None}]}]}}
+    services.answers[("GET", "/campaigns/k1/report")] = {
+        "campaign_id": "k1", "enrollments": {"enrolled": 60}, "steps": {}, "broadcasts": [], "control_group": section,
+        "variants": {"A": {"enrolled": 60, "converted": 24, "requested": 60, "sent": 30, "control_group": section}}}
+    client = app.test_client()
+    sign_in(client, "tp_marketer")
+    html = client.get("/campaigns/k1").get_data(as_text=True)
+    line = "treated 18 of 30 converted (60.0 %), control 6 of 30 (20.0 %): +40.0 points (95 % CI +17.4 to +62.6)"
+    assert html.count(line) == 2  # the campaign and its variant A
+    assert 'id="control-lift"' in html

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from shared.control_group import bucket, conversion_lift, in_control_group, threshold
+from shared.control_group import bucket, conversion_lift, describe, in_control_group, threshold
 
 IDS = [f"contact-{i}" for i in range(20_000)]
 
@@ -68,3 +68,15 @@ def test_lift_with_empty_or_unconverted_groups() -> None:
 def test_lift_refuses_impossible_counts() -> None:
     with pytest.raises(ValueError):
         conversion_lift(10, 11, 10, 1)
+
+
+def test_describe_says_why_there_is_no_comparison_and_names_left_out_contacts() -> None:
+    base = {"treated": {"contacts": 40, "converted": 4, "rate": 0.1}, "min_group": 30, "mixed": 0,
+            "difference": None, "ci95": None, "lift": None}
+    assert describe(None) == ""
+    assert describe({**base, "control": {"contacts": 0, "converted": 0, "rate": None}, "reason": "no_control_group"}) \
+        == "treated 4 of 40 converted (10.0 %), control 0 of 0 (n/a): no comparison yet (nobody was held back)"
+    zero = {**base, "control": {"contacts": 40, "converted": 0, "rate": 0.0}, "difference": 0.1,
+            "ci95": {"low": 0.007, "high": 0.193}, "mixed": 3, "reason": "no_control_conversions"}
+    assert describe(zero).endswith(": +10.0 points (95 % CI +0.7 to +19.3), lift n/a (no control conversions); "
+                                   "3 contacts in both (left out)")

@@ -114,3 +114,12 @@ def test_a_mapping_that_is_not_a_dict_and_non_mappings_go_to_marshmallow() -> No
 @pytest.mark.parametrize(("name", "schema_cls"), SCHEMAS, ids=[n for n, _ in SCHEMAS])
 def test_every_contract_and_the_envelope_take_the_fast_path(name: str, schema_cls: type[Schema]) -> None:
     assert FastLoader(schema_cls()).fast, f"{name}: a hook, partial, data_key or attribute sends it to marshmallow"
+
+
+def test_the_recipient_of_a_request_is_loaded_by_a_nested_fast_loader() -> None:
+    schema_cls = dict((n, c) for n, _, c in CONTRACTS)["message.requested"]
+    nested = {name: sub for name, _, sub in FastLoader(schema_cls()).fields if sub is not None}
+    assert list(nested) == ["recipient"] and nested["recipient"].fast
+    base = {"request_id": "r", "contact_id": "c", "channel": "sms", "category": "service", "content": {}}
+    for recipient in ({"phone": "+1", "extra": [1]}, {"email": 5}, None, [], "x", {}):
+        same(schema_cls, {**base, "recipient": recipient})

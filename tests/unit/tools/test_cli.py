@@ -90,6 +90,22 @@ def test_report_table_lists_steps_and_reasons():
     assert any(line.startswith("20261201T080000Z") and line.endswith("running") for line in lines)
 
 
+def test_report_shows_the_control_group_comparison_overall_and_per_variant():
+    section = {"treated": {"contacts": 30, "converted": 18, "rate": 0.6},
+               "control": {"contacts": 30, "converted": 6, "rate": 0.2}, "mixed": 0, "difference": 0.4,
+               "ci95": {"low": 0.174, "high": 0.626}, "lift": 2.0, "method": "wald", "min_group": 30, "reason": None}
+    few = {**section, "control": {"contacts": 3, "converted": 1, "rate": 1 / 3}, "difference": None, "ci95": None,
+           "lift": None, "reason": "too_few_contacts"}
+    text = output.campaign_report({"campaign_id": "c1", "enrollments": {}, "steps": {}, "control_group": section,
+                                   "variants": {"A": {"enrolled": 33, "control_group": few}}})
+    lines = text.splitlines()
+    assert ("control group: treated 18 of 30 converted (60.0 %), control 6 of 30 (20.0 %): +40.0 points "
+            "(95 % CI +17.4 to +62.6), lift +200.0 %") in lines
+    assert next(line for line in lines if line.startswith("variant")).split() == ["variant", "enrolled"]
+    assert lines[-1] == ("  A vs control: treated 18 of 30 converted (60.0 %), control 1 of 3 (33.3 %): "
+                         "no comparison yet (fewer than 30 contacts on a side)")
+
+
 def test_import_report_and_table_cutting():
     text = output.import_report({"id": "j", "status": "done", "rows_processed": 3, "created": 1, "updated": 1,
                                  "rejected": 2}, [{"row": 2, "reason": "email: invalid"}])
