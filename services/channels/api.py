@@ -14,6 +14,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from services.channels.domain import PolicyRules
+from services.channels.handlers import forecast as forecasts
 from services.channels.handlers import policy
 from services.channels.rules import from_document, sets_no_rule
 from services.channels.schemas import (
@@ -23,6 +24,8 @@ from services.channels.schemas import (
     DeliverySchema,
     DryRunResultSchema,
     DryRunSchema,
+    ForecastResultSchema,
+    ForecastSchema,
     PolicyPatchSchema,
     PolicySchema,
     PolicyWriteQuerySchema,
@@ -117,6 +120,21 @@ class DryRun(MethodView):
         at = (body.get("at") or clock().now()).astimezone(UTC)
         with units_of_work().read() as uow:  # a dry run never writes, not even the seeded defaults
             return policy.dry_run(uow, body, at)
+
+
+@decisions_blp.route("/forecast")
+class Forecast(MethodView):
+    """Ask the gate about one message for many contacts, counted, without reserving anything."""
+
+    @roles_required("operator", "marketer")
+    @decisions_blp.arguments(ForecastSchema)
+    @decisions_blp.response(200, ForecastResultSchema)
+    def post(self, body):
+        """How many of `contacts` the gate would send, defer, suppress, cap or expire `message` for now (or at
+        `at`), and by which rule. Read-only and lock-free: a snapshot, never a reservation."""
+        at = (body.get("at") or clock().now()).astimezone(UTC)
+        with units_of_work().read() as uow:
+            return forecasts.forecast(uow, body["message"], body["contacts"], at, body["capacity_taken"])
 
 
 @deliveries_blp.route("/deliveries")

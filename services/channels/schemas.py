@@ -179,6 +179,67 @@ class DryRunResultSchema(Schema):
     evaluated_at = fields.DateTime()
 
 
+MAX_FORECAST_CONTACTS = 5000
+
+
+class ForecastMessageSchema(Schema):
+    """The message a forecast asks about, the same for every contact (as a campaign step would request it)."""
+
+    channel = fields.String(required=True, validate=CHANNEL)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    campaign_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    step_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    topic = fields.String(allow_none=True, load_default=None, validate=ID)
+    priority = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0, max=100))
+    expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+class ForecastContactSchema(Schema):
+    """A contact to forecast for; `time_zone` stands in when the channels copy of the contact has none (as
+    the `recipient.time_zone` of a request does at the gate)."""
+
+    contact_id = fields.String(required=True, validate=ID)
+    time_zone = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=1, max=64))
+
+
+class ForecastSchema(Schema):
+    """One message for up to 5,000 contacts, decided at `at` (default now); nothing is reserved."""
+
+    message = fields.Nested(ForecastMessageSchema, required=True)
+    contacts = fields.List(fields.Nested(ForecastContactSchema), required=True,
+                           validate=validate.Length(min=1, max=MAX_FORECAST_CONTACTS))
+    at = fields.AwareDateTime(allow_none=True, load_default=None,
+                              metadata={"description": "decide as of this instant; pass the same one to every "
+                                                       "chunk of one forecast"})
+    capacity_taken = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000_000)),
+        load_default=dict, validate=validate.Length(max=100),
+        metadata={"description": "units of each capacity rule's current window taken by earlier chunks of this "
+                                 "forecast (the previous answer's capacity_taken)"})
+
+
+class ForecastRuleCountSchema(Schema):
+    """How many contacts got one (outcome, reason, rule_id)."""
+
+    outcome = fields.String()
+    reason = fields.String()
+    rule_id = fields.String(allow_none=True)
+    count = fields.Integer()
+
+
+class ForecastResultSchema(Schema):
+    """Counts of what the gate would decide now; a snapshot (concurrent sends can change the outcome)."""
+
+    evaluated = fields.Integer(metadata={"description": "how many contacts were decided"})
+    by_outcome = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                             metadata={"description": "send, deferred, suppressed, capped, expired, duplicate"})
+    by_rule = fields.List(fields.Nested(ForecastRuleCountSchema))
+    capacity_taken = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                                 metadata={"description": "units this forecast so far would take, per capacity rule"})
+    evaluated_at = fields.DateTime()
+
+
 class DeliveryQuerySchema(Schema):
     """Filters of `GET /deliveries` (operators inspect dead letters here)."""
 
