@@ -80,7 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     state = ensure_credentials()
     env = dict(os.environ)
     env.update({"WEBHOOK_SECRET": state["webhook_secret"], "CAMPAIGNS_CONTACTS_URL": service_url("contacts"),
-                "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "PYTHONPATH": str(REPO)})
+                "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "CAMPAIGNS_CHANNELS_URL": service_url("channels"),
+                "PYTHONPATH": str(REPO)})  # the marketer key serves channels' POST /forecast too
     logs = RUN_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # Local run only: email and SMS go to catchers on loopback unless CHANNELS_ADAPTERS says otherwise.
