@@ -19,6 +19,7 @@ from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
 from services.contacts.service import DEFINITION as CONTACTS
 from shared.clock import ManualClock
 from tests.support import ServiceHarness, unique_namespace
+from tools.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
 AT = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday: 13:00 in Amsterdam, 01:00 (Thursday) in Auckland
@@ -72,7 +73,7 @@ def _campaign(campaigns, segment_id: str, entry: dict | None = None) -> str:
     return answer.get_json()["campaign_id"]
 
 
-def test_a_segment_campaign_is_forecast_through_the_gate_and_nothing_is_reserved(system):
+def test_a_segment_campaign_is_forecast_through_the_gate_and_nothing_is_reserved(system) -> None:
     contacts, channels, campaigns = system
     ids = {}
     for name, tz in [("capped", "Europe/Amsterdam"), ("unsub", "Europe/Amsterdam"), ("night", "Pacific/Auckland"),
@@ -113,6 +114,18 @@ def test_a_segment_campaign_is_forecast_through_the_gate_and_nothing_is_reserved
                  for t in ("touches", "capacity_counters", "decisions", "outbox")]
     assert after == before
     assert campaigns.get(f"/campaigns/{campaign_id}", role="marketer").get_json()["status"] == "draft"
+
+
+def test_the_cli_prints_the_forecast_table(system, monkeypatch, capsys):
+    contacts, _, campaigns = system
+    segment = contacts.post("/segments", role="marketer", json={"name": "fc-cli", "definition": "cohort == 'fc-none'"})
+    campaign_id = _campaign(campaigns, segment.get_json()["id"])
+    with served(campaigns.app) as url:
+        monkeypatch.setenv("TOUCHPOINT_CAMPAIGNS_URL", url)
+        monkeypatch.setenv("TOUCHPOINT_API_KEY", campaigns.api_keys["marketer"])
+        assert cli_main(["campaign", "forecast", campaign_id]) == 0
+    out = capsys.readouterr().out
+    assert f"campaign {campaign_id}: 0 members" in out and "no members" in out
 
 
 def test_unknown_and_event_campaigns_are_refused(system):
