@@ -17,6 +17,8 @@ from typing import Any
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_PG_ROOT = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
+# The contacts service's public base URL in a local run: one-click unsubscribe links point there.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8001"
 SERVICES = ("contacts", "campaigns", "channels", "scheduler")
 # Where each service's HTTP API listens on a developer machine; TOUCHPOINT_<SERVICE>_URL moves one.
 # Here because both a service (the console) and the clients in tools/ need them.
@@ -84,6 +86,11 @@ class Settings:
     # HMAC secret of inbound webhooks (SMTP bounces, SMS receipts); empty means webhooks are refused.
     webhook_secret: str = ""
     queue_type: str = "classic"
+    # One-click unsubscribe (shared.unsubscribe): the signing secret, then an older one still accepted
+    # while it is rotated out; empty means marketing email carries no link and /u/ refuses every token.
+    unsubscribe_secrets: tuple[str, ...] = ()
+    # Where contacts' public pages (/u/<token>) are reached from a mail client: the base of the link.
+    public_url: str = DEFAULT_PUBLIC_URL
     # Channel names of the deployment (channel_names): the one list campaigns validates send steps against.
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     extra: dict[str, str] = field(default_factory=dict)
@@ -103,6 +110,9 @@ class Settings:
             max_body_bytes=int(env.get("MAX_BODY_BYTES") or 1_048_576),
             webhook_secret=env.get("WEBHOOK_SECRET") or "",
             queue_type=env.get("QUEUE_TYPE") or "classic",
+            unsubscribe_secrets=tuple(s for s in (env.get("UNSUBSCRIBE_SECRET"),
+                                                  env.get("UNSUBSCRIBE_PREVIOUS_SECRET")) if s),
+            public_url=(env.get("TOUCHPOINT_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
             channels=channel_names(env, service),
             extra={k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)},
         )

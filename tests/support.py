@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 AMQP_URL = os.environ.get("TEST_AMQP_URL", DEFAULT_AMQP_URL)
 MANAGEMENT_URL = os.environ.get("TEST_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
 PG_ROOT = os.environ.get("TEST_PG_ROOT", DEFAULT_PG_ROOT)
+# Every harness signs and verifies one-click unsubscribe tokens with this (shared.unsubscribe).
+UNSUBSCRIBE_SECRET = "test-unsubscribe-secret"
 # Every run names its databases touchpoint_test_<run>_<name>, so two suites on one machine (two
 # checkouts, CI beside a developer) never drop each other's databases.
 # Under pytest-xdist each worker process is a run of its own (the tag carries the worker id), since
@@ -288,7 +290,8 @@ class ServiceHarness:
         self.settings = Settings(service=definition.name, database_url=self.database_url,
                                  auth_database_url=auth_database_url, amqp_url=amqp_url or current_amqp_url(),
                                  namespace=namespace,
-                                 webhook_secret="test-webhook-secret", extra=dict(extra_env or {}))
+                                 webhook_secret="test-webhook-secret", unsubscribe_secrets=(UNSUBSCRIBE_SECRET,),
+                                 extra=dict(extra_env or {}))
         self.engine = make_engine(self.database_url)
         self.api_keys = api_keys
         self._app = None

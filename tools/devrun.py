@@ -40,7 +40,7 @@ def _save_state(state: dict) -> None:
 
 
 def ensure_credentials() -> dict:
-    """Create the operator key, the campaigns→contacts key and the webhook secret once."""
+    """Create the operator key, the campaigns→contacts key and the webhook, console and unsubscribe secrets once."""
     state = _state()
     store = _key_store()
     if "operator_key" not in state or store.verify(state["operator_key"]) is None:
@@ -49,6 +49,7 @@ def ensure_credentials() -> dict:
         state["campaigns_key"] = store.create("campaigns service → contacts", "marketer")[1]
     state.setdefault("webhook_secret", secrets.token_hex(32))
     state.setdefault("console_secret", secrets.token_hex(32))  # signs the console's session cookies
+    state.setdefault("unsubscribe_secret", secrets.token_hex(32))  # signs one-click unsubscribe links
     _save_state(state)
     return state
 
@@ -79,9 +80,12 @@ def _run(args: argparse.Namespace) -> int:
     setup_databases()
     state = ensure_credentials()
     env = dict(os.environ)
-    env.update({"WEBHOOK_SECRET": state["webhook_secret"], "CAMPAIGNS_CONTACTS_URL": service_url("contacts"),
+    env.update({"WEBHOOK_SECRET": state["webhook_secret"], "UNSUBSCRIBE_SECRET": state["unsubscribe_secret"],
+                "CAMPAIGNS_CONTACTS_URL": service_url("contacts"),
                 "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "CAMPAIGNS_CHANNELS_URL": service_url("channels"),
                 "PYTHONPATH": str(REPO)})  # the marketer key serves channels' POST /forecast too
+    # Unsubscribe links in the emails the local run sends point at the local contacts service.
+    env.setdefault("TOUCHPOINT_PUBLIC_URL", service_url("contacts"))
     logs = RUN_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # Local run only: email and SMS go to catchers on loopback unless CHANNELS_ADAPTERS says otherwise.

@@ -112,7 +112,8 @@ class CampaignReport(MethodView):
     @roles_required("marketer")
     @campaigns_blp.response(200, s.ReportSchema)
     def get(self, campaign_id):
-        """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant."""
+        """Enrollments, per-step requests and outcomes (suppressed by reason, capped by rule), per variant,
+        and conversions of treated contacts against the global control group (`control_group`, also per variant)."""
         with units_of_work().read() as uow:
             return reports.campaign_report(uow, campaign_id)
 

@@ -82,6 +82,7 @@ class DeliveryWorker:
         self.poll_seconds = poll_seconds
         self._next_retry = float("inf")  # when the earliest retry this worker scheduled comes due (monotonic)
         self._empty_at = float("-inf")  # when a lease last found nothing
+        self._dry = False  # the last lease found nothing (and no wake-up came since)
         self._stop = threading.Event()
         self._ready: deque[tuple[Any, RenderedMessage]] = deque()  # leased, re-checked, not yet handed to the lane
         self._sending: dict[int, Any] = {}  # job id -> job, in the lane
@@ -109,15 +110,15 @@ class DeliveryWorker:
 
     def turn(self) -> None:
         """One turn: lease if the lane is running dry, start what the lane and the rate allow, record, wait."""
-        leased_nothing = False
         # Lease ahead while the lane still has half a turn to send, so its threads do not wait for the
         # lease; after an empty lease, lease again only once the lane has room and idle_sleep has passed.
         if (len(self._ready) < max(1, self.lane.max_in_flight // 2)
-                and (not self._ready and self.lane.free or time.monotonic() - self._empty_at >= self.idle_sleep)):
+                and (not self._ready and self.lane.free or time.monotonic() - self._empty_at >= self.idle_sleep)
+                and self._may_find_jobs(time.monotonic())):
             if self.wakeup is not None:
                 self.wakeup.clear()  # before the lease: a commit after it sets the event again
-            leased_nothing = self._take() == 0
-            if leased_nothing:
+            self._dry = self._take() == 0
+            if self._dry:
                 self._empty_at = time.monotonic()
         token_wait = self._submit()
         self._collect()
@@ -132,15 +133,23 @@ class DeliveryWorker:
         if self._ready and self.lane.free:
             waits.append(token_wait)
         if not self._ready and self.lane.free:
-            waits.append(self.idle_sleep if leased_nothing else 0.0)
+            waits.append(self.idle_sleep if self._dry else 0.0)
         timeout = max(0.0, min(waits))
         if self.lane.in_flight:
             self.lane.wait(timeout)  # wakes as soon as a send finishes
-        elif leased_nothing and not self._ready and not self._done and self.wakeup is not None:
+        elif self._dry and not self._ready and not self._done and self.wakeup is not None:
             # Idle: sleep until the gate commits jobs, a retry of ours comes due, or the fallback poll.
             self.wakeup.wait(max(0.0, min(self.poll_seconds, self._next_retry - now)))
         elif timeout:
             self._stop.wait(timeout)
+
+    def _may_find_jobs(self, now: float) -> bool:
+        """After an empty lease only a wake-up (the gate committed jobs), a retry of ours coming due or
+        the fallback poll can bring jobs: leasing again meanwhile (every turn while a send is in
+        flight) was ~3 empty lease transactions per message at low rates."""
+        if self.wakeup is None or not self._dry:
+            return True
+        return self.wakeup.is_set() or now >= self._next_retry or now - self._empty_at >= self.poll_seconds
 
     def _take(self) -> int:
         """Lease and re-check a batch; cancelled jobs go straight to the record."""

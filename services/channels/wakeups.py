@@ -28,14 +28,17 @@ class DeliveryWakeups:
 
     def __init__(self, engine: Engine, channels: Iterable[str], retry_seconds: float = 1.0) -> None:
         self.engine = engine
-        self.events = {channel: threading.Event() for channel in channels}
+        # One event per worker: a worker clears its own before it leases, never another's wake-up.
+        self.events: dict[str, list[threading.Event]] = {channel: [] for channel in channels}
         self.retry_seconds = retry_seconds
         self._stop = threading.Event()
         self.connected = threading.Event()  # set while LISTEN is in place (tests wait for it)
 
     def event(self, channel: str) -> threading.Event:
-        """The event set when `channel` has new jobs."""
-        return self.events.setdefault(channel, threading.Event())
+        """A new event of one worker, set whenever `channel` has new jobs."""
+        event = threading.Event()
+        self.events.setdefault(channel, []).append(event)
+        return event
 
     def run(self) -> None:
         """Listen until stopped; reconnect after a database outage."""
@@ -58,15 +61,15 @@ class DeliveryWakeups:
             self._wake_all()  # jobs committed before LISTEN was in place are not missed
             while not self._stop.is_set():
                 for note in conn.notifies(timeout=self.retry_seconds):
-                    event = self.events.get(note.payload)
-                    if event is not None:
+                    for event in self.events.get(note.payload, ()):
                         event.set()
                     if self._stop.is_set():
                         break
 
     def _wake_all(self) -> None:
-        for event in self.events.values():
-            event.set()
+        for events in self.events.values():
+            for event in events:
+                event.set()
 
     def stop(self) -> None:
         """Stop listening (within `retry_seconds`)."""

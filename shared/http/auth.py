@@ -3,6 +3,8 @@
 Every request except the public health endpoints must carry a valid key (`X-API-Key: ...` or
 `Authorization: Bearer ...`), checked before the view runs: 401 without one. Each view declares
 the roles it admits with `@roles_required(...)`, 403 otherwise; `operator` is admitted everywhere.
+A view meant for the public (a one-click unsubscribe link opened from an email) says so with
+`@public_endpoint`: no key is asked for, the request guard still applies.
 A test walks every registered endpoint and fails when one declares no roles.
 """
 
@@ -71,6 +73,22 @@ def roles_required(*roles: str) -> Callable:
         return wrapper
 
     return decorate
+
+
+def public_endpoint(view: Callable) -> Callable:
+    """Mark a view as open to anyone, without an API key: it must check what it is given itself.
+
+    Document it with `security: []` in OpenAPI. The shared request guard still runs (target
+    limits before, the body's media type and limits here)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        admit_body()
+        return view(*args, **kwargs)
+
+    setattr(wrapper, ROLES_ATTR, ("public",))
+    setattr(wrapper, SELF_AUTHENTICATED_ATTR, True)
+    return wrapper
 
 
 def install_authentication(app: Flask, store: ApiKeyStore) -> None:

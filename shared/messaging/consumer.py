@@ -65,6 +65,9 @@ class Subscription:
     shards: Sequence[int] | None = None  # which shards of a sharded queue this process consumes
     require_contract: bool = True
     consumer_name: str = ""
+    # "" = the runner's main thread; another name = a connection and loop of its own, so a slow batch
+    # elsewhere (a broadcast page of 1,000 enrollments) does not hold these messages up.
+    thread: str = ""
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -98,6 +101,22 @@ class _InfrastructureError(Exception):
     """The database is unreachable: requeue the batch without spending its retries."""
 
 
+class _AllSet:
+    """Set when every one of some events is (`connected` of a runner with several consumer threads)."""
+
+    def __init__(self, events: Sequence[threading.Event]) -> None:
+        self.events = list(events)
+
+    def is_set(self) -> bool:
+        """Whether every event is set."""
+        return all(event.is_set() for event in self.events)
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Wait until every event is set, `timeout` seconds at most; whether they are."""
+        deadline = time.monotonic() + timeout
+        return all(event.wait(max(0.0, deadline - time.monotonic())) for event in self.events)
+
+
 class ConsumerRunner:
     """Consumes the given subscriptions until stopped, surviving broker and database outages."""
 
@@ -108,15 +127,23 @@ class ConsumerRunner:
         self.topology = topology
         self.engine = engine
         self.tables = tables
-        self.subscriptions = list(subscriptions)
+        subscriptions = list(subscriptions)
+        self.subscriptions = [sub for sub in subscriptions if not sub.thread]
+        others = sorted({sub.thread for sub in subscriptions if sub.thread})
+        self._threads = [ConsumerRunner(service, amqp_url, topology, engine, tables,
+                                        [replace(sub, thread="") for sub in subscriptions if sub.thread == name],
+                                        idle_wait) for name in others]
         self._stop = threading.Event()
-        self.connected = threading.Event()
+        self._own_connected = threading.Event()
+        self.connected = _AllSet([self._own_connected, *(runner.connected for runner in self._threads)])
         self.idle_wait = idle_wait
         self._connection = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
         """Finish the batch in hand, then close the connection and return from run()."""
+        for runner in self._threads:
+            runner.stop()
         self._stop.set()
         connection = self._connection
         if connection is not None:  # end an idle wait now instead of after idle_wait
@@ -127,16 +154,23 @@ class ConsumerRunner:
 
     def run(self) -> None:
         """Consume until stop(); reconnect with growing delay when the broker goes away."""
+        others = [runner.start_thread() for runner in self._threads]
         backoff = 0.2
         while not self._stop.is_set():
+            if not self.subscriptions:  # every subscription has its own thread
+                self._own_connected.set()
+                self._stop.wait()
+                break
             try:
                 self._consume()
                 backoff = 0.2
             except CONNECTION_ERRORS as exc:
-                self.connected.clear()
+                self._own_connected.clear()
                 log.warning("broker connection lost; reconnecting", extra={"error": repr(exc), "retry_in": backoff})
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+        for thread in others:
+            thread.join(30)
 
     def start_thread(self) -> threading.Thread:
         """Run the consumer loop in a daemon thread (tests, the local all-in-one runner)."""
@@ -163,7 +197,7 @@ class ConsumerRunner:
                 feed.consumer_tag = channel.basic_consume(feed.queue, self._collector(feed))
                 feed.channel = channel
             self._connection = connection
-            self.connected.set()
+            self._own_connected.set()
             while not self._stop.is_set():
                 # Returns as soon as a delivery arrives; idle, it sleeps up to idle_wait (a poll every
                 # linger_seconds cost each worker ~4 % of a core with no traffic at all).
@@ -178,7 +212,7 @@ class ConsumerRunner:
                 if feed.buffer:
                     self._process(feed)
         finally:
-            self.connected.clear()
+            self._own_connected.clear()
             self._connection = None
             if connection.is_open:
                 try:

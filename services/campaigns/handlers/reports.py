@@ -61,9 +61,10 @@ def campaign_report(uow: CampaignsUnitOfWork, campaign_id: str) -> dict[str, Any
     for run in runs:
         for key in ("started_at", "finished_at"):
             run[key] = run[key].isoformat() if run[key] else None
-    # Control membership as the gate recorded it (domain/lift.py): one query per campaign, one per variant.
-    overall = fold_split(queries.control_split(campaign_id, per_variant=False)).get(None, {})
-    by_variant = fold_split(queries.control_split(campaign_id, per_variant=True))
+    # Control membership as the gate recorded it (domain/lift.py), for the campaign and per variant.
+    split = queries.control_split(campaign_id)
+    overall = fold_split([row[1:] for row in split if not row[0]]).get(None, {})
+    by_variant = fold_split([row[1:] for row in split if row[0]])
     return {"campaign_id": campaign_id,
             "enrollments": {**by_status, "enrolled": sum(by_status.values())},
             "steps": dict(steps),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, not_, or_, select
+from sqlalchemy import Connection, and_, case, func, literal, not_, or_, select, union_all
 
 from services.campaigns.repository.tables import broadcast_runs, enrollments, send_outcomes, step_sends
 
@@ -77,32 +77,36 @@ class ReportQueries:
                    broadcast_runs.c.enrolled, broadcast_runs.c.started_at, broadcast_runs.c.finished_at)
             .where(broadcast_runs.c.campaign_id == campaign_id).order_by(broadcast_runs.c.started_at)).mappings()]
 
-    def control_split(self, campaign_id: str, per_variant: bool) -> list[tuple[str | None, str, bool, int]]:
-        """(variant, group, converted, contacts) of the contacts whose sends reached the gate.
+    def control_split(self, campaign_id: str) -> list[tuple[bool, str | None, str, bool, int]]:
+        """(per_variant, variant, group, converted, contacts) of the contacts whose sends reached the gate.
 
         group is `control` (held back for the control group), `treated` (past that check) or `mixed`
         (both, in different sends); converted says an enrollment of the contact that reached the gate
-        ended on an exit goal. Each contact counts once: per campaign (variant None) unless
-        `per_variant`, then once per A/B variant it was enrolled in.
+        ended on an exit goal. Each contact counts once in the campaign's rows (per_variant False,
+        variant None) and once per A/B variant it was enrolled in (per_variant True).
         """
         e, s = enrollments.c, step_sends.c
-        per_enrollment = (
-            select(e.contact_id, e.variant, func.bool_or(HELD_BACK).label("held"),
-                   func.bool_or(PASSED_CHECK).label("passed"), (e.status == "converted").label("converted"))
-            .select_from(enrollments.join(step_sends, s.enrollment_id == e.enrollment_id)
-                         .join(send_outcomes, _o.request_id == s.request_id))
-            .where(e.campaign_id == campaign_id)
-            .group_by(e.enrollment_id)).subquery("per_enrollment")
-        p = per_enrollment.c
-        variant = p.variant if per_variant else literal(None, type_=enrollments.c.variant.type)
-        keys = (p.contact_id, p.variant) if per_variant else (p.contact_id,)
-        per_contact = (
-            select(variant.label("variant"), func.bool_or(p.held).label("held"),
-                   func.bool_or(p.passed).label("passed"), func.bool_or(p.converted).label("converted"))
-            .group_by(*keys)).subquery("per_contact")
-        c = per_contact.c
-        group = case((and_(c.held, c.passed), "mixed"), (c.held, "control"), else_="treated").label("arm")
-        return [tuple(r) for r in self.conn.execute(
-            select(c.variant, group, c.converted, func.count())
-            .where(or_(c.held, c.passed))
-            .group_by(c.variant, group, c.converted))]
+        # One pass over the campaign's outcomes, per contact and variant; the campaign's rows fold it again.
+        by_variant = (
+            select(s.contact_id, e.variant, func.bool_or(HELD_BACK).label("held"),
+                   func.bool_or(PASSED_CHECK).label("passed"),
+                   func.bool_or(e.status == "converted").label("converted"))
+            .select_from(step_sends.join(send_outcomes, _o.request_id == s.request_id)
+                         .join(enrollments, e.enrollment_id == s.enrollment_id))
+            .where(s.campaign_id == campaign_id)
+            .group_by(s.contact_id, e.variant)).cte("by_variant")
+        v = by_variant.c
+        by_contact = (
+            select(func.bool_or(v.held).label("held"), func.bool_or(v.passed).label("passed"),
+                   func.bool_or(v.converted).label("converted"))
+            .group_by(v.contact_id)).cte("by_contact")
+
+        def counted(source: Any, per_variant: bool) -> Any:
+            c = source.c
+            group = case((and_(c.held, c.passed), "mixed"), (c.held, "control"), else_="treated")
+            variant = c.variant if per_variant else literal(None, type_=enrollments.c.variant.type)
+            return (select(literal(per_variant).label("per_variant"), variant.label("variant"),
+                           group.label("arm"), c.converted, func.count())
+                    .where(or_(c.held, c.passed)).group_by(variant, group, c.converted))
+
+        return [tuple(r) for r in self.conn.execute(union_all(counted(by_variant, True), counted(by_contact, False)))]

@@ -36,6 +36,6 @@ def jsonable(value: Any) -> Any:
 
 def blueprints() -> list[Blueprint]:
     """The service's blueprints."""
-    from services.contacts.api import contacts, events, imports, segments
+    from services.contacts.api import contacts, events, imports, segments, unsubscribe
 
-    return [contacts.blp, events.blp, segments.blp, imports.blp]
+    return [contacts.blp, events.blp, segments.blp, imports.blp, unsubscribe.blp]

@@ -92,3 +92,21 @@ def list_suppressions(uow: ContactsUnitOfWork, contact_id: str, include_inactive
     load_contact(uow, contact_id)
     rows = uow.contacts.suppressions(contact_id, active_at=None if include_inactive else uow.clock.now())
     return [_suppression_view(r) for r in rows]
+
+
+def one_click_unsubscribe(uow: ContactsUnitOfWork, contact_id: str, scope: str, value: str) -> str:
+    """Suppress the contact for `scope`/`value` (source `one_click`): `unsubscribed`, `already` or `erased`.
+
+    Idempotent: a mail provider may POST the same link more than once, so an active suppression that
+    already covers the channel or topic (or a global one) is the answer instead of a second row.
+    An erased contact is answered without any change: nothing more is ever sent to them.
+    """
+    contact = load_contact(uow, contact_id, for_update=True)
+    if contact.erased_at is not None:
+        return "erased"
+    for row in uow.contacts.suppressions(contact_id, active_at=uow.clock.now()):
+        if row.scope == "global" or (row.scope == scope and row.value == value):
+            return "already"
+    add_suppression(uow, contact_id, {"scope": scope, "value": value, "reason": "unsubscribed",
+                                      "source": "one_click"})
+    return "unsubscribed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 
 import pika
@@ -26,6 +27,9 @@ class WidgetCounted(Schema):
 
     id = fields.String(required=True)
     fail = fields.Boolean(load_default=False)
+
+
+contract("widget.other")(WidgetCounted)
 
 
 def count_widget(uow, message: Message) -> None:
@@ -257,3 +261,33 @@ def test_per_message_handlers_run_in_one_pass_and_a_poison_message_fails_alone(e
         announced = [json.loads(body)["payload"]["id"] for body in
                      conn.execute(select(TABLES.outbox.c.body).order_by(TABLES.outbox.c.id)).scalars()]
     assert sorted(announced) == sorted([f"c{i}" for i in range(10)] + [f"p{i}" for i in range(10) if i != 3])
+
+
+def test_a_subscription_on_its_own_thread_is_not_held_up_by_a_busy_main_thread(engine, topology, amqp_url):
+    """The main thread's handler waits until the other thread has counted its widget: on one thread
+    this could never finish (and the bounded wait would fail)."""
+    counted_elsewhere = threading.Event()
+
+    def slow(uow, message):
+        assert counted_elsewhere.wait(15), "the other thread's message was held up behind this one"
+        count_widget(uow, message)
+
+    def elsewhere(uow, messages):
+        for message in messages:
+            count_widget(uow, message)
+        counted_elsewhere.set()
+
+    main_spec, other_spec = QueueSpec("slow", ("widget.counted",)), QueueSpec("other", ("widget.other",))
+    runner = ConsumerRunner("test", amqp_url, topology, engine, TABLES,
+                            [Subscription(main_spec, handler=slow),
+                             Subscription(other_spec, batch_handler=elsewhere, thread="other")])
+    assert [s.spec.name for s in runner.subscriptions] == ["slow"]
+    thread = runner.start_thread()
+    assert runner.connected.wait(15)
+    publish(amqp_url, topology, [Message(type="widget.counted", payload={"id": "slow"})])
+    time.sleep(0.2)  # let the main thread take it and block (the order only makes the test stricter)
+    publish(amqp_url, topology, [Message(type="widget.other", payload={"id": "other"})])
+    wait_for(lambda: counts(engine) == {"slow": 1, "other": 1}, message="both counted")
+    runner.stop()
+    thread.join(10)
+    assert not runner.connected.is_set()

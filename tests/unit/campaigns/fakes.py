@@ -263,7 +263,11 @@ class FakeReportQueries:
     def broadcasts(self, campaign_id: str) -> list[dict[str, Any]]:
         return []
 
-    def control_split(self, campaign_id: str, per_variant: bool) -> list[tuple[str | None, str, bool, int]]:
+    def control_split(self, campaign_id: str) -> list[tuple[bool, str | None, str, bool, int]]:
+        return [(True, *row) for row in self._split(campaign_id, True)] + [
+            (False, *row) for row in self._split(campaign_id, False)]
+
+    def _split(self, campaign_id: str, per_variant: bool) -> list[tuple[str | None, str, bool, int]]:
         marks: dict[tuple[str, str | None], list[bool]] = {}  # (contact, variant) -> [held, passed, converted]
         status = {e.enrollment_id: e for e in self._enrollments(campaign_id)}
         for (rid, outcome), o in self.send_log.outcomes.items():
