@@ -78,6 +78,12 @@ class Invalid(ServiceError):
         return cls(detail or f"invalid field(s): {name}", {name: [message]})
 
 
+class Unavailable(ServiceError):
+    """A service this request needs did not answer (another Touchpoint service, over HTTP); try again later."""
+
+    status, title, kind = 503, "Service Unavailable", "unavailable"
+
+
 class BadCursor(ServiceError):
     """A paging cursor this service did not hand out: 400 naming the `cursor` parameter, in every service."""
 

@@ -82,7 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.update({"WEBHOOK_SECRET": state["webhook_secret"], "UNSUBSCRIBE_SECRET": state["unsubscribe_secret"],
                 "CAMPAIGNS_CONTACTS_URL": service_url("contacts"),
-                "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "PYTHONPATH": str(REPO)})
+                "CAMPAIGNS_CONTACTS_API_KEY": state["campaigns_key"], "CAMPAIGNS_CHANNELS_URL": service_url("channels"),
+                "PYTHONPATH": str(REPO)})  # the marketer key serves channels' POST /forecast too
     # Unsubscribe links in the emails the local run sends point at the local contacts service.
     env.setdefault("TOUCHPOINT_PUBLIC_URL", service_url("contacts"))
     logs = RUN_DIR / "logs"

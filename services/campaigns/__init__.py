@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from flask import Flask
 
+from shared.clock import Clock
 from shared.config import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the campaigns HTTP app."""
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
+    """Build the campaigns HTTP app (`clock`: the views' now, the system clock unless a test gives one)."""
     from services.campaigns.api import blueprints
     from services.campaigns.unit_of_work import CampaignsUnitOfWorkFactory
     from shared.http import create_service_app
@@ -24,4 +25,4 @@ def create_app(settings: Settings | None = None) -> Flask:
     return create_service_app(settings, "Touchpoint campaigns", blueprints(),
                               description="Campaign definitions, templates, previews and reports",
                               queues=lambda: [s.spec for s in subscriptions(settings, None)],
-                              units_of_work=CampaignsUnitOfWorkFactory)
+                              units_of_work=CampaignsUnitOfWorkFactory, clock=clock)

@@ -7,8 +7,12 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from services.campaigns import schemas as s
+from services.campaigns.gate_forecast import gate_from_settings
 from services.campaigns.handlers import definitions, reports
+from services.campaigns.handlers import forecast as forecasts
 from services.campaigns.handlers import templates as tpl
+from services.campaigns.segments import source_from_settings
+from shared.errors import Unavailable
 from shared.http import roles_required
 from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.openapi import alt_problem
@@ -112,6 +116,31 @@ class CampaignReport(MethodView):
         and conversions of treated contacts against the global control group (`control_group`, also per variant)."""
         with units_of_work().read() as uow:
             return reports.campaign_report(uow, campaign_id)
+
+
+@campaigns_blp.route("/<string:campaign_id>/forecast")
+class CampaignForecast(MethodView):
+    """What the gate would decide now for a segment campaign's members."""
+
+    @roles_required("marketer")
+    @campaigns_blp.response(200, s.ForecastSchema)
+    @alt_problem(campaigns_blp, 409, "the campaign has no segment entry or no reachable send step")
+    @alt_problem(campaigns_blp, 503, "the contacts or the channels service did not answer")
+    def post(self, campaign_id):
+        """For each member of the campaign's segment, what the gate would decide right now for the first send
+        step (counts per outcome and per rule); nothing is enrolled, requested or reserved."""
+        with units_of_work().read() as uow:
+            segment_id, step = forecasts.forecast_target(uow, campaign_id)
+        extra = service_context().settings.extra
+        source, gate = source_from_settings(extra), gate_from_settings(extra)
+        if source is None or gate is None:
+            missing = "CAMPAIGNS_CONTACTS_URL" if source is None else "CAMPAIGNS_CHANNELS_URL"
+            raise Unavailable(f"{missing} is not configured")
+        try:
+            return forecasts.forecast_segment(campaign_id, segment_id, step, source, gate, clock().now())
+        finally:
+            gate.close()
+            source.close()
 
 
 @templates_blp.route("")

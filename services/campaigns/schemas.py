@@ -146,6 +146,39 @@ class CampaignListQuery(_Flat):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
+class ForecastStepSchema(Schema):
+    """The send step a forecast asks the gate about: the first one reachable from the start."""
+
+    step_id = fields.String()
+    channel = fields.String()
+    category = fields.String()
+    priority = fields.Integer()
+    topic = fields.String(allow_none=True)
+
+
+class ForecastRuleSchema(Schema):
+    """How many members one (outcome, reason, rule_id) would get."""
+
+    outcome = fields.String()
+    reason = fields.String()
+    rule_id = fields.String(allow_none=True)
+    count = fields.Integer()
+
+
+class ForecastSchema(Schema):
+    """What the gate would decide right now for each member of the segment, counted; a snapshot."""
+
+    campaign_id = fields.String()
+    segment_id = fields.String()
+    members = fields.Integer(metadata={"description": "segment members forecast"})
+    step = fields.Nested(ForecastStepSchema)
+    by_outcome = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                             metadata={"description": "send, deferred, suppressed, capped, expired, duplicate"})
+    by_rule = fields.List(fields.Nested(ForecastRuleSchema))
+    evaluated_at = fields.DateTime()
+    elapsed_ms = fields.Integer(metadata={"description": "how long the forecast took"})
+
+
 class TemplateInSchema(_Flat):
     """A template to create or replace."""
 

@@ -89,6 +89,10 @@ class HttpSegmentSource:
             raise SegmentUnavailable(f"GET {url} answered a non-string next_after")
         return SegmentPage([member(raw) for raw in body["items"]], next_after)
 
+    def close(self) -> None:
+        """Release the session's connections."""
+        self.session.close()
+
 
 class InMemorySegmentSource:
     """Segments held in memory as lists of members (tests, the benchmark)."""
@@ -108,7 +112,7 @@ class InMemorySegmentSource:
         return SegmentPage(items, items[-1]["contact_id"] if more and items else None)
 
 
-def source_from_settings(extra: Mapping[str, str]) -> SegmentSource | None:
+def source_from_settings(extra: Mapping[str, str]) -> HttpSegmentSource | None:
     """The HTTP source configured by CAMPAIGNS_CONTACTS_URL / CAMPAIGNS_CONTACTS_API_KEY, if any."""
     url = extra.get("contacts_url")
     if not url:

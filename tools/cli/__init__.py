@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=("draft", "active", "paused", "archived"))
     camp_sub.add_parser("show", parents=[json_flag], help="the definition and versions").add_argument("id")
     camp_sub.add_parser("report", parents=[json_flag], help="per-step counts").add_argument("id")
+    camp_sub.add_parser("forecast", parents=[json_flag],
+                        help="what the gate would decide now for each segment member (nothing is sent)").add_argument("id")
 
     broadcast = sub.add_parser("broadcast", help="segment broadcasts")
     bc_sub = broadcast.add_subparsers(dest="broadcast_command", required=True)

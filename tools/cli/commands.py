@@ -19,6 +19,7 @@ from tools.cli.client import Api, CliError
 IMPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 POLL_SECONDS = 0.5
+FORECAST_TIMEOUT = 300  # a forecast of a large segment takes seconds, more on a loaded machine
 
 
 def _api(service: str, args: argparse.Namespace) -> Api:
@@ -93,7 +94,7 @@ def load_definition(path: Path) -> dict:
 
 
 def campaign(args: argparse.Namespace) -> int:
-    """campaign create|activate|pause|resume|archive|list|show|report."""
+    """campaign create|activate|pause|resume|archive|list|show|report|forecast."""
     api = _api("campaigns", args)
     action = args.campaign_command
     if action == "create":
@@ -112,6 +113,8 @@ def campaign(args: argparse.Namespace) -> int:
         return _print(args, api.get("/campaigns", params=params), output.campaigns)
     if action == "show":
         return _print(args, api.get(f"/campaigns/{args.id}"))
+    if action == "forecast":
+        return _print(args, api.post(f"/campaigns/{args.id}/forecast", timeout=FORECAST_TIMEOUT), output.forecast)
     return _print(args, api.get(f"/campaigns/{args.id}/report"), output.campaign_report)
 
 

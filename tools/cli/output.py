@@ -113,6 +113,19 @@ def campaigns(items: Sequence[dict]) -> str:
                  ("id", "status", "version", "name"))
 
 
+def forecast(body: dict) -> str:
+    """A campaign forecast: the step forecast, counts per outcome, and the table per (outcome, reason, rule)."""
+    step = body.get("step") or {}
+    lines = [f"campaign {body.get('campaign_id')}: {body.get('members', 0)} members of segment "
+             f"{body.get('segment_id')}, step {step.get('step_id')} ({step.get('channel')}, {step.get('category')}, "
+             f"priority {step.get('priority')}) as the gate would decide at {body.get('evaluated_at')} "
+             f"({body.get('elapsed_ms')} ms)",
+             ", ".join(f"{outcome} {count}" for outcome, count in (body.get("by_outcome") or {}).items()), ""]
+    rows = [[r.get("outcome"), r.get("reason"), r.get("rule_id"), r.get("count")] for r in body.get("by_rule") or []]
+    lines.append(table(rows, ("outcome", "reason", "rule", "count")) if rows else "no members")
+    return "\n".join(lines)
+
+
 def event_results(body: dict) -> str:
     """What became of posted events."""
     lines = [f"accepted {body.get('accepted', 0)}, duplicate {body.get('duplicate', 0)}, "

@@ -15,7 +15,10 @@ from services.campaigns.domain.templates_sandbox import CURRENT, BoundedSandbox,
 
 # The parts of a template and whether each is HTML (autoescaped).
 PARTS: dict[str, bool] = {"subject": False, "body": False, "html": True}
-VARIABLES = frozenset({"contact", "event"})
+VARIABLES = frozenset({"contact", "event", "opt_out"})
+# `{{ opt_out }}`: the short opt-out line an SMS template ends with, in the contact's language. The
+# words match what channels' inbound-SMS webhook takes as a stop (STOP, and its synonyms).
+OPT_OUT_LINES = {"en": "Reply STOP to opt out", "de": "Antworte STOP zum Abmelden"}
 BOUNDS = Bounds()  # per part of one message; documented in docs/campaigns.md
 
 
@@ -85,14 +88,22 @@ def render(template: Mapping[str, Any], variables: Mapping[str, Any]) -> Rendere
         problems = validate_template(template)
     if problems:
         raise TemplateError("; ".join(problems))
+    contact = variables.get("contact") or {}
     context = {
-        "contact": merged_contact(variables.get("contact") or {}),
+        "contact": merged_contact(contact),
         "event": variables.get("event") or {},
+        "opt_out": opt_out_line(contact.get("locale") if isinstance(contact, Mapping) else None),
     }
     out = {
         part: _render_part(part, template[part], context) for part in PARTS if template.get(part) is not None
     }
     return Rendered(subject=out.get("subject"), body=out["body"], html=out.get("html"))
+
+
+def opt_out_line(locale: Any) -> str:
+    """The opt-out line for a contact's locale (`de-AT` → German); English for any other or none."""
+    language = locale.split("-")[0].split("_")[0].lower() if isinstance(locale, str) else ""
+    return OPT_OUT_LINES.get(language, OPT_OUT_LINES["en"])
 
 
 def preview(

@@ -93,6 +93,7 @@ class RenderedMessage:
     priority: int = 0
     expires_at: datetime | None = None
     attempt: int = 1
+    topic: str | None = None  # the campaign topic of a marketing message (mortgage, ...), when it has one
 
     def personalise(self, text: str | None) -> str:
         """``$first_name``, ``$last_name``, ``$email`` replaced for requesters that send unrendered text."""

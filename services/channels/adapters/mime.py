@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import secrets
+from collections.abc import Sequence
 from email.header import Header
 from email.utils import formataddr
 
@@ -41,8 +42,11 @@ def _part_headers(subtype: str, cte: str) -> bytes:
 
 
 def render(sender: str, sender_name: str | None, recipient: str, recipient_name: str, subject: str,
-           message_id: str, request_id: str, text: str, html: str | None) -> bytes | None:
-    """The message as SMTP DATA bytes, or None when it needs the email package (non-ASCII or long headers)."""
+           message_id: str, request_id: str, text: str, html: str | None,
+           extra_headers: Sequence[tuple[str, str]] = ()) -> bytes | None:
+    """The message as SMTP DATA bytes, or None when it needs the email package (non-ASCII or long headers).
+
+    `extra_headers` (List-Unsubscribe, ...) follow the Touchpoint headers, each as given."""
     if not (_plain(sender) and _plain(recipient)):
         return None  # an international address needs SMTPUTF8: the email package's path
     from_ = formataddr((sender_name, sender)) if sender_name else sender
@@ -53,7 +57,8 @@ def render(sender: str, sender_name: str | None, recipient: str, recipient_name:
         subject_ok = True
     else:
         subject_ok = _plain(subject)
-    headers = [("From", from_), ("To", to), ("Message-ID", message_id), ("X-Touchpoint-Request-Id", request_id)]
+    headers = [("From", from_), ("To", to), ("Message-ID", message_id), ("X-Touchpoint-Request-Id", request_id),
+               *extra_headers]
     if not subject_ok or not all(_plain(v) for _, v in headers):
         return None
     headers.insert(2, ("Subject", subject))

@@ -10,7 +10,16 @@ and the send is tried once more on a fresh connection.
 
 Options (`CHANNELS_ADAPTERS`): host, port, sender (the From address), sender_name, starttls,
 username_env / password_env (names of environment variables holding the credentials), timeout,
-max_in_flight, idle_check_seconds.
+max_in_flight, idle_check_seconds, unsubscribe_mailto (an address that takes unsubscribe requests by
+mail: added to List-Unsubscribe as `mailto:` with the token in the subject), unsubscribe_scope
+(`channel`, the default: the link stops email; `topic`: it stops the message's topic, or email when
+the message has none).
+
+Every marketing message carries RFC 8058 one-click unsubscribe headers: `List-Unsubscribe` with the
+contacts service's `/u/<token>` link (TOUCHPOINT_PUBLIC_URL; the token is signed with
+UNSUBSCRIBE_SECRET, `shared/unsubscribe.py`) and `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+Transactional and service messages carry neither. Mailbox providers honour the headers only in a
+DKIM signature that covers them: the relay must sign `List-Unsubscribe` and `List-Unsubscribe-Post`.
 The content is `{subject, body, html?}` as rendered by the campaigns service; `$first_name`-style
 placeholders are filled in for requesters that send unrendered text.
 """
@@ -18,9 +27,12 @@ placeholders are filled in for requesters that send unrendered text.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import smtplib
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTPUTF8, default
@@ -28,6 +40,10 @@ from email.policy import SMTPUTF8, default
 from services.channels.adapters import mime
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
 from services.channels.adapters.pool import ConnectionPool, PoolClosed
+from shared import unsubscribe
+
+log = logging.getLogger(__name__)
+ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 
 _RECONNECT_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError, OSError)
 # RFC 5322 dot-atom: what a msg-id's left part may hold. Campaign request ids contain ':', which the
@@ -78,6 +94,18 @@ class SmtpAdapter(ChannelAdapter):
         self.pool: ConnectionPool[smtplib.SMTP] = ConnectionPool(
             self._connect, _quit, size=self.max_in_flight, check=_noop_ok,
             check_after=float(self.options.get("idle_check_seconds", 30)))
+        settings = self.context.settings if self.context is not None else None
+        self.unsubscribe_secret = settings.unsubscribe_secrets[0] if settings and settings.unsubscribe_secrets else ""
+        self.public_url = settings.public_url if settings is not None else ""
+        self.unsubscribe_mailto = str(self.options.get("unsubscribe_mailto") or "")
+        self.unsubscribe_scope = str(self.options.get("unsubscribe_scope") or "channel")
+        if self.unsubscribe_scope not in unsubscribe.SCOPES:
+            raise ValueError(f"unsubscribe_scope of {self.channel!r} must be one of {unsubscribe.SCOPES}")
+        clock = self.context.clock if self.context is not None else None
+        self._now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        if not self.unsubscribe_secret:
+            log.warning("no UNSUBSCRIBE_SECRET: marketing email on %r goes out without one-click unsubscribe "
+                        "headers, which large mailbox providers require of bulk senders", self.channel)
 
     def _connect(self) -> smtplib.SMTP:
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
@@ -92,6 +120,18 @@ class SmtpAdapter(ChannelAdapter):
             raise
         return smtp
 
+    def list_headers(self, message: RenderedMessage) -> list[tuple[str, str]]:
+        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message; none for others."""
+        if message.category != "marketing" or not self.unsubscribe_secret:
+            return []
+        scope, value = ("topic", message.topic) if self.unsubscribe_scope == "topic" and message.topic \
+            else ("channel", message.channel)
+        token = unsubscribe.mint(self.unsubscribe_secret, message.contact_id, scope, value, self._now())
+        targets = [f"<{unsubscribe.unsubscribe_url(self.public_url, token)}>"]
+        if self.unsubscribe_mailto:
+            targets.append(f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{token}>")
+        return [("List-Unsubscribe", ", ".join(targets)), ONE_CLICK]
+
     def build(self, message: RenderedMessage) -> EmailMessage:
         """The MIME message of a rendered message."""
         content = message.content
@@ -105,6 +145,8 @@ class SmtpAdapter(ChannelAdapter):
         # The request id as Message-ID lets a provider (and the bounce webhook) tie a reply to it.
         email["Message-ID"] = message_id(message.request_id)
         email["X-Touchpoint-Request-Id"] = message.request_id
+        for name, value in self.list_headers(message):
+            email[name] = value
         email.set_content(message.personalise(content.get("body") or content.get("text")))
         if content.get("html"):
             email.add_alternative(message.personalise(content["html"]), subtype="html")
@@ -118,7 +160,7 @@ class SmtpAdapter(ChannelAdapter):
                            message.recipient.display_name, message.personalise(content.get("subject")),
                            message_id(message.request_id), message.request_id,
                            message.personalise(content.get("body") or content.get("text")),
-                           message.personalise(html) if html else None)
+                           message.personalise(html) if html else None, self.list_headers(message))
         return data if data is not None else self.build(message)
 
     def send(self, message: RenderedMessage) -> DeliveryResult:

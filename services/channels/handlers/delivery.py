@@ -123,7 +123,7 @@ def render(job: Any, request: dict[str, Any], profile: Any) -> RenderedMessage:
                            category=job.category, content=request["content"], recipient=Recipient(**pick),
                            campaign_id=request.get("campaign_id"), step_id=request.get("step_id"),
                            priority=request.get("priority") or 0, expires_at=request.get("expires_at"),
-                           attempt=job.attempts)
+                           attempt=job.attempts, topic=request.get("topic"))
 
 
 def record(uow: ChannelsUnitOfWork, results: Sequence[Result], retry_policy: RetryPolicy, now: datetime) -> int:

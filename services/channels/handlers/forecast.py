@@ -88,12 +88,17 @@ def forecast(uow: ChannelsUnitOfWork, message: Mapping[str, Any], contacts: Sequ
 
 
 def summary(tally: Mapping[RuleKey, int], evaluated: int, at: datetime, taken: Mapping[str, int]) -> dict[str, Any]:
-    """The answer: counts per outcome (every outcome, 0 included) and per (outcome, reason, rule_id)."""
+    """The answer: counts per outcome (every outcome, 0 included) and per (outcome, reason, rule_id), in the
+    order of the outcomes (send first), the largest first within one."""
     by_outcome = dict.fromkeys(FORECAST_OUTCOMES, 0)
     for (word, _, _), count in tally.items():
         by_outcome[word] += count
     by_rule = [{"outcome": word, "reason": reason, "rule_id": rule_id, "count": count}
-               for (word, reason, rule_id), count in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0][:2],
-                                                                                           kv[0][2] or ""))]
+               for (word, reason, rule_id), count in sorted(tally.items(), key=_row_order)]
     return {"evaluated": evaluated, "by_outcome": by_outcome, "by_rule": by_rule, "capacity_taken": dict(taken),
             "evaluated_at": at}
+
+
+def _row_order(item: tuple[RuleKey, int]) -> tuple[int, int, str, str]:
+    (word, reason, rule_id), count = item
+    return FORECAST_OUTCOMES.index(word), -count, reason, rule_id or ""

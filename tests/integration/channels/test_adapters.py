@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from services.channels.adapters.base import Recipient, RenderedMessage
+from services.channels.adapters.base import AdapterContext, Recipient, RenderedMessage
 from services.channels.adapters.registry import build_adapters, parse_config
 from services.channels.adapters.sms import SmsGatewayAdapter
 from services.channels.adapters.smtp import SmtpAdapter
 from services.channels.adapters.webhook import WebhookAdapter
 from services.channels.signing import SIGNATURE_HEADER, verify
+from shared.config import Settings
+from shared.unsubscribe import verify as verify_token
 from tests.integration.channels.conftest import SmtpSink, free_port
+from tests.support import UNSUBSCRIBE_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +142,22 @@ def test_a_header_injection_through_a_personalised_name_fails_that_message_only(
     finally:
         adapter.close()
     assert [e.rcpt_tos for e in smtp_server.envelopes] == [["ann@example.test"]]
+
+
+def test_smtp_marketing_email_carries_rfc_8058_headers_and_transactional_none(smtp_server):
+    settings = Settings(service="channels", database_url="postgresql://unused",
+                        unsubscribe_secrets=(UNSUBSCRIBE_SECRET,), public_url="https://tp.example")
+    adapter = SmtpAdapter("email", {"port": smtp_server.port}, AdapterContext(settings))
+    marketing = RenderedMessage("m1", "contact-42", "email", "marketing", {"subject": "Offer", "body": "b"},
+                                Recipient(email="ann@example.test"))
+    receipt = RenderedMessage("t1", "contact-42", "email", "transactional", {"subject": "Receipt", "body": "b"},
+                              Recipient(email="ann@example.test"))
+    assert adapter.send(marketing).status == "sent" and adapter.send(receipt).status == "sent"
+    first, second = (message_from_bytes(e.original_content, policy=policy.default) for e in smtp_server.envelopes)
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = str(first["List-Unsubscribe"]).strip("<>")
+    assert link.startswith("https://tp.example/u/")
+    claim = verify_token([UNSUBSCRIBE_SECRET], link.rsplit("/", 1)[1], datetime.now(UTC))
+    assert (claim.contact_id, claim.scope, claim.value) == ("contact-42", "channel", "email")
+    assert second["List-Unsubscribe"] is None and second["List-Unsubscribe-Post"] is None
+    adapter.close()

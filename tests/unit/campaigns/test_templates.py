@@ -88,3 +88,12 @@ def test_validate_template_reports_unknown_top_level_variables_and_parts() -> No
 def test_validate_template_requires_a_body() -> None:
     assert validate_template({"subject": "only a subject"}) == ["a template needs a 'body' string"]
     assert validate_template({"body": "Hi {{ contact.first_name }}", "html": "<p>x</p>"}) == []
+
+
+@pytest.mark.parametrize(("locale", "line"), [("en-GB", "Reply STOP to opt out"), ("de-AT", "Antworte STOP zum Abmelden"),
+                                              (None, "Reply STOP to opt out"), ("fr", "Reply STOP to opt out")])
+def test_an_sms_template_ends_with_the_opt_out_line_in_the_contacts_language(locale, line):
+    template = {"body": "{{ contact.first_name }}, rates drop Friday. {{ opt_out }}"}
+    assert validate_template(template) == []
+    rendered = render(template, {"contact": {"first_name": "Ann", "locale": locale}})
+    assert rendered.body == f"Ann, rates drop Friday. {line}"

@@ -38,9 +38,9 @@ def test_each_contact_is_decided_by_decide_and_counted_by_outcome_and_rule():
                                     "duplicate": 0}
     # a suppression's rule_id is the contact's own record: the reason is what contacts share
     assert answer["by_rule"] == [
+        {"outcome": "send", "reason": "send", "rule_id": None, "count": 1},
         {"outcome": "suppressed", "reason": "suppressed:global:unsubscribed", "rule_id": None, "count": 2},
         {"outcome": "capped", "reason": "cap:weekly", "rule_id": "weekly", "count": 1},
-        {"outcome": "send", "reason": "send", "rule_id": None, "count": 1},
     ]
     assert answer["evaluated_at"] == NOW
     assert uow.ledger.touches[-1]["request_id"] == "old" and len(uow.ledger.touches) == 1  # nothing reserved

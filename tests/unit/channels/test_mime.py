@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
 
 from services.channels.adapters import mime
-from services.channels.adapters.base import Recipient, RenderedMessage
+from services.channels.adapters.base import AdapterContext, Recipient, RenderedMessage
 from services.channels.adapters.smtp import SmtpAdapter
+from shared.config import Settings
+from shared.unsubscribe import verify
+
+SECRET = "unit-unsubscribe-secret"
 
 CASES = [
     ({"subject": "News for $first_name", "body": "Hi $first_name $last_name!"}, Recipient("a@x.test", None, "Ann", "Lee")),
@@ -48,3 +53,52 @@ def test_fast_mime_reads_back_like_the_email_package(content, recipient):
 def test_unusual_addresses_fall_back_to_the_email_package():
     assert mime.render("news@tp.test", None, "jürgen@köln.test", "", "s", "<m@tp>", "r", "b", None) is None
     assert mime.render("news@tp.test", None, "a@x.test", "", "line\nbreak", "<m@tp>", "r", "b", None) is None
+
+
+def _signing_adapter(**options) -> SmtpAdapter:
+    settings = Settings(service="channels", database_url="postgresql://unused", unsubscribe_secrets=(SECRET,),
+                        public_url="https://t.example")
+    return SmtpAdapter("email", {"sender": "news@tp.test", **options}, AdapterContext(settings))
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["mime", "email-package"])
+def test_marketing_email_carries_one_click_unsubscribe_headers_on_both_paths(fast):
+    adapter = _signing_adapter(unsubscribe_mailto="unsub@tp.test")
+    message = RenderedMessage("r1", "contact-7", "email", "marketing", {"subject": "s", "body": "b"},
+                              Recipient("a@x.test"))
+    data = adapter.render(message) if fast else adapter.build(message).as_bytes()
+    assert isinstance(data, bytes)
+    read = _read(data)
+    assert read["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    https, mailto = (t.strip().strip("<>") for t in str(read["List-Unsubscribe"]).split(","))
+    assert https.startswith("https://t.example/u/") and mailto.startswith("mailto:unsub@tp.test?subject=unsubscribe%20")
+    claim = verify([SECRET], https.rsplit("/", 1)[1], datetime.now(UTC))
+    assert (claim.contact_id, claim.scope, claim.value) == ("contact-7", "channel", "email")
+    adapter.close()
+
+
+@pytest.mark.parametrize("category", ["transactional", "service"])
+def test_transactional_and_service_email_carry_no_unsubscribe_headers(category):
+    adapter = _signing_adapter()
+    message = RenderedMessage("r1", "contact-7", "email", category, {"subject": "s", "body": "b"}, Recipient("a@x.test"))
+    for data in (adapter.render(message), adapter.build(message).as_bytes()):
+        assert b"List-Unsubscribe" not in data
+    adapter.close()
+
+
+def test_topic_scope_names_the_topic_and_falls_back_to_the_channel():
+    adapter = _signing_adapter(unsubscribe_scope="topic")
+    for topic, expected in (("mortgage", ("topic", "mortgage")), (None, ("channel", "email"))):
+        message = RenderedMessage("r1", "c1", "email", "marketing", {"subject": "s", "body": "b"},
+                                  Recipient("a@x.test"), topic=topic)
+        [(_, value), _] = adapter.list_headers(message)
+        claim = verify([SECRET], value.strip("<>").rsplit("/", 1)[1], datetime.now(UTC))
+        assert (claim.scope, claim.value) == expected
+    adapter.close()
+
+
+def test_without_a_secret_no_header_is_written():
+    adapter = SmtpAdapter("email", {})
+    message = RenderedMessage("r1", "c1", "email", "marketing", {"subject": "s", "body": "b"}, Recipient("a@x.test"))
+    assert adapter.list_headers(message) == []
+    adapter.close()

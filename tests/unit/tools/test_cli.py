@@ -130,3 +130,18 @@ def test_demo_example_contact_is_a_platinum_customer_in_calling_hours():
               {"id": "g", "time_zone": "Asia/Tokyo", "attributes": {"tier": "gold"}}]
     at_noon_utc = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 07:00 in New York, 21:00 in Tokyo
     assert demo.example_contact(people, at_noon_utc)["id"] == "tokyo"
+
+
+def test_forecast_table_names_the_step_and_the_rules():
+    text = output.forecast({
+        "campaign_id": "c1", "segment_id": "s1", "members": 5, "evaluated_at": "2026-03-04T12:00:00+00:00",
+        "elapsed_ms": 12, "step": {"step_id": "hello", "channel": "sms", "category": "marketing", "priority": 5},
+        "by_outcome": {"send": 3, "deferred": 1, "suppressed": 1, "capped": 0, "expired": 0, "duplicate": 0},
+        "by_rule": [{"outcome": "send", "reason": "send", "rule_id": None, "count": 3},
+                    {"outcome": "deferred", "reason": "capacity", "rule_id": "sms-hourly", "count": 1},
+                    {"outcome": "suppressed", "reason": "suppressed:global:unsubscribed", "rule_id": None,
+                     "count": 1}]})
+    assert "5 members of segment s1, step hello (sms, marketing, priority 5)" in text
+    assert "send 3, deferred 1, suppressed 1" in text
+    assert "capacity" in text and "sms-hourly" in text
+    assert build_parser().parse_args(["campaign", "forecast", "c1"]).campaign_command == "forecast"
