@@ -36,10 +36,9 @@ class ContactWriteSchema(Strict):
                                  metadata={"description": "region (e.g. GB) for phone numbers without +country"})
 
 
-class ContactSchema(Schema):
-    """A contact."""
+class _ContactFields(Schema):
+    """The profile fields a contact and a segment member share (one list, so the two can't drift)."""
 
-    id = fields.String()
     external_id = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
@@ -48,6 +47,12 @@ class ContactSchema(Schema):
     locale = fields.String(allow_none=True)
     time_zone = fields.String(allow_none=True)
     attributes = fields.Dict()
+
+
+class ContactSchema(_ContactFields):
+    """A contact."""
+
+    id = fields.String()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     erased_at = fields.DateTime(allow_none=True)
@@ -228,18 +233,10 @@ class MembersQuerySchema(Strict):
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=1000))
 
 
-class MemberSchema(Schema):
+class MemberSchema(_ContactFields):
     """A segment member: what a campaign needs to address the contact."""
 
     contact_id = fields.String()
-    external_id = fields.String(allow_none=True)
-    email = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    first_name = fields.String(allow_none=True)
-    last_name = fields.String(allow_none=True)
-    locale = fields.String(allow_none=True)
-    time_zone = fields.String(allow_none=True)
-    attributes = fields.Dict()
 
 
 class MembersPageSchema(Schema):
