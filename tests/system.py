@@ -142,6 +142,8 @@ def build_system(namespace: str, auth_database_url: str, keys: dict[str, str], l
     env["CAMPAIGNS_CONTACTS_URL"] = urls["contacts"]
     env["CAMPAIGNS_CONTACTS_API_KEY"] = keys["marketer"]
     env["CAMPAIGNS_CHANNELS_URL"] = urls["channels"]  # campaign forecasts; the marketer key serves it too
+    # Marketing email carries one-click unsubscribe links to this system's contacts service.
+    env.update({"UNSUBSCRIBE_SECRET": "e2e-unsubscribe-secret", "TOUCHPOINT_PUBLIC_URL": urls["contacts"]})
     env.update(extra_env or {})
     log_dir.mkdir(parents=True, exist_ok=True)
     system = System(namespace, keys, env, log_dir, urls)

@@ -7,6 +7,7 @@ running it again creates nothing twice.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -199,7 +200,24 @@ def seed(operator_key: str) -> None:
             for definition in (drip(segment_id), WITHDRAWAL_POLICY, ADDRESS_POLICY)]
     print(f"    {len(people)} contacts, segment {segment_id}, "
           + ", ".join(f"{c['name']!r} {c['status']}" for c in made), flush=True)
-    print(where_to_look(keys, example_contact(people), made[0]["campaign_id"], operator_key), flush=True)
+    person = example_contact(people)
+    print(where_to_look(keys, person, made[0]["campaign_id"], operator_key), flush=True)
+    link = unsubscribe_link(state, person["id"])
+    if link:
+        print("  # one-click unsubscribe (RFC 8058): the link every marketing email to this contact carries\n"
+              f"  # (List-Unsubscribe; open it in a browser, or POST as a mailbox provider does)\n"
+              f"  curl -s -X POST -d List-Unsubscribe=One-Click '{link}'\n", flush=True)
+
+
+def unsubscribe_link(state: dict, contact_id: str) -> str | None:
+    """The one-click unsubscribe link of a contact's email, minted as channels mints it; None without a secret."""
+    from shared.unsubscribe import mint, unsubscribe_url
+
+    secret = os.environ.get("UNSUBSCRIBE_SECRET") or state.get("unsubscribe_secret")
+    if not secret:
+        return None
+    public_url = os.environ.get("TOUCHPOINT_PUBLIC_URL") or service_url("contacts")
+    return unsubscribe_url(public_url, mint(secret, contact_id, "channel", "email", datetime.now(UTC)))
 
 
 def where_to_look(keys: dict[str, str], person: dict, drip_id: str, operator_key: str) -> str:
