@@ -9,6 +9,9 @@ next chunk and the same `at` to all, and adds the answers up. Nothing is enrolle
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -20,6 +23,7 @@ from services.campaigns.segments import PAGE_SIZE, SegmentSource, SegmentUnavail
 from services.campaigns.unit_of_work import CampaignsUnitOfWork
 from shared.errors import Conflict, NotFound, Unavailable
 
+_AHEAD = 10  # pages read ahead of the gate (10,000 members)
 MAX_TIME_ZONE = 64  # what channels accepts; a longer value is no IANA name anyway
 
 
@@ -60,13 +64,37 @@ def forecast_segment(campaign_id: str, segment_id: str, step: ForecastStep, sour
 
 
 def _members(source: SegmentSource, segment_id: str) -> Iterator[Mapping[str, Any]]:
-    after: str | None = None
-    while True:
-        page = source.page(segment_id, after, PAGE_SIZE)
-        yield from page.items
-        if page.next_after is None:
-            return
-        after = page.next_after
+    """The segment's members, read ahead: a thread pages contacts while the gate decides the last chunk (the
+    two services work at once; at most `_AHEAD` pages wait in memory)."""
+    pages: queue.Queue[Any] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def read() -> None:
+        after: str | None = None
+        try:
+            while not stop.is_set():
+                page = source.page(segment_id, after, PAGE_SIZE)
+                pages.put(page.items)
+                if page.next_after is None:
+                    break
+                after = page.next_after
+            pages.put(None)
+        except Exception as exc:  # noqa: BLE001 - handed to the reading side, which raises it
+            pages.put(exc)
+
+    reader = threading.Thread(target=read, name="forecast-members", daemon=True)
+    reader.start()
+    try:
+        while (items := pages.get()) is not None:
+            if isinstance(items, Exception):
+                raise items
+            yield from items
+    finally:
+        stop.set()
+        while reader.is_alive():  # let a reader blocked on a full queue see `stop`
+            with contextlib.suppress(queue.Empty):
+                pages.get_nowait()
+            reader.join(0.05)
 
 
 def _contact(member: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.channels.domain.model import SendWindow
@@ -92,7 +93,23 @@ def _constant_offset_spans(
 
 
 def next_window_start(local_windows: Sequence[SendWindow], tz: tzinfo, now: datetime) -> datetime | None:
-    """The earliest instant at or after ``now`` (in UTC) when sending is allowed; None if none in 15 days."""
+    """The earliest instant at or after ``now`` (in UTC) when sending is allowed; None if none in 15 days.
+
+    Pure, and the same for every contact of a time zone at one instant: a gate batch or a forecast decides
+    thousands of messages at one `now` over a few zones, and the search below costs a few hundred offset
+    look-ups, so answers are memoised (windows as a tuple, the zone and the instant are the key).
+    """
+    if isinstance(local_windows, tuple):
+        return _next_window_start_cached(local_windows, tz, now)
+    return _next_window_start(local_windows, tz, now)
+
+
+@lru_cache(maxsize=4096)
+def _next_window_start_cached(local_windows: tuple[SendWindow, ...], tz: tzinfo, now: datetime) -> datetime | None:
+    return _next_window_start(local_windows, tz, now)
+
+
+def _next_window_start(local_windows: Sequence[SendWindow], tz: tzinfo, now: datetime) -> datetime | None:
     if is_within_quiet_window(local_windows, tz, now):
         return now.astimezone(UTC)
     start = now.astimezone(UTC).replace(tzinfo=None)

@@ -12,11 +12,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy import Connection, Row, String, any_, bindparam, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.channels.domain import Suppression
 from services.channels.repository.tables import consents, contact_policy, suppressions
+
+
+def any_ids(contact_ids: Sequence[str]):
+    """`= ANY(<one text[] parameter>)`: a forecast asks about 5,000 contacts at once, and `IN` with 5,000
+    parameters costs more to build and parse than the query takes to run."""
+    return any_(bindparam(None, list(contact_ids), type_=ARRAY(String)))
 
 
 class ContactCopy:
@@ -39,17 +46,17 @@ class ContactCopy:
     def profiles(self, contact_ids: Sequence[str]) -> dict[str, Row]:
         """The contacts' rows without locking them (absent: never seen)."""
         return {row.contact_id: row for row in
-                self.conn.execute(select(contact_policy).where(contact_policy.c.contact_id.in_(contact_ids)))}
+                self.conn.execute(select(contact_policy).where(contact_policy.c.contact_id == any_ids(contact_ids)))}
 
     def facts(self, contact_ids: Sequence[str]) -> tuple[dict[str, list[Suppression]], dict[str, dict[str, str]]]:
         """Active suppressions and recorded consents (channel -> status) of each contact."""
         sup: dict[str, list[Suppression]] = defaultdict(list)
-        for row in self.conn.execute(select(suppressions).where(suppressions.c.contact_id.in_(contact_ids),
+        for row in self.conn.execute(select(suppressions).where(suppressions.c.contact_id == any_ids(contact_ids),
                                                                 suppressions.c.active)):
             sup[row.contact_id].append(Suppression(row.suppression_id, row.scope, row.value, row.reason,
                                                    row.expires_at))
         con: dict[str, dict[str, str]] = defaultdict(dict)
-        for row in self.conn.execute(select(consents).where(consents.c.contact_id.in_(contact_ids))):
+        for row in self.conn.execute(select(consents).where(consents.c.contact_id == any_ids(contact_ids))):
             con[row.contact_id][row.channel] = row.status
         return sup, con
 

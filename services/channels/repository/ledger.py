@@ -21,6 +21,7 @@ from sqlalchemy import Connection, func, insert, select, text, tuple_, update
 
 from services.channels.domain import CapacityKey, StepKey, Touch
 from services.channels.repository.capacity import CapacityCounters
+from services.channels.repository.contacts import any_ids
 from services.channels.repository.tables import touches
 
 
@@ -49,7 +50,7 @@ class TouchLedger:
         found: dict[str, list[Touch]] = defaultdict(list)
         query = select(touches.c.contact_id, touches.c.channel, touches.c.category, touches.c.campaign_id,
                        touches.c.topic, touches.c.at, touches.c.state).where(
-            touches.c.contact_id.in_(contact_ids), touches.c.at > since, touches.c.state.in_(COUNTED_STATES))
+            touches.c.contact_id == any_ids(contact_ids), touches.c.at > since, touches.c.state.in_(COUNTED_STATES))
         for row in self.conn.execute(query):
             found[row.contact_id].append(Touch(row.channel, row.category, row.campaign_id, row.topic, row.at,
                                                row.state))
