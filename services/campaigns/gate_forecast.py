@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import requests
 
+from services.campaigns.http_json import json_answer
+
 CHUNK = 5000  # channels' limit per request
 
 
@@ -49,16 +51,7 @@ class HttpGateForecast:
         """POST one chunk; raise GateUnavailable on anything but a 200 with the documented shape."""
         body = {"message": dict(message), "contacts": [dict(c) for c in contacts], "at": at.isoformat(),
                 "capacity_taken": dict(capacity_taken)}
-        try:
-            response = self.session.post(self.url, json=body, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise GateUnavailable(f"POST {self.url} failed: {exc}") from exc
-        if response.status_code != 200:
-            raise GateUnavailable(f"POST {self.url} answered {response.status_code}: {response.text[:300]}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise GateUnavailable(f"POST {self.url} answered non-JSON") from exc
+        answer = json_answer(self.session, "POST", self.url, GateUnavailable, self.timeout, json=body)
         if (not isinstance(answer, Mapping) or not isinstance(answer.get("by_rule"), list)
                 or not isinstance(answer.get("evaluated"), int)):
             raise GateUnavailable(f"POST {self.url} answered without 'evaluated' and a 'by_rule' list")

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import requests
 
+from services.campaigns.http_json import json_answer
+
 PAGE_SIZE = 1000
 MEMBER_FIELDS = ("contact_id", "external_id", "email", "phone", "first_name", "last_name", "locale",
                  "time_zone", "attributes")
@@ -72,16 +74,7 @@ class HttpSegmentSource:
         if after is not None:
             params["after"] = after
         url = f"{self.base_url}/segments/{requests.utils.quote(segment_id, safe='')}/members"
-        try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise SegmentUnavailable(f"GET {url} failed: {exc}") from exc
-        if response.status_code != 200:
-            raise SegmentUnavailable(f"GET {url} answered {response.status_code}: {response.text[:300]}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise SegmentUnavailable(f"GET {url} answered non-JSON") from exc
+        body = json_answer(self.session, "GET", url, SegmentUnavailable, self.timeout, params=params)
         if not isinstance(body, Mapping) or not isinstance(body.get("items"), list):
             raise SegmentUnavailable(f"GET {url} answered without an 'items' list")
         next_after = body.get("next_after")
