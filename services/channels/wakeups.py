@@ -12,27 +12,24 @@ connection is down the listener wakes every worker each second, so nothing waits
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable
 
 from sqlalchemy import Engine
 
 from services.channels.repository.jobs import NOTIFY_CHANNEL
-
-log = logging.getLogger(__name__)
+from shared.messaging.listen import NotifyListener
 
 
 class DeliveryWakeups:
-    """One LISTEN connection per process, one event per channel."""
+    """One LISTEN connection per process (`shared.messaging.listen.NotifyListener`), one event per worker."""
 
     def __init__(self, engine: Engine, channels: Iterable[str], retry_seconds: float = 1.0) -> None:
-        self.engine = engine
         # One event per worker: a worker clears its own before it leases, never another's wake-up.
         self.events: dict[str, list[threading.Event]] = {channel: [] for channel in channels}
-        self.retry_seconds = retry_seconds
-        self._stop = threading.Event()
-        self.connected = threading.Event()  # set while LISTEN is in place (tests wait for it)
+        self.listener = NotifyListener(engine, {NOTIFY_CHANNEL: self._on_notify}, retry_seconds=retry_seconds,
+                                       name="delivery wake-ups")
+        self.connected = self.listener.connected  # set while LISTEN is in place (tests wait for it)
 
     def event(self, channel: str) -> threading.Event:
         """A new event of one worker, set whenever `channel` has new jobs."""
@@ -41,30 +38,17 @@ class DeliveryWakeups:
         return event
 
     def run(self) -> None:
-        """Listen until stopped; reconnect after a database outage."""
-        while not self._stop.is_set():
-            try:
-                self._listen()
-            except Exception:  # the database went away: wake everyone to poll, try again shortly
-                log.warning("delivery LISTEN connection lost; workers poll", exc_info=True)
-            self.connected.clear()
+        """Listen until stopped; while the connection is down every worker is woken each retry."""
+        self.listener.run()
+
+    def _on_notify(self, payload: str) -> None:
+        # The gate names the channel; an empty payload is the listener's "look now" (LISTEN (re)established
+        # or down), which wakes every worker so nothing committed meanwhile waits for the fallback poll.
+        if payload:
+            for event in self.events.get(payload, ()):
+                event.set()
+        else:
             self._wake_all()
-            self._stop.wait(self.retry_seconds)
-
-    def _listen(self) -> None:
-        import psycopg
-
-        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            self.connected.set()
-            self._wake_all()  # jobs committed before LISTEN was in place are not missed
-            while not self._stop.is_set():
-                for note in conn.notifies(timeout=self.retry_seconds):
-                    for event in self.events.get(note.payload, ()):
-                        event.set()
-                    if self._stop.is_set():
-                        break
 
     def _wake_all(self) -> None:
         for events in self.events.values():
@@ -72,6 +56,6 @@ class DeliveryWakeups:
                 event.set()
 
     def stop(self) -> None:
-        """Stop listening (within `retry_seconds`)."""
-        self._stop.set()
+        """Stop listening (within `retry_seconds`) and wake the workers so they see the stop."""
+        self.listener.stop()
         self._wake_all()
