@@ -12,22 +12,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.source import REPO, imported_modules, parse
+
 HANDLERS = ("services/contacts/handlers", "services/campaigns/handlers", "services/channels/handlers",
             "services/scheduler/handlers.py")
 VIEWS = ("services/contacts/api", "services/campaigns/api.py", "services/channels/api.py",
          "services/channels/agents.py", "services/channels/webhooks.py", "services/scheduler/api.py")
 LAYERS = (*VIEWS, *HANDLERS)
-
-
-def _imported_modules(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
 
 
 def _modules(layer: str) -> list[Path]:
@@ -40,7 +31,7 @@ def _modules(layer: str) -> list[Path]:
 @pytest.mark.parametrize("layer", LAYERS)
 def test_views_and_handlers_do_not_import_sqlalchemy(layer: str) -> None:
     modules = _modules(layer)
-    offenders = [f"{path.relative_to(REPO)}: {name}" for path in modules for name in sorted(_imported_modules(path))
+    offenders = [f"{path.relative_to(REPO)}: {name}" for path in modules for name in sorted(imported_modules(parse(path)))
                  if name == "sqlalchemy" or name.startswith("sqlalchemy.")]
     assert offenders == []
 
@@ -48,7 +39,7 @@ def test_views_and_handlers_do_not_import_sqlalchemy(layer: str) -> None:
 def _wall_clock_reads(path: Path) -> list[int]:
     """Lines calling datetime.now(), datetime.utcnow() or time.time()."""
     wall_clock = {("datetime", "now"), ("datetime", "utcnow"), ("time", "time")}
-    return [node.lineno for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return [node.lineno for node in ast.walk(parse(path))
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and isinstance(node.func.value, ast.Name) and (node.func.value.id, node.func.attr) in wall_clock]
 

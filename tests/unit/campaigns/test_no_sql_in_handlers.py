@@ -15,18 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.source import imported_modules, parse
+
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "campaigns"
 NO_SQL = sorted([*(SERVICE / "handlers").glob("*.py"), SERVICE / "api.py"])
-
-
-def _imports(tree: ast.AST) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
 
 
 def test_the_checked_modules_exist() -> None:
@@ -36,8 +28,8 @@ def test_the_checked_modules_exist() -> None:
 
 @pytest.mark.parametrize("path", NO_SQL, ids=lambda p: str(p.relative_to(SERVICE)))
 def test_no_table_import_and_no_raw_connection(path: Path) -> None:
-    tree = ast.parse(path.read_text(), str(path))
-    tables = {name for name in _imports(tree) if name.startswith("services.campaigns.repository.tables")}
+    tree = parse(path)
+    tables = {name for name in imported_modules(tree) if name.startswith("services.campaigns.repository.tables")}
     from_package = [alias.name for node in ast.walk(tree)
                     if isinstance(node, ast.ImportFrom) and node.module == "services.campaigns.repository"
                     for alias in node.names if alias.name[:1].islower()]  # tables are lower case, stores are not
