@@ -34,6 +34,7 @@ class CampaignsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.outbox = uow
+        self.audit = uow.audit  # the audit trail of this transaction (shared.audit.log.AuditLog)
         conn = uow.conn
         self.campaigns = CampaignStore(conn)
         self.templates = TemplateStore(conn)

@@ -30,6 +30,7 @@ class ChannelsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.audit = uow.audit  # the audit trail of this transaction (shared.audit.log.AuditLog)
         self.clock = clock
         conn = uow.conn
         self.contacts = ContactCopy(conn)

@@ -24,6 +24,7 @@ class ContactsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.audit = uow.audit  # the audit trail of this transaction (shared.audit.log.AuditLog)
         self.clock = clock  # stamps what the handlers record (contacts decides by real time in service)
         conn = uow.conn
         self.contacts = ContactStore(conn)
