@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from services.contacts.repository import TABLES, ContactStore, EventStore, ImportJobs, SegmentStore
+from shared.audit.log import AuditLog
 from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
@@ -24,7 +25,7 @@ class ContactsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
-        self.audit = uow.audit  # the audit trail of this transaction (shared.audit.log.AuditLog)
+        self.audit = AuditLog(uow.conn)  # the audit trail, recorded in this transaction
         self.clock = clock  # stamps what the handlers record (contacts decides by real time in service)
         conn = uow.conn
         self.contacts = ContactStore(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,6 +16,8 @@ from shared.audit.details import (
     redact,
     size_of,
 )
+from shared.audit.log import AuditLog
+from tests.unit.shared.audit_fake import FakeAuditLog
 
 
 def test_an_update_keeps_only_the_fields_that_changed():
@@ -72,3 +75,9 @@ def test_redaction_erases_personal_values_at_any_depth_and_keeps_the_rest():
     summary = {"truncated": True, "changed": ["email", "phone"]}
     assert redact(summary, {"email", "phone"}) == summary
     assert redact(None, {"email"}) is None
+
+
+def test_the_fake_audit_log_answers_the_real_ones_calls():
+    for name in ("record", "redact_subject"):
+        assert list(inspect.signature(getattr(FakeAuditLog, name)).parameters) == list(
+            inspect.signature(getattr(AuditLog, name)).parameters)
