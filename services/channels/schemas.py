@@ -318,6 +318,9 @@ class EmailEventSchema(Schema):
     """A bounce or complaint reported by the email provider; names the request, the address or the contact."""
 
     type = fields.String(required=True, validate=validate.OneOf(("bounce", "complaint")))
+    # A soft bounce (mailbox full, greylisted) is temporary: noted, never a suppression. A provider
+    # that does not say is taken to report a hard bounce, the only kind most of them call back about.
+    bounce_type = fields.String(load_default="hard", validate=validate.OneOf(("hard", "soft")))
     request_id = fields.String(allow_none=True, load_default=None, validate=ID)
     email = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=3, max=320))
     contact_id = fields.String(allow_none=True, load_default=None, validate=ID)

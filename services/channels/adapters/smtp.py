@@ -193,7 +193,9 @@ class SmtpAdapter(ChannelAdapter):
                     smtp.send_message(data)
             except smtplib.SMTPRecipientsRefused as exc:
                 self._reset(smtp)
-                return DeliveryResult("failed", None, f"recipient refused: {exc.recipients}")
+                # 4xx at RCPT (greylisting, mailbox temporarily unavailable) is a soft bounce: try again later.
+                temporary = all(400 <= code < 500 for code, _ in exc.recipients.values())
+                return DeliveryResult("retry" if temporary else "failed", None, f"recipient refused: {exc.recipients}")
             except smtplib.SMTPNotSupportedError as exc:
                 # An international (non-ASCII) address needs SMTPUTF8, which this relay does not offer.
                 self._reset(smtp)
