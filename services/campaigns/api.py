@@ -14,7 +14,7 @@ from services.campaigns.handlers import templates as tpl
 from services.campaigns.proof_sender import proofs_from_settings
 from services.campaigns.segments import source_from_settings
 from shared.errors import Unavailable
-from shared.http import roles_required
+from shared.http import current_key, roles_required
 from shared.http.audit import record_change
 from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.openapi import alt_problem
@@ -48,7 +48,7 @@ class Campaigns(MethodView):
     def post(self, body):
         """Save a new draft campaign."""
         with unit_of_work() as uow:
-            campaign = definitions.create_campaign(uow, body, known_channels())
+            campaign = definitions.create_campaign(uow, body, known_channels(), current_key().key_id)
             record_change(uow, "campaign.create", "campaign", campaign["campaign_id"], after=campaign)
             return campaign
 
@@ -67,12 +67,13 @@ class CampaignItem(MethodView):
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
     @campaigns_blp.response(200, s.CampaignSchema)
-    @alt_problem(campaigns_blp, 409, "an archived campaign cannot be changed")
+    @alt_problem(campaigns_blp, 409, "an archived campaign, or an active one that requires approval, cannot be "
+                                     "changed")
     def put(self, body, campaign_id):
         """Replace the definition (a new version if the campaign has run)."""
         with unit_of_work() as uow:
             before = definitions.get_campaign(uow, campaign_id)
-            campaign = definitions.update_campaign(uow, campaign_id, body, known_channels())
+            campaign = definitions.update_campaign(uow, campaign_id, body, known_channels(), current_key().key_id)
             record_change(uow, "campaign.update", "campaign", campaign_id, before=before, after=campaign)
             return campaign
 
@@ -93,13 +94,35 @@ class CampaignLifecycle(MethodView):
 
     @roles_required("marketer")
     @campaigns_blp.response(200, s.CampaignSchema)
-    @alt_problem(campaigns_blp, 409, "the campaign's status does not allow this action")
+    @alt_problem(campaigns_blp, 409, "the campaign's status does not allow this action, or it requires a current "
+                                     "approval")
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
         with unit_of_work() as uow:
             before = definitions.get_campaign(uow, campaign_id)
             campaign = definitions.transition(uow, campaign_id, action, known_channels(), clock().now())
             record_change(uow, f"campaign.{action}", "campaign", campaign_id, before=before, after=campaign)
+            return campaign
+
+
+@campaigns_blp.route("/<string:campaign_id>/approval")
+class CampaignApproval(MethodView):
+    """Four-eyes approval of a campaign's current revision."""
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.ApprovalRequestSchema)
+    @campaigns_blp.response(200, s.CampaignSchema)
+    @alt_problem(campaigns_blp, 409, "this key made the last change, the campaign changed since `revision`, or it "
+                                     "is archived")
+    def post(self, body, campaign_id):
+        """Approve the campaign as it is now (its `revision`) with a key other than the one that last changed
+        it; any later change voids the approval. A campaign with `requires_approval` runs only with a current one."""
+        key = current_key()
+        with unit_of_work() as uow:
+            before = definitions.get_campaign(uow, campaign_id)
+            campaign = definitions.approve_campaign(uow, campaign_id, key.key_id, key.name, body.get("revision"),
+                                                    clock().now())
+            record_change(uow, "campaign.approve", "campaign", campaign_id, before=before, after=campaign)
             return campaign
 
 
@@ -137,9 +160,13 @@ class CampaignProof(MethodView):
         if sender is None:
             raise Unavailable("CAMPAIGNS_CHANNELS_URL is not configured")
         try:
-            return proofs.send_proof(prepared, sender)
+            result = proofs.send_proof(prepared, sender)
         finally:
             sender.close()
+        with unit_of_work() as uow:  # a proof changes nothing here; who sent which proof to whom is still on record
+            record_change(uow, "campaign.proof", "campaign", campaign_id, after={"proof_id": result["proof_id"], "steps": [
+                {k: step.get(k) for k in ("step_id", "channel", "recipients", "skipped")} for step in result["steps"]]})
+        return result
 
 
 @campaigns_blp.route("/<string:campaign_id>/report")

@@ -136,3 +136,22 @@ def test_the_redaction_allowance_changes_details_only_and_only_where_it_is_switc
     [entry] = _trail(service, entity_type="contact", entity_id="c-1")["items"]
     assert entry["details"] == {"before": {"email": ERASED, "locale": "en"}, "after": {"email": ERASED}}
     assert entry["redacted_at"] is not None and entry["action"] == "contact.update"
+
+
+def test_a_campaign_s_definition_approval_and_lifecycle_are_on_record(service):
+    definition = {"name": "Welcome", "category": "marketing", "entry": {"type": "event", "event_type": "signup"},
+                  "steps": [{"id": "hello", "type": "send", "channel": "email",
+                             "template": {"subject": "Hi", "body": "Hi"}}], "requires_approval": True}
+    campaign_id = service.post("/campaigns", json=definition, role="marketer").get_json()["campaign_id"]
+    assert service.put(f"/campaigns/{campaign_id}", json={**definition, "name": "Welcome!"},
+                       role="marketer").status_code == 200
+    assert service.post(f"/campaigns/{campaign_id}/activate", role="marketer").status_code == 409  # not approved
+    assert service.post(f"/campaigns/{campaign_id}/approval", json={}, role="operator").status_code == 200
+    assert service.post(f"/campaigns/{campaign_id}/activate", role="marketer").status_code == 200
+    assert service.post(f"/campaigns/{campaign_id}/pause", role="marketer").status_code == 200
+    entries = _trail(service, entity_type="campaign", entity_id=campaign_id)["items"][::-1]
+    assert [(e["action"], e["actor"]["role"]) for e in entries] == [
+        ("campaign.create", "marketer"), ("campaign.update", "marketer"), ("campaign.approve", "operator"),
+        ("campaign.activate", "marketer"), ("campaign.pause", "marketer")]
+    assert entries[1]["details"]["before"]["name"] == "Welcome" and entries[1]["details"]["after"]["name"] == "Welcome!"
+    assert (entries[4]["details"]["before"]["status"], entries[4]["details"]["after"]["status"]) == ("active", "paused")
