@@ -49,6 +49,7 @@ from shared import unsubscribe
 
 log = logging.getLogger(__name__)
 ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+PROOF_HEADER = ("X-Touchpoint-Proof", "1")
 # The footer of a marketing email whose template does not place `$preferences_url` itself.
 DEFAULT_FOOTER = "Manage your preferences or unsubscribe: {url}"
 
@@ -89,6 +90,7 @@ class SmtpAdapter(ChannelAdapter):
     rate_limit_per_second = 100.0
     retry_policy = RetryPolicy(max_attempts=5, backoff_seconds=5.0)
     max_in_flight = 16
+    seed_address = "email"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -131,15 +133,22 @@ class SmtpAdapter(ChannelAdapter):
         return smtp
 
     def token(self, message: RenderedMessage) -> str | None:
-        """The signed unsubscribe token of a marketing message (one per message); None for others."""
-        if message.category != "marketing" or not self.unsubscribe_secret:
+        """The signed unsubscribe token of a marketing message (one per message); None for others.
+
+        A proof has none: its links would act for the contact it was rendered for, not for the
+        seed address that receives it."""
+        if message.proof or message.category != "marketing" or not self.unsubscribe_secret:
             return None
         scope, value = ("topic", message.topic) if self.unsubscribe_scope == "topic" and message.topic \
             else ("channel", message.channel)
         return unsubscribe.mint(self.unsubscribe_secret, message.contact_id, scope, value, self._now())
 
-    def list_headers(self, token: str | None) -> list[tuple[str, str]]:
-        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message's token; none without one."""
+    def list_headers(self, token: str | None, proof: bool = False) -> list[tuple[str, str]]:
+        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message's token; none without one.
+
+        A proof carries `X-Touchpoint-Proof: 1` instead."""
+        if proof:
+            return [PROOF_HEADER]
         if token is None:
             return []
         targets = [f"<{unsubscribe.unsubscribe_url(self.public_url, token)}>"]
@@ -184,7 +193,7 @@ class SmtpAdapter(ChannelAdapter):
         email["Message-ID"] = message_id(message.request_id)
         email["X-Touchpoint-Request-Id"] = message.request_id
         token = self.token(message)
-        for name, value in self.list_headers(token):
+        for name, value in self.list_headers(token, message.proof):
             email[name] = value
         text, html = self.parts(message, token)
         email.set_content(text)
@@ -199,7 +208,7 @@ class SmtpAdapter(ChannelAdapter):
         data = mime.render(self.sender, self.sender_name, message.recipient.email or "",
                            message.recipient.display_name, message.personalise(message.content.get("subject")),
                            message_id(message.request_id), message.request_id, text, html,
-                           self.list_headers(token))
+                           self.list_headers(token, message.proof))
         return data if data is not None else self.build(message)
 
     def send(self, message: RenderedMessage) -> DeliveryResult:
@@ -225,7 +234,9 @@ class SmtpAdapter(ChannelAdapter):
                     smtp.send_message(data)
             except smtplib.SMTPRecipientsRefused as exc:
                 self._reset(smtp)
-                return DeliveryResult("failed", None, f"recipient refused: {exc.recipients}")
+                # 4xx at RCPT (greylisting, mailbox temporarily unavailable) is a soft bounce: try again later.
+                temporary = all(400 <= code < 500 for code, _ in exc.recipients.values())
+                return DeliveryResult("retry" if temporary else "failed", None, f"recipient refused: {exc.recipients}")
             except smtplib.SMTPNotSupportedError as exc:
                 # An international (non-ASCII) address needs SMTPUTF8, which this relay does not offer.
                 self._reset(smtp)
