@@ -1,13 +1,13 @@
 """audit trail: the append-only audit_log (shared.audit.log)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 from shared.db.audit_migration import create_audit_log_v1, drop_audit_log_v1
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
