@@ -18,7 +18,9 @@ from services.channels.repository.contacts import ContactCopy
 from services.channels.repository.decision_log import DecisionLog
 from services.channels.repository.jobs import DeliveryJobs
 from services.channels.repository.ledger import TouchLedger
+from services.channels.repository.planned import PlannedSends
 from services.channels.repository.rules_store import RulesStore
+from shared.audit.log import AuditLog
 from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
@@ -30,6 +32,7 @@ class ChannelsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.audit = AuditLog(uow.conn)  # the audit trail, recorded in this transaction
         self.clock = clock
         conn = uow.conn
         self.contacts = ContactCopy(conn)
@@ -38,6 +41,7 @@ class ChannelsUnitOfWork:
         self.jobs = DeliveryJobs(conn)
         self.rules = RulesStore(conn)
         self.agent_queue = AgentQueue(conn)
+        self.planned = PlannedSends(conn)
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None) -> Message:
         """Write a message to the outbox; it leaves only if the transaction commits."""

@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from shared.audit.log import AuditLog
 from shared.messaging.envelope import CONTENT_TYPE, Message
 from shared.messaging.inbox import inbox_table
 from shared.messaging.publisher import ConfirmingPublisher
@@ -91,13 +92,17 @@ class MessagingTables:
 
 
 class UnitOfWork:
-    """One database transaction plus the messages it will announce once committed."""
+    """One database transaction plus the messages it will announce once committed, and its audit trail.
+
+    `audit` (shared.audit.log.AuditLog) records changes made through the APIs in this same
+    transaction, so a rolled-back change leaves no record and a committed one always has one."""
 
     def __init__(self, conn: Connection, tables: MessagingTables, source: str) -> None:
         self.conn = conn
         self.tables = tables
         self.source = source
         self.published: list[Message] = []
+        self.audit = AuditLog(conn)
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None,
                 version: int = 1, message_id: str | None = None,

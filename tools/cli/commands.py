@@ -20,6 +20,7 @@ IMPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 POLL_SECONDS = 0.5
 FORECAST_TIMEOUT = 300  # a forecast of a large segment takes seconds, more on a loaded machine
+PROOF_TIMEOUT = 120  # a proof is sent while the API answers: one provider round per seed address
 
 
 def _api(service: str, args: argparse.Namespace) -> Api:
@@ -78,8 +79,8 @@ def follow_import(api: Api, job: dict, quiet: bool = False, poll: float = POLL_S
             job = api.get(f"/imports/{job['id']}")
 
 
-def load_definition(path: Path) -> dict:
-    """A campaign definition from a YAML or JSON file."""
+def load_definition(path: Path, what: str = "campaign definition") -> dict:
+    """A document (by default a campaign definition) from a YAML or JSON file (`.json`: JSON only)."""
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     text = path.read_text(encoding="utf-8")
@@ -89,12 +90,47 @@ def load_definition(path: Path) -> dict:
         raise CliError(f"{path.name} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
                        ) from exc
     if not isinstance(body, dict):
-        raise CliError(f"{path.name} must hold one campaign definition (a mapping)")
+        raise CliError(f"{path.name} must hold one {what} (a mapping)")
     return body
 
 
+def load_patch(given: str) -> dict:
+    """A JSON merge patch: the path of a JSON/YAML file, or the JSON object itself on the command line."""
+    if given.lstrip().startswith("{"):
+        try:
+            return json.loads(given)  # text starting with { is an object or not JSON at all
+        except ValueError as exc:
+            raise CliError(f"the patch is not valid JSON: {exc}") from exc
+    return load_definition(Path(given), "policy patch")
+
+
+def policy(args: argparse.Namespace) -> int:
+    """policy show|put|patch: the gate's contact policy (caps, gap, quiet hours, opt-in, control group, capacity)."""
+    api = _api("channels", args)
+    if args.policy_command == "show":
+        return _print(args, api.get("/policy"), output.policy)
+    params = {"allow_empty": "true"} if args.allow_empty else {}
+    if args.policy_command == "put":
+        document = load_definition(Path(args.file), "policy document")
+        document.pop("version", None)  # the output of `policy show --json` may be edited and put back as is
+        saved = api.put("/policy", json=document, params=params)
+    else:
+        saved = api.patch("/policy", json=load_patch(args.patch), params=params)
+    print(f"saved policy version {saved.get('version')}")
+    return _print(args, saved, output.policy)
+
+
+def gate_forecast(args: argparse.Namespace) -> int:
+    """forecast FILE: what the gate would decide now for one message to the listed contacts (nothing reserved)."""
+    body = load_definition(Path(args.file), "forecast request")
+    if args.at:
+        body["at"] = args.at
+    answer = _api("channels", args).post("/forecast", json=body, timeout=FORECAST_TIMEOUT)
+    return _print(args, answer, output.gate_forecast)
+
+
 def campaign(args: argparse.Namespace) -> int:
-    """campaign create|activate|pause|resume|archive|list|show|report|forecast."""
+    """campaign create|activate|pause|resume|archive|list|show|report|forecast|proof|approve."""
     api = _api("campaigns", args)
     action = args.campaign_command
     if action == "create":
@@ -115,6 +151,16 @@ def campaign(args: argparse.Namespace) -> int:
         return _print(args, api.get(f"/campaigns/{args.id}"))
     if action == "forecast":
         return _print(args, api.post(f"/campaigns/{args.id}/forecast", timeout=FORECAST_TIMEOUT), output.forecast)
+    if action == "proof":
+        body = {k: v for k, v in (("contact_id", args.contact), ("step_id", args.step)) if v}
+        return _print(args, api.post(f"/campaigns/{args.id}/proof", json=body, timeout=PROOF_TIMEOUT), output.proof)
+    if action == "approve":
+        approved = api.post(f"/campaigns/{args.id}/approval",
+                            json={"revision": args.revision} if args.revision is not None else {})
+        approval = approved.get("approval") or {}
+        print(f"campaign {args.id}: revision {approval.get('revision')} approved by {approval.get('approved_by_name')} "
+              f"({approval.get('approved_by')})")
+        return 0
     return _print(args, api.get(f"/campaigns/{args.id}/report"), output.campaign_report)
 
 

@@ -23,7 +23,8 @@ from services.campaigns.domain.approval import (
 from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.validation import validate_definition
 from services.campaigns.handlers.broadcasts import schedule_id
-from services.campaigns.handlers.enrollment import wake_entry_id
+from services.campaigns.handlers.context import CampaignCatalog
+from services.campaigns.handlers.enrollment import planned_send, wake_entry_id
 from services.campaigns.unit_of_work import CampaignsUnitOfWork
 from shared.errors import Conflict, Invalid, NotFound
 
@@ -151,9 +152,9 @@ def transition(uow: CampaignsUnitOfWork, campaign_id: str, action: str, known_ch
     if target == "active":
         _publish_schedule(uow, campaign_id, definition)
         if action == "resume":
-            _reschedule_waits(uow, campaign_id, now)
+            _reschedule_waits(uow, campaign_id, now, CampaignCatalog(known_channels))
     else:
-        _stop_schedules(uow, campaign_id, definition)
+        _stop_schedules(uow, campaign_id, definition, now)
         if target == "archived":
             uow.enrollments.exit_campaign(campaign_id, "campaign archived", now)
     return get_campaign(uow, campaign_id)
@@ -200,14 +201,17 @@ def _publish_schedule(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[s
     uow.publish("schedule.recurring.upserted", payload, key=campaign_id)
 
 
-def _stop_schedules(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str, Any]) -> None:
+def _stop_schedules(uow: CampaignsUnitOfWork, campaign_id: str, raw: Mapping[str, Any], now: datetime) -> None:
     if raw["entry"]["type"] == "segment":
         uow.publish("schedule.recurring.removed", {"schedule_id": schedule_id(campaign_id)}, key=campaign_id)
-    # Pending wakes are dropped; enrollments stay parked, and resume asks for their wakes again.
+    # Pending wakes are dropped; enrollments stay parked, and resume asks for their wakes again. Their
+    # planned sends are withdrawn from the gate's look-ahead the same way, and announced again on resume.
     uow.publish("schedule.cancelled", {"owner": campaign_id}, key=campaign_id)
+    uow.publish("send.plan_cancelled", {"campaign_id": campaign_id, "cancelled_at": now.isoformat()},
+                key=campaign_id)
 
 
-def _reschedule_waits(uow: CampaignsUnitOfWork, campaign_id: str, now: datetime) -> None:
+def _reschedule_waits(uow: CampaignsUnitOfWork, campaign_id: str, now: datetime, catalog: CampaignCatalog) -> None:
     after = ""
     while True:  # keyset batches: at most one batch of enrollments and messages in memory
         parked = uow.enrollments.parked_of_campaign(campaign_id, after, RESCHEDULE_BATCH)
@@ -218,6 +222,11 @@ def _reschedule_waits(uow: CampaignsUnitOfWork, campaign_id: str, now: datetime)
                 "key": row.contact_id, "owner": campaign_id,
                 "payload": {"enrollment_id": row.enrollment_id, "step_id": row.current_step,
                             "campaign_id": campaign_id, "occurrence": row.occurrence}}, key=row.contact_id)
+            campaign = catalog.get(uow.campaigns, campaign_id, row.version)
+            planned = campaign and planned_send(campaign, campaign_id, row.enrollment_id, row.contact_id,
+                                                row.current_step, row.occurrence, max(row.waiting_until, now), now)
+            if planned:
+                uow.publish("send.planned", planned, key=row.contact_id)
         uow.flush()
         if len(parked) < RESCHEDULE_BATCH:
             return

@@ -124,9 +124,9 @@ class EnrollmentStore:
     def parked_of_campaign(self, campaign_id: str, after: str, limit: int) -> list[Any]:
         """The next `limit` parked enrollments of a campaign in id order after `after` (keyset paging).
 
-        Rows with enrollment_id, contact_id, current_step, occurrence and waiting_until.
+        Rows with enrollment_id, version, contact_id, current_step, occurrence and waiting_until.
         """
-        return list(self.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.contact_id,
+        return list(self.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.version, enrollments.c.contact_id,
                                              enrollments.c.current_step, enrollments.c.occurrence,
                                              enrollments.c.waiting_until).where(
             enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active",

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from shared.clock import system_clock
+from tests.unit.shared.audit_fake import FakeAuditLog
 
 
 class FakeContactStore:
@@ -126,6 +127,7 @@ class FakeUnitOfWork:
     def __init__(self) -> None:
         self.clock = system_clock
         self.contacts = FakeContactStore()
+        self.audit = FakeAuditLog()
         self.events = FakeEventStore(self.contacts.timeline)
         self.topics = FakeTopicStore()
         self.published: list[dict[str, Any]] = []
