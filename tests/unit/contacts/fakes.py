@@ -90,18 +90,15 @@ class FakeEventStore:
         self.events: dict[str, dict[str, Any]] = {}
         self.timeline = timeline
 
-    def insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+    def store_new(self, rows: list[dict[str, Any]]) -> set[str]:
         stored = set()
-        for row in rows:
-            if row["event_id"] not in self.events:
-                self.events[row["event_id"]] = row
-                stored.add(row["event_id"])
+        for r in rows:
+            if r["event_id"] not in self.events:
+                self.events[r["event_id"]] = r
+                stored.add(r["event_id"])
+                self.timeline.append({"contact_id": r["contact_id"], "kind": "event", "type": r["type"],
+                                      "occurred_at": r["occurred_at"], "data": r["data"], "ref": r["event_id"]})
         return stored
-
-    def add_to_timeline(self, rows: list[dict[str, Any]]) -> None:
-        self.timeline.extend({"contact_id": r["contact_id"], "kind": "event", "type": r["type"],
-                              "occurred_at": r["occurred_at"], "data": r["data"], "ref": r["event_id"]}
-                             for r in rows)
 
 
 class FakeTopicStore:
