@@ -18,6 +18,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT
 
+# The keys that identify one person: external_id over every contact, email and phone over live ones.
+UNIQUE_KEYS = ("external_id", "email", "phone")
 CONTACT_FIELDS = ("external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone")
 # Attribute keys must be addressable in the filter language and must not hide behind a column.
 RESERVED_ATTRIBUTE_KEYS = frozenset(CONTACT_FIELDS) | {"id", "contact_id", "attributes", "created_at",
@@ -33,6 +35,14 @@ MAX_LENGTHS = {"external_id": 128, "first_name": 200, "last_name": 200}
 ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]{1,253}\Z")
 EMAIL_MAX_LENGTH = 254
 LOCAL_PART_MAX_LENGTH = 64
+
+
+class KeyTaken(Exception):
+    """Another contact holds a unique key (`field`): one person, one profile."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is already used by another contact")
+        self.field = field
 
 
 @lru_cache(maxsize=1)
