@@ -111,3 +111,8 @@ def verify(secrets: Sequence[str], token: str, now: datetime,
 def unsubscribe_url(public_url: str, token: str) -> str:
     """The https (or, locally, http) one-click URL of a token, served by the contacts service."""
     return f"{public_url.rstrip('/')}/u/{token}"
+
+
+def preferences_url(public_url: str, token: str) -> str:
+    """The preference center's URL for the same token (GET shows the page, POST saves it); `""` gives the path."""
+    return f"{public_url.rstrip('/')}/p/{token}"

@@ -8,9 +8,10 @@ from marshmallow import RAISE
 
 from services.campaigns import schemas as s
 from services.campaigns.gate_forecast import gate_from_settings
-from services.campaigns.handlers import definitions, reports
+from services.campaigns.handlers import definitions, proofs, reports
 from services.campaigns.handlers import forecast as forecasts
 from services.campaigns.handlers import templates as tpl
+from services.campaigns.proof_sender import proofs_from_settings
 from services.campaigns.segments import source_from_settings
 from shared.errors import Unavailable
 from shared.http import roles_required
@@ -103,6 +104,31 @@ class CampaignPreview(MethodView):
         with units_of_work().read() as uow:
             return {"steps": tpl.preview_campaign(uow, campaign_id, body["contact"], body["event"],
                                                   body.get("step_id"))}
+
+
+@campaigns_blp.route("/<string:campaign_id>/proof")
+class CampaignProof(MethodView):
+    """Proof sends to the campaign's seed addresses."""
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.ProofRequestSchema)
+    @campaigns_blp.response(200, s.ProofResultSchema)
+    @alt_problem(campaigns_blp, 409, "the campaign has no proof_recipients")
+    @alt_problem(campaigns_blp, 503, "the channels service is not configured")
+    def post(self, body, campaign_id):
+        """Render every send step (or `step_id`) for a sample contact (or `contact_id`) and send each, marked as
+        a proof, to the seed addresses of its channel (`proof_recipients`), outside caps and the contact's
+        ledger; steps whose channel has no seed are listed with the reason."""
+        with units_of_work().read() as uow:
+            prepared = proofs.prepare_proof(uow, campaign_id, body.get("contact_id"), body.get("contact"),
+                                            body["event"], body.get("step_id"))
+        sender = proofs_from_settings(service_context().settings.extra)
+        if sender is None:
+            raise Unavailable("CAMPAIGNS_CHANNELS_URL is not configured")
+        try:
+            return proofs.send_proof(prepared, sender)
+        finally:
+            sender.close()
 
 
 @campaigns_blp.route("/<string:campaign_id>/report")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from services.campaigns.domain.proof import MAX_SEEDS
 from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.steps.base import CHANNEL, STEP_ID
 
@@ -116,6 +117,15 @@ class DefinitionSchema(_Flat):
                         required=True, validate=validate.Length(min=1, max=200))
     exit_goals = fields.List(fields.Nested(ExitGoalSchema), validate=validate.Length(max=50))
     reentry = fields.Nested(ReentrySchema)
+    proof_recipients = fields.Dict(
+        keys=fields.String(validate=CHANNEL),
+        values=fields.List(fields.String(validate=validate.Length(min=1, max=320)),
+                           validate=validate.Length(min=1, max=MAX_SEEDS)),
+        validate=validate.Length(max=20),
+        metadata={"description": "seed addresses of proof sends per channel: email addresses or international "
+                                 "phone numbers (POST /campaigns/{id}/proof)"})
+    requires_approval = fields.Boolean(metadata={"description": "activation needs a current approval by a second "
+                                                                "key (POST /campaigns/{id}/approval)"})
 
 
 class VersionSchema(Schema):
@@ -224,6 +234,50 @@ class CampaignPreviewSchema(Schema):
     """Every send step rendered."""
 
     steps = fields.List(fields.Nested(RenderedSchema))
+
+
+class ProofRequestSchema(_Flat):
+    """Whom to render a proof for: a known `contact_id`, a sample `contact`, or (neither) the built-in sample."""
+
+    contact_id = fields.String(validate=validate.Length(min=1, max=128),
+                               metadata={"description": "render for this contact (campaigns' copy of it); the "
+                                                        "proof still goes to the seed addresses only"})
+    contact = fields.Dict(metadata={"description": "a sample contact (fields and `attributes`) instead"})
+    event = fields.Dict(load_default=dict)
+    step_id = fields.String(validate=STEP_ID, metadata={"description": "only this send step"})
+
+    @validates_schema
+    def _one_contact(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "contact_id" in data and "contact" in data:
+            raise ValidationError("give contact_id or contact, not both", "contact_id")
+
+
+class ProofDeliverySchema(Schema):
+    """What became of a proof at one seed address (as the channels service answered)."""
+
+    to = fields.String()
+    status = fields.String(metadata={"description": "sent | failed | refused (the channel does not deliver to "
+                                                    "this kind of address)"})
+    detail = fields.String()
+    provider_id = fields.String(allow_none=True)
+
+
+class ProofStepSchema(RenderedSchema):
+    """One send step of a proof: rendered (unmarked), its seed addresses, and what each got."""
+
+    recipients = fields.List(fields.String())
+    deliveries = fields.List(fields.Nested(ProofDeliverySchema))
+    skipped = fields.String(allow_none=True, metadata={"description": "why the step was not sent (no seed "
+                                                                      "address for its channel, channels unavailable)"})
+
+
+class ProofResultSchema(Schema):
+    """Every send step of the campaign and what was sent to whom."""
+
+    proof_id = fields.String()
+    campaign_id = fields.String()
+    contact_id = fields.String(allow_none=True, metadata={"description": "null: the built-in or given sample"})
+    steps = fields.List(fields.Nested(ProofStepSchema))
 
 
 class ControlArmSchema(Schema):

@@ -13,9 +13,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from services.channels.adapters.base import AdapterContext
+from services.channels.adapters.registry import build_adapters, parse_config
 from services.channels.domain import PolicyRules
 from services.channels.handlers import forecast as forecasts
 from services.channels.handlers import policy
+from services.channels.handlers.proofs import deliver_proofs
 from services.channels.rules import from_document, sets_no_rule
 from services.channels.schemas import (
     DecisionQuerySchema,
@@ -29,11 +32,14 @@ from services.channels.schemas import (
     PolicyPatchSchema,
     PolicySchema,
     PolicyWriteQuerySchema,
+    ProofResultSchema,
+    ProofSchema,
 )
-from shared.errors import Invalid
+from shared.errors import Conflict, Invalid
 from shared.http import roles_required
-from shared.http.context import clock, unit_of_work, units_of_work
+from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.merge_patch import MERGE_PATCH_TYPE
+from shared.http.openapi import alt_problem
 
 policy_blp = Blueprint("policy", __name__, description="The contact policy of the dispatch gate")
 decisions_blp = Blueprint("decisions", __name__, description="Why a contact did or did not get a message")
@@ -135,6 +141,32 @@ class Forecast(MethodView):
         at = (body.get("at") or clock().now()).astimezone(UTC)
         with units_of_work().read() as uow:
             return forecasts.forecast(uow, body["message"], body["contacts"], at, body["capacity_taken"])
+
+
+@deliveries_blp.route("/proofs")
+class Proofs(MethodView):
+    """Proof sends to seed addresses, outside the contact policy."""
+
+    @roles_required("marketer")
+    @deliveries_blp.arguments(ProofSchema)
+    @deliveries_blp.response(200, ProofResultSchema)
+    @alt_problem(deliveries_blp, 409, "the channel has no adapter in this deployment")
+    def post(self, body):
+        """Send the rendered message, marked as a proof (`[PROOF] ` before the subject or the text, header
+        `X-Touchpoint-Proof: 1` on email), to each seed address now; nothing of a contact's record is
+        read or written (no gate, ledger, cap, capacity or report). One result per address."""
+        settings = service_context().settings
+        config = parse_config(settings.extra.get("adapters"))
+        if body["channel"] not in config:
+            raise Conflict(f"channel {body['channel']!r} has no adapter in this deployment",
+                           {"channel": ["no adapter configured"]})
+        context = AdapterContext(settings, service_context().engine, clock().now)
+        adapter = build_adapters({body["channel"]: config[body["channel"]]}, context)[body["channel"]]
+        try:
+            deliveries = deliver_proofs(adapter, body, body["recipients"])
+        finally:
+            adapter.close()
+        return {"proof_id": body["proof_id"], "channel": body["channel"], "deliveries": deliveries}
 
 
 @deliveries_blp.route("/deliveries")

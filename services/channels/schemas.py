@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.channels.domain import CapacityWindow, CapScope, WhenFull
 from services.channels.domain.capacity import zone
+from services.channels.domain.proof import seed_address
 from shared.contracts import CATEGORIES
 from shared.control_group import MAX_PERCENT
 
@@ -317,6 +318,9 @@ class EmailEventSchema(Schema):
     """A bounce or complaint reported by the email provider; names the request, the address or the contact."""
 
     type = fields.String(required=True, validate=validate.OneOf(("bounce", "complaint")))
+    # A soft bounce (mailbox full, greylisted) is temporary: noted, never a suppression. A provider
+    # that does not say is taken to report a hard bounce, the only kind most of them call back about.
+    bounce_type = fields.String(load_default="hard", validate=validate.OneOf(("hard", "soft")))
     request_id = fields.String(allow_none=True, load_default=None, validate=ID)
     email = fields.String(allow_none=True, load_default=None, validate=validate.Length(min=3, max=320))
     contact_id = fields.String(allow_none=True, load_default=None, validate=ID)
@@ -341,3 +345,61 @@ class SmsInboundSchema(Schema):
 
     sender = fields.String(required=True, data_key="from", validate=validate.Length(min=3, max=32))
     text = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+MAX_PROOF_RECIPIENTS = 20
+
+
+class SeedAddress(fields.String):
+    """A seed address of a proof: an email address, or an international phone number (+...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # noqa: ANN001, ANN202 - marshmallow's signature
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            seed_address(text)
+        except ValueError as exc:
+            raise ValidationError(f"neither an email address nor a phone number: {exc}") from exc
+        return text
+
+
+class ProofContentSchema(Schema):
+    """The rendered message, as a campaign's send step would request it."""
+
+    subject = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=1000))
+    body = fields.String(required=True, validate=validate.Length(max=200_000))
+    html = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500_000))
+
+
+class ProofSchema(Schema):
+    """A proof: one rendered message, marked and sent to each seed address at once (docs/channels.md, "Proofs")."""
+
+    proof_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"),
+                             metadata={"description": "the caller's id of this proof (a Message-ID part)"})
+    channel = fields.String(required=True, validate=CHANNEL)
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    content = fields.Nested(ProofContentSchema, required=True)
+    recipients = fields.List(SeedAddress(validate=validate.Length(min=3, max=320)), required=True,
+                             validate=validate.Length(min=1, max=MAX_PROOF_RECIPIENTS))
+    campaign_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    step_id = fields.String(allow_none=True, load_default=None, validate=ID)
+    contact_id = fields.String(allow_none=True, load_default=None, validate=ID,
+                               metadata={"description": "the contact the message was rendered for; it is not sent to"})
+    topic = fields.String(allow_none=True, load_default=None, validate=ID)
+
+
+class ProofDeliverySchema(Schema):
+    """What became of the proof at one seed address."""
+
+    to = fields.String(metadata={"description": "the seed address in its normal form"})
+    status = fields.String(metadata={"description": "sent | failed (the provider refused or was unreachable) | "
+                                                    "refused (the channel does not deliver to this kind of address)"})
+    detail = fields.String()
+    provider_id = fields.String(allow_none=True)
+
+
+class ProofResultSchema(Schema):
+    """One result per seed address."""
+
+    proof_id = fields.String()
+    channel = fields.String()
+    deliveries = fields.List(fields.Nested(ProofDeliverySchema))

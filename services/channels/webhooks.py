@@ -76,16 +76,20 @@ def _accepted(**body: Any) -> Response:
 
 
 @blp.route("/email", methods=["POST"])
-@documented(EmailEventSchema, {**_SUPPRESSED, "reason": {"type": "string", "enum": ["bounced", "complained"]}})
+@documented(EmailEventSchema, {**_SUPPRESSED, "action": {"type": "string", "enum": ["suppressed", "noted"]},
+                                "reason": {"type": "string", "nullable": True, "enum": ["bounced", "complained", None]}})
 @public_webhook
 def email_event() -> Response:
-    """A bounce or complaint: suppress email for the contact here at once and ask contacts to record it."""
+    """A hard bounce or complaint suppresses email for the contact here at once and asks contacts to record it;
+    a soft bounce is only noted."""
     body = _body(EmailEventSchema())
     with unit_of_work() as uow:
         contact_ids, reason = provider_events.email_event(uow, body)
         if not contact_ids:
             raise NotFound("no contact matches the request id or address")
-    return _accepted(suppressed=contact_ids, reason=reason)
+    if reason is None:
+        return _accepted(action="noted", suppressed=[], reason=None)
+    return _accepted(action="suppressed", suppressed=contact_ids, reason=reason)
 
 
 @blp.route("/sms/receipts", methods=["POST"])

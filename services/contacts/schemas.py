@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.contracts import CONSENT_STATUSES, SUPPRESSION_REASONS, SUPPRESSION_SCOPES
 
@@ -286,3 +286,42 @@ class RejectionPageSchema(Schema):
 
     items = fields.List(fields.Nested(RejectionSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+_LANGUAGE = validate.Regexp(r"^[a-z]{2,3}$", error="a language code such as 'en' or 'de'")
+
+
+class TopicWriteSchema(Strict):
+    """A topic's labels per language; English is required (the fallback of every other language)."""
+
+    labels = fields.Dict(required=True, keys=fields.String(validate=_LANGUAGE),
+                         values=fields.String(validate=validate.Length(min=1, max=200)),
+                         metadata={"example": {"en": "Mortgages", "de": "Hypotheken"}})
+
+    @validates_schema
+    def _english(self, data: dict, **_: object) -> None:
+        if not (data.get("labels") or {}).get("en"):
+            raise ValidationError("an English label ('en') is required", "labels")
+
+
+class TopicSchema(Schema):
+    """A topic of the preference center's catalogue."""
+
+    key = fields.String(metadata={"description": "what campaigns name as `topic`"})
+    labels = fields.Dict(keys=fields.String(), values=fields.String())
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PreferenceFormSchema(Schema):
+    """The preference center's form, as its page posts it (fields the page never sends are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    action = fields.String(validate=validate.OneOf(("save", "everything")))
+    consent_email = fields.String(validate=validate.OneOf(("granted", "denied")))
+    consent_sms = fields.String(validate=validate.OneOf(("granted", "denied")))
+    consent_call = fields.String(validate=validate.OneOf(("granted", "denied")))
+    shown = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=200))
+    topic = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=200))

@@ -12,7 +12,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.contacts.repository import TABLES, ContactStore, EventStore, ImportJobs, SegmentStore
+from services.contacts.repository import (
+    TABLES,
+    ContactStore,
+    EventStore,
+    ImportJobs,
+    SegmentStore,
+    TopicStore,
+)
 from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
@@ -30,6 +37,7 @@ class ContactsUnitOfWork:
         self.events = EventStore(conn)
         self.segments = SegmentStore(conn)
         self.imports = ImportJobs(conn)
+        self.topics = TopicStore(conn)
 
     @property
     def source(self) -> str:

@@ -25,11 +25,29 @@ OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {},
 
 
 class SmtpSink:
-    """aiosmtpd handler keeping every message (envelope) it receives."""
+    """aiosmtpd handler keeping every message (envelope) it receives.
+
+    `refuse_once(address, reply)` makes the next RCPT TO that address answer `reply` (e.g. a 451
+    greylisting refusal) instead of 250; later ones are accepted again.
+    """
 
     def __init__(self) -> None:
         self.envelopes: list[Any] = []
         self.lock = threading.Lock()
+        self.refusals: dict[str, str] = {}
+
+    def refuse_once(self, address: str, reply: str) -> None:
+        """Answer the next RCPT TO `address` with `reply`."""
+        with self.lock:
+            self.refusals[address.lower()] = reply
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        with self.lock:
+            refusal = self.refusals.pop(address.lower(), None)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802  (aiosmtpd hook name)
         with self.lock:

@@ -13,6 +13,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 
 from services.campaigns.domain.durations import zone
+from services.campaigns.domain.proof import check_proof_recipients
 from services.campaigns.domain.steps import REGISTRY
 from services.campaigns.domain.steps.base import (
     CONDITION_ROOTS,
@@ -49,6 +50,9 @@ def validate_definition(raw: Mapping[str, Any], known_channels: set[str]) -> lis
     _check_entry(raw.get("entry"), ids, errors)
     _check_exit_goals(raw.get("exit_goals", []), errors)
     _check_reentry(raw.get("reentry", {"policy": "never"}), errors)
+    errors.extend(check_proof_recipients(raw.get("proof_recipients"), known_channels))
+    if not isinstance(raw.get("requires_approval", False), bool):
+        errors.append(DefinitionError("requires_approval", "must be true or false"))
     graph = step_graph(steps)
     if graph:
         _check_cycles(graph, steps, errors)

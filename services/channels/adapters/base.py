@@ -14,6 +14,11 @@ An adapter is a class with
   thread-safe (the built-in SMTP adapter keeps a pool of that many connections, the HTTP ones a
   keep-alive pool of that size). Configuration may lower or raise it per channel.
 - ``close()`` – release connections when the worker stops.
+- ``seed_address: "email" | "phone" | None`` – what kind of address the adapter delivers to, for proof
+  sends (``POST /proofs``) to seed addresses; None (the default) means the channel takes no proofs.
+  A message with ``proof`` set is a marked copy for a seed address: the adapter must not add what
+  acts for the contact (the SMTP adapter leaves out the unsubscribe link and adds
+  ``X-Touchpoint-Proof: 1``).
 
 The constructor takes ``(channel, options, context)``: ``options`` is the adapter's entry in the
 ``CHANNELS_ADAPTERS`` configuration (secrets are never in it: options name environment variables
@@ -94,6 +99,7 @@ class RenderedMessage:
     expires_at: datetime | None = None
     attempt: int = 1
     topic: str | None = None  # the campaign topic of a marketing message (mortgage, ...), when it has one
+    proof: bool = False  # a proof to a seed address (POST /proofs), not a message to the contact
 
     def personalise(self, text: str | None) -> str:
         """``$first_name``, ``$last_name``, ``$email`` replaced for requesters that send unrendered text."""
@@ -130,6 +136,7 @@ class ChannelAdapter:
     rate_limit_per_second: float = 50.0
     retry_policy: RetryPolicy = RetryPolicy()
     max_in_flight: int = 1  # sends at once; more only for thread-safe adapters
+    seed_address: Literal["email", "phone"] | None = None  # the address a proof goes to; None: no proofs
 
     def __init__(self, channel: str, options: Mapping[str, Any] | None = None,
                  context: AdapterContext | None = None) -> None:

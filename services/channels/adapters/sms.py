@@ -21,6 +21,7 @@ class SmsGatewayAdapter(ChannelAdapter):
 
     rate_limit_per_second = 20.0
     retry_policy = RetryPolicy(max_attempts=4, backoff_seconds=5.0)
+    seed_address = "phone"
     max_in_flight = 16  # a requests.Session with a connection pool of this size is thread-safe to share
 
     def __init__(self, *args, **kwargs) -> None:

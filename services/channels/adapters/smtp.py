@@ -44,6 +44,7 @@ from shared import unsubscribe
 
 log = logging.getLogger(__name__)
 ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+PROOF_HEADER = ("X-Touchpoint-Proof", "1")
 
 _RECONNECT_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError, OSError)
 # RFC 5322 dot-atom: what a msg-id's left part may hold. Campaign request ids contain ':', which the
@@ -82,6 +83,7 @@ class SmtpAdapter(ChannelAdapter):
     rate_limit_per_second = 100.0
     retry_policy = RetryPolicy(max_attempts=5, backoff_seconds=5.0)
     max_in_flight = 16
+    seed_address = "email"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -121,7 +123,12 @@ class SmtpAdapter(ChannelAdapter):
         return smtp
 
     def list_headers(self, message: RenderedMessage) -> list[tuple[str, str]]:
-        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message; none for others."""
+        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message; none for others.
+
+        A proof carries `X-Touchpoint-Proof: 1` instead: its unsubscribe link would act for the
+        contact it was rendered for, not for the seed address that receives it."""
+        if message.proof:
+            return [PROOF_HEADER]
         if message.category != "marketing" or not self.unsubscribe_secret:
             return []
         scope, value = ("topic", message.topic) if self.unsubscribe_scope == "topic" and message.topic \
@@ -186,7 +193,9 @@ class SmtpAdapter(ChannelAdapter):
                     smtp.send_message(data)
             except smtplib.SMTPRecipientsRefused as exc:
                 self._reset(smtp)
-                return DeliveryResult("failed", None, f"recipient refused: {exc.recipients}")
+                # 4xx at RCPT (greylisting, mailbox temporarily unavailable) is a soft bounce: try again later.
+                temporary = all(400 <= code < 500 for code, _ in exc.recipients.values())
+                return DeliveryResult("retry" if temporary else "failed", None, f"recipient refused: {exc.recipients}")
             except smtplib.SMTPNotSupportedError as exc:
                 # An international (non-ASCII) address needs SMTPUTF8, which this relay does not offer.
                 self._reset(smtp)

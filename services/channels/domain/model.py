@@ -186,6 +186,41 @@ class Touch:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedSend:
+    """A message already planned for the contact: a drip send step waiting in the scheduler, or a message
+    the gate deferred. Higher-priority plans hold slots of the contact's caps (the look-ahead rule).
+
+    ``step_key`` (a drip step's plan) or ``request_id`` (a deferred request) says which incoming message
+    is this plan, so the plan stops counting once that message is decided.
+    """
+
+    plan_id: str
+    channel: str
+    category: Category
+    priority: int
+    due_at: datetime
+    campaign_id: str | None = None
+    step_key: StepKey | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_channel(self.channel)
+        object.__setattr__(self, "channel", str(self.channel))
+        object.__setattr__(self, "category", Category(self.category))
+        if self.due_at is None:
+            raise ValueError("due_at is required")
+        _require_aware("due_at", self.due_at)
+        if self.step_key is not None:
+            object.__setattr__(self, "step_key", tuple(self.step_key))
+
+    def is_for(self, message: OutboundMessage) -> bool:
+        """True when ``message`` is the planned message itself (it arrived, so the plan is over)."""
+        if self.request_id is not None and self.request_id == message.request_id:
+            return True
+        return self.step_key is not None and self.step_key == message.step_key
+
+
+@dataclass(frozen=True, slots=True)
 class FrequencyCap:
     """At most ``limit`` touches in any rolling ``window``, counting the touches in ``scope``."""
 
@@ -296,8 +331,9 @@ class PriorDecisions:
 class ContactPolicyState:
     """Everything the gate knows about one contact, loaded under the contact's lock.
 
-    ``decided`` holds the prior decisions of the requests being decided (by request id) and
-    ``live_steps`` the campaign step occurrences that already hold a reserved or sent touch.
+    ``decided`` holds the prior decisions of the requests being decided (by request id),
+    ``live_steps`` the campaign step occurrences that already hold a reserved or sent touch, and
+    ``planned`` the messages planned for the contact that are not sent yet (drip steps, deferrals).
     """
 
     time_zone: str | None = None
@@ -306,6 +342,7 @@ class ContactPolicyState:
     touches: tuple[Touch, ...] = ()
     decided: Mapping[str, PriorDecisions] = field(default_factory=dict)
     live_steps: frozenset[StepKey] = frozenset()
+    planned: tuple[PlannedSend, ...] = ()
 
     def __post_init__(self) -> None:
         if self.time_zone is not None and not isinstance(self.time_zone, str):
@@ -316,6 +353,7 @@ class ContactPolicyState:
         object.__setattr__(self, "touches", tuple(self.touches))
         object.__setattr__(self, "decided", MappingProxyType(dict(self.decided)))
         object.__setattr__(self, "live_steps", frozenset(self.live_steps))
+        object.__setattr__(self, "planned", tuple(self.planned))
 
     def consent_for(self, channel: str) -> ConsentStatus:
         """The recorded consent for ``channel``; unknown when nothing was recorded."""
@@ -384,6 +422,7 @@ class Decision:
     rule_id: str | None = None
     defer_until: datetime | None = None
     detail: str = ""
+    yielded_to: str | None = None  # the plan id a look-ahead cap decision gave way to
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outcome", Outcome(self.outcome))

@@ -24,6 +24,7 @@ from services.channels.domain.model import (
     FrequencyCap,
     OutboundMessage,
     Outcome,
+    PlannedSend,
     PolicyRules,
     PriorDecisions,
     Suppression,
@@ -35,6 +36,10 @@ from services.channels.domain.quiet_hours import SEARCH_HORIZON, next_window_sta
 
 MIN_GAP_RULE_ID = "min_gap"
 CONTROL_GROUP_RULE_ID = "control_group"
+LOOK_AHEAD_REASON = "look_ahead"  # reason `look_ahead:<cap id>`: a slot is held for a higher-priority plan
+# A plan due a little while ago still counts: its request may be on its way to the gate right now
+# (the scheduler fired, campaigns is rendering). Older plans are stale (their message never came).
+PLAN_GRACE = timedelta(hours=1)
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
@@ -112,7 +117,7 @@ def cap_applies(cap: FrequencyCap, message: OutboundMessage) -> bool:
     return True
 
 
-def _touch_in_scope(cap: FrequencyCap, touch: Touch) -> bool:
+def _touch_in_scope(cap: FrequencyCap, touch: Touch | PlannedSend) -> bool:
     # Transactional touches bypass every cap, so they never count against one either;
     # otherwise a receipt could push a contact "over" a cap it was never subject to.
     if touch.category is Category.TRANSACTIONAL:
@@ -130,6 +135,23 @@ def touches_in_scope(cap: FrequencyCap, touches: Iterable[Touch], now: datetime)
     """The touches counting against ``cap`` at ``now``: non-transactional, in scope, at > now - window."""
     since = _minus(now, cap.window)
     return [t for t in touches if _touch_in_scope(cap, t) and _utc(t.at) > since]
+
+
+def reservations(cap: FrequencyCap, message: OutboundMessage, planned: Iterable[PlannedSend],
+                 now: datetime) -> list[PlannedSend]:
+    """The plans that hold a slot of ``cap`` against ``message`` at ``now``, earliest due first.
+
+    A plan holds one slot when its priority is strictly higher than the message's, ``cap`` counts it
+    (transactional plans never), and it is due inside the cap's window from now (a touch now would still
+    be in the window the plan is counted in when it is sent), or overdue by less than PLAN_GRACE. Only
+    marketing messages give way; for any other message nothing is reserved.
+    """
+    if message.category is not Category.MARKETING:
+        return []
+    since, until = _minus(now, PLAN_GRACE), _plus(now, cap.window)
+    held = [p for p in planned if p.priority > message.priority and _touch_in_scope(cap, p)
+            and since < _utc(p.due_at) < until]
+    return sorted(held, key=lambda p: (_utc(p.due_at), -p.priority, p.plan_id))
 
 
 def _cap_noun(cap: FrequencyCap) -> str:
@@ -251,6 +273,18 @@ def _check_caps(
                 rule_id=cap.id,
                 detail=f"{used} of {cap.limit} {_cap_noun(cap)} in {_describe(cap.window)} already used",
             )
+        held = reservations(cap, message, state.planned, now) if state.planned else []
+        if used + len(held) >= cap.limit:
+            plan = held[0]
+            return Decision(
+                Outcome.CAP,
+                f"{LOOK_AHEAD_REASON}:{cap.id}",
+                rule_id=cap.id,
+                yielded_to=plan.plan_id,
+                detail=(f"{used} of {cap.limit} {_cap_noun(cap)} in {_describe(cap.window)} used and "
+                        f"{len(held)} held for higher-priority planned messages; yields to {plan.plan_id} "
+                        f"(priority {plan.priority} > {message.priority}, due {_utc(plan.due_at).isoformat()})"),
+            )
     gap = rules.min_marketing_gap
     if message.category is Category.MARKETING and gap:
         marketing = [_utc(t.at) for t in state.touches if t.category is Category.MARKETING]
@@ -302,19 +336,38 @@ def decide(
 def apply_decision(
     state: ContactPolicyState, message: OutboundMessage, decision: Decision, now: datetime
 ) -> ContactPolicyState:
-    """The contact's state after ``decision`` was recorded: the request counts as decided, and a
-    send holds a reserved touch and its step occurrence, so the next message of a batch sees both."""
+    """The contact's state after ``decision`` was recorded: the request counts as decided, a send holds
+    a reserved touch and its step occurrence, a message that was planned is no longer a plan, and a
+    deferred one is planned for when it comes back; so the next message of a batch sees all of it."""
     if decision.outcome is Outcome.ALREADY_DECIDED:
         return state
     prior = state.decided.get(message.request_id, PriorDecisions())
     decided = {**state.decided, message.request_id: PriorDecisions(
         prior.attempts | {message.attempt}, prior.final or decision.is_final)}
+    planned = state.planned
+    if planned and any(p.is_for(message) for p in planned):
+        planned = tuple(p for p in planned if not p.is_for(message))
+    if decision.outcome is Outcome.DEFER:
+        planned = (*planned, deferred_plan(message, decision))
     if decision.outcome is not Outcome.SEND:
-        return _evolve(state, decided=MappingProxyType(decided))
+        return _evolve(state, decided=MappingProxyType(decided), planned=planned)
     touch = Touch(message.channel, message.category, message.campaign_id, message.topic, now, TouchState.RESERVED)
     key = message.step_key
     live = state.live_steps if key is None else state.live_steps | {key}
-    return _evolve(state, decided=MappingProxyType(decided), touches=(*state.touches, touch), live_steps=live)
+    return _evolve(state, decided=MappingProxyType(decided), touches=(*state.touches, touch), live_steps=live,
+                   planned=planned)
+
+
+def deferred_plan_id(request_id: str) -> str:
+    """The plan id of a deferred request (one per request: a later deferral moves its due time)."""
+    return f"deferred:{request_id}"
+
+
+def deferred_plan(message: OutboundMessage, decision: Decision) -> PlannedSend:
+    """The plan a deferral makes: the message comes back to the gate at ``defer_until``."""
+    assert decision.defer_until is not None
+    return PlannedSend(deferred_plan_id(message.request_id), message.channel, message.category, message.priority,
+                       decision.defer_until, message.campaign_id, request_id=message.request_id)
 
 
 def apply_capacity(usage: CapacityUsage, message: OutboundMessage, decision: Decision, rules: PolicyRules,

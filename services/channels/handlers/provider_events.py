@@ -18,11 +18,12 @@ def _announce(uow: ChannelsUnitOfWork, job: Any, outcome: str, reason: str, deta
     uow.publish(f"message.{outcome}", payload, key=job.contact_id)
 
 
-def email_event(uow: ChannelsUnitOfWork, body: dict[str, Any]) -> tuple[list[str], str]:
+def email_event(uow: ChannelsUnitOfWork, body: dict[str, Any]) -> tuple[list[str], str | None]:
     """A bounce or complaint: suppress email for the contact(s) here at once and ask contacts to record it.
 
-    Returns the suppressed contact ids (empty: nobody matches) and the suppression reason."""
-    reason = "bounced" if body["type"] == "bounce" else "complained"
+    A soft bounce (temporary: mailbox full, greylisting) suppresses nobody: it is noted on the
+    delivery job and the next message goes out as usual. Returns the contact ids the event names
+    (empty: nobody matches) and the suppression reason, None for a soft bounce."""
     job = uow.jobs.by_request_id(body["request_id"]) if body.get("request_id") else None
     if job is not None:
         contact_ids = [job.contact_id]
@@ -30,6 +31,11 @@ def email_event(uow: ChannelsUnitOfWork, body: dict[str, Any]) -> tuple[list[str
         contact_ids = [body["contact_id"]]
     else:
         contact_ids = uow.contacts.with_address("email", body.get("email"))
+    if body["type"] == "bounce" and body["bounce_type"] == "soft":
+        if job is not None:
+            uow.jobs.note(job.id, "soft bounce" + (f" ({body['detail']})" if body.get("detail") else ""))
+        return sorted(contact_ids), None
+    reason = "bounced" if body["type"] == "bounce" else "complained"
     for contact_id in sorted(contact_ids):
         suppress_locally(uow, contact_id, "email", reason, "email_webhook", {"request_id": body.get("request_id")})
     if job is not None:

@@ -36,6 +36,14 @@ def jsonable(value: Any) -> Any:
 
 def blueprints() -> list[Blueprint]:
     """The service's blueprints."""
-    from services.contacts.api import contacts, events, imports, segments, unsubscribe
+    from services.contacts.api import (
+        contacts,
+        events,
+        imports,
+        preference_center,
+        segments,
+        topics,
+        unsubscribe,
+    )
 
-    return [contacts.blp, events.blp, segments.blp, imports.blp, unsubscribe.blp]
+    return [contacts.blp, events.blp, segments.blp, imports.blp, topics.blp, unsubscribe.blp, preference_center.blp]

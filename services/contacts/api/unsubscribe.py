@@ -33,8 +33,10 @@ _PAGES = {"200": {"description": "the confirmation (GET) or the result (POST)", 
           "404": {"description": "the link is not one Touchpoint issued (malformed, tampered, unknown contact)",
                   "content": {**_HTML, "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
           "410": {"description": "the link is genuine but expired", "content": _HTML}}
-_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
+            # No script, no framing (a page that frames this one could trick a click), forms post only here.
+           "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                       "frame-ancestors 'none'"),
             "X-Content-Type-Options": "nosniff"}
 _SCOPE_WORDS = {"channel": "{value} messages", "topic": "messages about {value}"}
 
@@ -49,32 +51,35 @@ class OneClickSchema(Schema):
 
 
 def _page(status: int, title: str, text: str, form_token: str | None = None) -> Response:
-    """A minimal, accessible page: a heading, a sentence, and maybe the one button."""
+    """A minimal, accessible page: a heading, a sentence, and maybe the one button and the preferences link."""
     form = ""
     if form_token is not None:
         form = (f'<form method="post" action="/u/{escape(form_token)}">'
                 '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                '<button type="submit">Unsubscribe</button></form>')
+                '<button type="submit">Unsubscribe</button></form>'
+                f'<p><a href="{escape(unsubscribe.preferences_url("", form_token))}">Manage all your preferences</a></p>')
     body = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{escape(title)}</title><style>body{{font-family:sans-serif;max-width:36em;margin:3em auto;'
-            'padding:0 1em;color:#111;background:#fff}button{font-size:1.1em;padding:.5em 1.2em}</style></head>'
+            'padding:0 1em;color:#111;background:#fff}button{font-size:1.1em;padding:.5em 1.2em}'
+            'a:focus,button:focus{outline:3px solid #1a4fd6;outline-offset:2px}</style></head>'
             f'<body><main><h1>{escape(title)}</h1><p>{escape(text)}</p>{form}</main></body></html>')
-    return Response(body, status=status, mimetype="text/html", headers=_HEADERS)
+    return Response(body, status=status, mimetype="text/html", headers=HEADERS)
 
 
-def _claim(token: str) -> unsubscribe.UnsubscribeClaim | Response:
-    """The token's claim, or the 4xx page that says why there is none."""
+def claim_of(token: str) -> unsubscribe.UnsubscribeClaim | Response:
+    """The token's claim, or the 4xx page that says why there is none (the preference center's too)."""
     try:
         return unsubscribe.verify(service_context().settings.unsubscribe_secrets, token, clock().now())
     except unsubscribe.ExpiredToken:
         return _page(410, "This link has expired",
                      "Unsubscribe links are valid for one year. Use the link in a recent message from us.")
     except unsubscribe.InvalidToken:
-        return _not_found()
+        return not_found()
 
 
-def _not_found() -> Response:
+def not_found() -> Response:
+    """The page for a link Touchpoint did not issue."""
     return _page(404, "This link is not valid",
                  "The unsubscribe link is incomplete or was changed. Copy the whole link from the message.")
 
@@ -88,7 +93,7 @@ def _what(claim: unsubscribe.UnsubscribeClaim) -> str:
 @public_endpoint
 def confirm(token: str) -> Response:
     """A page with the unsubscribe button; opening it changes nothing (link scanners GET every link)."""
-    claim = _claim(token)
+    claim = claim_of(token)
     if isinstance(claim, Response):
         return claim
     return _page(200, "Unsubscribe", f"Stop receiving {_what(claim)} from us?", form_token=token)
@@ -100,14 +105,14 @@ def confirm(token: str) -> Response:
 @blp.arguments(OneClickSchema, location="form")  # the guard admits urlencoded and multipart (RFC 8058 §3.1)
 def one_click(_form: dict, token: str) -> Response:
     """Suppress the token's contact for its channel or topic (source `one_click`); idempotent."""
-    claim = _claim(token)
+    claim = claim_of(token)
     if isinstance(claim, Response):
         return claim
     try:
         with unit_of_work() as uow:
             outcome = preferences.one_click_unsubscribe(uow, claim.contact_id, claim.scope, claim.value)
     except NotFound:
-        return _not_found()
+        return not_found()
     if outcome == "erased":
         return _page(200, "You are unsubscribed", "We hold no data about you and send you nothing.")
     return _page(200, "You are unsubscribed", f"We will not send you {_what(claim)} any more.")

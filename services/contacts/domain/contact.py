@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import available_timezones
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import DOT_ATOM_TEXT
+
+from shared.addresses import normalize_email, normalize_phone  # the rules every service shares
 
 # The keys that identify one person: external_id over every contact, email and phone over live ones.
 UNIQUE_KEYS = ("external_id", "email", "phone")
@@ -31,10 +31,6 @@ MAX_ATTRIBUTES_BYTES = 16_384
 MAX_ATTRIBUTES_DEPTH = 4
 LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?$")
 MAX_LENGTHS = {"external_id": 128, "first_name": 200, "last_name": 200}
-# The shape the email fast path takes: a plain ASCII host name (letters, digits, dots, hyphens).
-ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]{1,253}\Z")
-EMAIL_MAX_LENGTH = 254
-LOCAL_PART_MAX_LENGTH = 64
 
 
 class KeyTaken(Exception):
@@ -48,60 +44,6 @@ class KeyTaken(Exception):
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
-
-
-def normalize_email(text: str) -> str:
-    """Validated email with a lowercase domain; raise ValueError with the reason.
-
-    Nearly every address has a plain ASCII local part and a domain seen before: for those the
-    answer is the local part (which email_validator keeps as is when it matches the RFC's dot-atom,
-    its own regex) plus the domain as email_validator normalised it once. That skips ~0.1 ms of
-    parsing per address; anything else, and every error, goes through email_validator itself.
-    """
-    text = text.strip()
-    local, at, domain = text.rpartition("@")
-    if at and len(local) <= LOCAL_PART_MAX_LENGTH and len(text) <= EMAIL_MAX_LENGTH \
-            and DOT_ATOM_TEXT.match(local) and ASCII_DOMAIN.match(domain):
-        normalized_domain = _email_domain(domain)
-        if normalized_domain is not None and len(local) + 1 + len(normalized_domain) <= EMAIL_MAX_LENGTH:
-            return f"{local}@{normalized_domain}"
-    return _validated_email(text)
-
-
-@lru_cache(maxsize=4096)
-def _email_domain(domain: str) -> str | None:
-    """The domain as email_validator normalises it, or None when it refuses it (then the slow path says why)."""
-    try:
-        result = validate_email(f"a@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    if not result.domain.isascii() or result.ascii_domain != result.domain:
-        return None  # only plain host names take the fast path
-    return result.domain
-
-
-def _validated_email(text: str) -> str:
-    try:
-        result = validate_email(text.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from None
-    return result.normalized
-
-
-def normalize_phone(text: str, region: str | None = None) -> str:
-    """The number in E.164; without `region` it must be international (+...)."""
-    text = text.strip()
-    if region is None and not text.startswith(("+", "00")):
-        raise ValueError("phone must be international (+<country code>...) unless phone_region is given")
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, region.upper() if region else None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number for its country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalize_locale(text: str) -> str:

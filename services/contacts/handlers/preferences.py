@@ -1,10 +1,16 @@
-"""Consent per channel and suppressions: what a contact allows, and what must never be sent."""
+"""Consent per channel and suppressions: what a contact allows, and what must never be sent.
+
+Also the preference center's use cases (`preference_page`, `save_preferences`): the page's
+rules are in `services.contacts.domain.preferences`; every change goes through the handlers here.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.contacts.domain import preferences as prefs
 from services.contacts.domain.ids import new_id
 from services.contacts.handlers.common import iso, load_contact
 from services.contacts.unit_of_work import ContactsUnitOfWork
@@ -110,3 +116,50 @@ def one_click_unsubscribe(uow: ContactsUnitOfWork, contact_id: str, scope: str, 
     add_suppression(uow, contact_id, {"scope": scope, "value": value, "reason": "unsubscribed",
                                       "source": "one_click"})
     return "unsubscribed"
+
+
+@dataclass(frozen=True)
+class PreferencePage:
+    """What the preference center shows a contact: their language and preferences (None once erased)."""
+
+    locale: str | None
+    preferences: prefs.Preferences | None
+    changed: int = 0
+
+
+def _current(uow: ContactsUnitOfWork, contact_id: str) -> prefs.Preferences:
+    consents = {row.channel: row.status for row in uow.contacts.consents(contact_id)}
+    catalogue = [prefs.Topic(row.key, dict(row.labels or {})) for row in uow.topics.all()]
+    stops = [prefs.Stop(row.id, row.scope, row.value, row.source)
+             for row in uow.contacts.suppressions(contact_id, active_at=uow.clock.now())]
+    return prefs.preferences(consents, catalogue, stops)
+
+
+def preference_page(uow: ContactsUnitOfWork, contact_id: str) -> PreferencePage:
+    """The contact's preferences as the page shows them; NotFound for an unknown contact."""
+    contact = load_contact(uow, contact_id)
+    if contact.erased_at is not None:
+        return PreferencePage(None, None)
+    return PreferencePage(getattr(contact, "locale", None), _current(uow, contact_id))
+
+
+def save_preferences(uow: ContactsUnitOfWork, contact_id: str, choice: prefs.Choice) -> PreferencePage:
+    """Make the contact's preferences `choice`: each change recorded with source `preference_center`.
+
+    Consent through `set_consent`, stops through `add_suppression` / `lift_suppression`, so every
+    change is on the timeline and leaves through the outbox as any other consent or suppression
+    change does. Saving the same choice again changes nothing. An erased contact changes nothing.
+    """
+    contact = load_contact(uow, contact_id, for_update=True)
+    if contact.erased_at is not None:
+        return PreferencePage(None, None)
+    todo = prefs.changes(_current(uow, contact_id), choice)
+    for change in todo:
+        if change.kind == "consent":
+            set_consent(uow, contact_id, str(change.channel), str(change.status), prefs.SOURCE)
+        elif change.kind == "suppress":
+            add_suppression(uow, contact_id, {"scope": change.scope, "value": change.value,
+                                              "reason": "unsubscribed", "source": prefs.SOURCE})
+        else:
+            lift_suppression(uow, contact_id, str(change.suppression_id))
+    return PreferencePage(getattr(contact, "locale", None), _current(uow, contact_id), len(todo))

@@ -4,7 +4,8 @@
 - `contacts.ContactStore`: the contact aggregate (its row, consents, suppressions, timeline, erasure);
 - `events.EventStore`: behavioural events and their timeline entries;
 - `segments.SegmentStore`: segments and their members (the filter compiler in `services/contacts/filters/`);
-- `imports.ImportJobs`: import jobs, their rejections and the chunk writer.
+- `imports.ImportJobs`: import jobs, their rejections and the chunk writer;
+- `topics.TopicStore`: the preference center's topic catalogue.
 
 Handlers reach them through `services.contacts.unit_of_work.ContactsUnitOfWork`.
 """
@@ -25,8 +26,10 @@ from services.contacts.repository.tables import (
     segments,
     suppressions,
     timeline,
+    topics,
 )
+from services.contacts.repository.topics import TopicStore
 
 __all__ = ["TABLES", "ContactStore", "EventStore", "ImportJobs", "SegmentStore", "consent_history", "consents",
            "contacts", "events", "import_jobs", "import_rejections", "metadata", "segments", "suppressions",
-           "timeline"]
+           "timeline", "TopicStore", "topics"]

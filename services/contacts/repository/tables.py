@@ -164,3 +164,13 @@ import_rejections = Table(
     Column("reason", Text, nullable=False),
     PrimaryKeyConstraint("job_id", "row_number", name="pk_import_rejections"),
 )
+
+# The preference center's topic catalogue: the topics campaigns name, with a label per language
+# (`{"en": "Mortgages", "de": "Hypotheken"}`), managed through /topics.
+topics = Table(
+    "topics", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("labels", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _now_column("created_at"),
+    _now_column("updated_at"),
+)

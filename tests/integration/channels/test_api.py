@@ -110,6 +110,25 @@ def test_bounce_and_stop_become_suppressions_here_and_upstream(api):
     assert dry["outcome"] == "suppressed" and dry["reason"] == "suppressed:channel:bounced"
 
 
+def test_a_soft_bounce_is_noted_and_suppresses_nobody(api):
+    with api.engine.begin() as conn:
+        conn.execute(insert(contact_policy), [{"contact_id": "s1", "email": "s1@example.test"}])
+        conn.execute(insert(deliveries).values(request_id="rs1", touch_id=1, contact_id="s1", channel="email",
+                                               category="marketing", state="sent", next_attempt_at=text("now()")))
+    answer = _signed(api, "/webhooks/email", {"type": "bounce", "bounce_type": "soft", "request_id": "rs1",
+                                              "detail": "452 mailbox full"})
+    assert answer.status_code == 202 and answer.get_json() == {"status": "accepted", "action": "noted",
+                                                               "suppressed": [], "reason": None}
+    assert _signed(api, "/webhooks/email", {"type": "bounce", "bounce_type": "soft",
+                                            "email": "nobody@example.test"}).status_code == 404
+    assert _signed(api, "/webhooks/email", {"type": "bounce", "bounce_type": "maybe",
+                                            "email": "s1@example.test"}).status_code == 422
+    with api.engine.connect() as conn:
+        assert conn.execute(select(suppressions)).all() == []
+        assert conn.execute(select(deliveries.c.detail)).scalar_one() == "soft bounce (452 mailbox full)"
+    assert _outbox(api, "interaction.recorded") == [] and _outbox(api, "message.bounced") == []
+
+
 def test_sms_receipts_update_the_delivery(api):
     with api.engine.begin() as conn:
         conn.execute(insert(deliveries).values(request_id="r9", touch_id=1, contact_id="c9", channel="sms",

@@ -15,14 +15,16 @@ class FakeContactStore:
 
     def __init__(self) -> None:
         self.contacts: dict[str, SimpleNamespace] = {}
-        self.consents: dict[tuple[str, str], dict[str, Any]] = {}
+        self.consent_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.consent_history: list[dict[str, Any]] = []
         self.suppression_rows: dict[str, SimpleNamespace] = {}
         self.timeline: list[dict[str, Any]] = []
         self.locked: list[str] = []
 
-    def add(self, contact_id: str, erased_at: datetime | None = None, external_id: str | None = None) -> None:
-        self.contacts[contact_id] = SimpleNamespace(id=contact_id, erased_at=erased_at, external_id=external_id)
+    def add(self, contact_id: str, erased_at: datetime | None = None, external_id: str | None = None,
+            locale: str | None = None) -> None:
+        self.contacts[contact_id] = SimpleNamespace(id=contact_id, erased_at=erased_at, external_id=external_id,
+                                                    locale=locale)
 
     def contact(self, contact_id: str, *, for_update: bool = False) -> Any:
         if for_update:
@@ -47,8 +49,15 @@ class FakeContactStore:
                      changed_at: datetime) -> None:
         values = {"contact_id": contact_id, "channel": channel, "status": status, "source": source,
                   "changed_at": changed_at}
-        self.consents[(contact_id, channel)] = values
+        self.consent_rows[(contact_id, channel)] = values
         self.consent_history.append(values)
+
+    def consents(self, contact_id: str) -> list[Any]:
+        return [SimpleNamespace(**v) for (cid, _), v in sorted(self.consent_rows.items()) if cid == contact_id]
+
+    def suppressions(self, contact_id: str, *, active_at: datetime | None) -> list[Any]:
+        return [r for r in reversed(self.suppression_rows.values()) if r.contact_id == contact_id
+                and (active_at is None or r.expires_at is None or r.expires_at > active_at)]
 
     def add_suppression(self, values: dict[str, Any], *, source_ref: str | None = None) -> Any:
         if source_ref is not None and any(s.source_ref == source_ref for s in self.suppression_rows.values()):
@@ -94,6 +103,24 @@ class FakeEventStore:
                              for r in rows)
 
 
+class FakeTopicStore:
+    """`TopicStore` as a dict by key."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, SimpleNamespace] = {}
+
+    def all(self) -> list[Any]:
+        return [self.rows[key] for key in sorted(self.rows)]
+
+    def put(self, key: str, labels: dict[str, str], stamp: datetime) -> Any:
+        created = self.rows[key].created_at if key in self.rows else stamp
+        self.rows[key] = SimpleNamespace(key=key, labels=dict(labels), created_at=created, updated_at=stamp)
+        return self.rows[key]
+
+    def delete(self, key: str) -> bool:
+        return self.rows.pop(key, None) is not None
+
+
 class FakeUnitOfWork:
     """The repositories of a `ContactsUnitOfWork` as fakes; records what the handler publishes."""
 
@@ -103,6 +130,7 @@ class FakeUnitOfWork:
         self.clock = system_clock
         self.contacts = FakeContactStore()
         self.events = FakeEventStore(self.contacts.timeline)
+        self.topics = FakeTopicStore()
         self.published: list[dict[str, Any]] = []
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None, **fields: Any) -> Any:

@@ -17,7 +17,7 @@ def test_consent_is_recorded_on_history_and_timeline_and_announced_once() -> Non
     result = set_consent(uow, "c1", "sms", "granted", "form")
     set_consent(uow, "c1", "sms", "revoked", None)
     assert uow.contacts.locked == ["c1", "c1"]  # the contact is locked before its consent changes
-    assert uow.contacts.consents[("c1", "sms")]["status"] == "revoked"
+    assert uow.contacts.consent_rows[("c1", "sms")]["status"] == "revoked"
     assert [h["status"] for h in uow.contacts.consent_history] == ["granted", "revoked"]
     assert [(t["kind"], t["type"], t["data"]) for t in uow.contacts.timeline] == [
         ("consent", "sms", {"status": "granted", "source": "form"}),
@@ -36,4 +36,4 @@ def test_consent_of_an_unknown_or_erased_contact_is_refused_and_changes_nothing(
     uow.contacts.add("c1", erased_at=datetime(2026, 1, 1, tzinfo=UTC) if erased else None)
     with pytest.raises(error):
         set_consent(uow, contact_id, "email", "granted", None)
-    assert uow.contacts.consents == {} and uow.contacts.timeline == [] and uow.published == []
+    assert uow.contacts.consent_rows == {} and uow.contacts.timeline == [] and uow.published == []

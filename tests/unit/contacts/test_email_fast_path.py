@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from services.contacts.domain.contact import _validated_email, normalize_email
+from shared.addresses import _validated_email, normalize_email
 
 CASES = [
     "person1@example.com", "Person.One@Example.COM", "  padded@example.org ", "a+tag@sub.example.co.uk",
