@@ -1,7 +1,7 @@
 """one person, one profile: live contacts unique by email and by phone; merged contacts are tombstones
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 
 `merged_into` marks a contact folded into another by POST /contacts/{id}/merge: the row stays as a
@@ -12,14 +12,15 @@ and per E.164 phone", so two concurrent creates or imports cannot both win.
 An existing database may already hold live duplicates. The migration does not fold them itself
 (which profile survives is a business decision, and a merge publishes `contact.merged` for the
 other services, which a migration cannot do): it stops with a message listing every duplicate
-email and phone and the contact ids that share it. Merge them with POST /contacts/{id}/merge (or
-erase the unwanted ones) on the previous version, then migrate again.
+email and phone and the contact ids that share it (oldest first). With the previous version still
+running, PATCH the newer profiles of each group so they no longer share the value (or erase them),
+then migrate again; once migrated, POST /contacts/{id}/merge folds such profiles properly.
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -42,7 +43,7 @@ def upgrade() -> None:
                  for column, duplicates in found.items() for value, ids in duplicates[:LISTED]]
         total = sum(len(d) for d in found.values())
         raise RuntimeError(
-            f"contacts migration 0004 needs live contacts to be unique by email and by phone, but {total} "
+            f"contacts migration 0005 needs live contacts to be unique by email and by phone, but {total} "
             f"value(s) are shared (the first {LISTED} per field listed):\n" + "\n".join(lines) +
             "\nWith the previous version running, PATCH the newer contacts of each group so they no longer "
             "share the value (or erase them), then run the migration again (docs/contacts.md, "
