@@ -22,6 +22,8 @@ module registers nothing: `register_contracts()` does, once, when a service proc
 | step.due                       | scheduler | a drip step's wait is over |
 | broadcast.due                  | scheduler | a broadcast schedule fired |
 | campaign.broadcast.page        | campaigns | campaigns to itself: enroll the next page of a broadcast's segment |
+| send.planned                   | campaigns | a drip send step waits for its wake-up: the gate holds cap slots for it (look-ahead) |
+| send.plan_cancelled            | campaigns | a planned send will not come (enrollment ended, campaign stopped) |
 """
 
 from __future__ import annotations
@@ -233,6 +235,31 @@ class BroadcastPage(_Strict):
     after = _id(required=True)
 
 
+class SendPlanned(_Strict):
+    """A send planned for `due_at`: `plan_id` names it; (campaign_id, step_id, contact_id, occurrence) is the
+    step occurrence of the request that will carry it, which ends the plan when it reaches the gate."""
+
+    plan_id = _id(required=True)
+    contact_id = _id(required=True)
+    channel = CHANNEL
+    category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    priority = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+    due_at = fields.AwareDateTime(required=True)
+    campaign_id = _id(required=True)
+    step_id = _id(required=True)
+    occurrence = _id(required=True)
+    planned_at = fields.AwareDateTime(required=True)
+
+
+class SendPlanCancelled(_Strict):
+    """Planned sends that will not come: one (`plan_id`) or every one of a campaign (`campaign_id`); a
+    message naming neither cancels nothing (no schema hook: contracts stay on the fast loader's path)."""
+
+    plan_id = _id(allow_none=True, load_default=None)
+    campaign_id = _id(allow_none=True, load_default=None)
+    cancelled_at = fields.AwareDateTime(required=True)
+
+
 # Every contract, in one explicit list. Order matters for patterns: an exact type wins over a pattern,
 # and among patterns the first that matches (`message.requested` is exact, `message.*` the rest).
 CONTRACTS: tuple[tuple[str, int, type[Schema]], ...] = (
@@ -251,6 +278,8 @@ CONTRACTS: tuple[tuple[str, int, type[Schema]], ...] = (
     ("step.due", 1, StepDue),
     ("broadcast.due", 1, BroadcastDue),
     ("campaign.broadcast.page", 1, BroadcastPage),
+    ("send.planned", 1, SendPlanned),
+    ("send.plan_cancelled", 1, SendPlanCancelled),
 )
 
 

@@ -14,7 +14,7 @@ from services.campaigns.handlers import templates as tpl
 from services.campaigns.proof_sender import proofs_from_settings
 from services.campaigns.segments import source_from_settings
 from shared.errors import Unavailable
-from shared.http import roles_required
+from shared.http import current_key, roles_required
 from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.openapi import alt_problem
 
@@ -47,7 +47,7 @@ class Campaigns(MethodView):
     def post(self, body):
         """Save a new draft campaign."""
         with unit_of_work() as uow:
-            return definitions.create_campaign(uow, body, known_channels())
+            return definitions.create_campaign(uow, body, known_channels(), current_key().key_id)
 
 
 @campaigns_blp.route("/<string:campaign_id>")
@@ -64,11 +64,12 @@ class CampaignItem(MethodView):
     @roles_required("marketer")
     @campaigns_blp.arguments(s.DefinitionSchema)
     @campaigns_blp.response(200, s.CampaignSchema)
-    @alt_problem(campaigns_blp, 409, "an archived campaign cannot be changed")
+    @alt_problem(campaigns_blp, 409, "an archived campaign, or an active one that requires approval, cannot be "
+                                     "changed")
     def put(self, body, campaign_id):
         """Replace the definition (a new version if the campaign has run)."""
         with unit_of_work() as uow:
-            return definitions.update_campaign(uow, campaign_id, body, known_channels())
+            return definitions.update_campaign(uow, campaign_id, body, known_channels(), current_key().key_id)
 
     @roles_required("marketer")
     @campaigns_blp.response(204)
@@ -85,11 +86,30 @@ class CampaignLifecycle(MethodView):
 
     @roles_required("marketer")
     @campaigns_blp.response(200, s.CampaignSchema)
-    @alt_problem(campaigns_blp, 409, "the campaign's status does not allow this action")
+    @alt_problem(campaigns_blp, 409, "the campaign's status does not allow this action, or it requires a current "
+                                     "approval")
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
         with unit_of_work() as uow:
             return definitions.transition(uow, campaign_id, action, known_channels(), clock().now())
+
+
+@campaigns_blp.route("/<string:campaign_id>/approval")
+class CampaignApproval(MethodView):
+    """Four-eyes approval of a campaign's current revision."""
+
+    @roles_required("marketer")
+    @campaigns_blp.arguments(s.ApprovalRequestSchema)
+    @campaigns_blp.response(200, s.CampaignSchema)
+    @alt_problem(campaigns_blp, 409, "this key made the last change, the campaign changed since `revision`, or it "
+                                     "is archived")
+    def post(self, body, campaign_id):
+        """Approve the campaign as it is now (its `revision`) with a key other than the one that last changed
+        it; any later change voids the approval. A campaign with `requires_approval` runs only with a current one."""
+        key = current_key()
+        with unit_of_work() as uow:
+            return definitions.approve_campaign(uow, campaign_id, key.key_id, key.name, body.get("revision"),
+                                                clock().now())
 
 
 @campaigns_blp.route("/<string:campaign_id>/preview")

@@ -135,6 +135,16 @@ class VersionSchema(Schema):
     created_at = fields.DateTime()
 
 
+class ApprovalSchema(Schema):
+    """Who approved which revision of the campaign, when, and whether that approval still holds."""
+
+    revision = fields.Integer()
+    approved_by = fields.String(metadata={"description": "the approving API key's id"})
+    approved_by_name = fields.String(allow_none=True, metadata={"description": "the approving API key's name"})
+    approved_at = fields.DateTime()
+    current = fields.Boolean(metadata={"description": "false once the campaign changed after the approval"})
+
+
 class CampaignSchema(Schema):
     """A campaign as answered."""
 
@@ -144,8 +154,20 @@ class CampaignSchema(Schema):
     version = fields.Integer(allow_none=True)
     definition = fields.Dict()
     versions = fields.List(fields.Nested(VersionSchema))
+    revision = fields.Integer(metadata={"description": "one more with every change of the definition"})
+    changed_by = fields.String(allow_none=True, metadata={"description": "the API key id of the last change"})
+    requires_approval = fields.Boolean(metadata={"description": "activation needs a current approval"})
+    approval = fields.Nested(ApprovalSchema, allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class ApprovalRequestSchema(_Flat):
+    """An approval of the campaign's current revision."""
+
+    revision = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1),
+                              metadata={"description": "the revision the approver reviewed; refused (409) when the "
+                                                       "campaign has changed since"})
 
 
 class CampaignListQuery(_Flat):

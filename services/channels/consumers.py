@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from services.channels.handlers.contact_facts import HANDLERS, handle_contact_facts
 from services.channels.handlers.gate import decide_requests
+from services.channels.handlers.planned import handle_plans
 from services.channels.unit_of_work import ChannelsUnitOfWork
 from shared.clock import Clock, system_clock
 from shared.config import Settings
@@ -56,11 +57,24 @@ class ContactFacts:
         handle_contact_facts(ChannelsUnitOfWork(uow, self.clock), messages)
 
 
+class Plans:
+    """The batch handler of `channels.plans`: planned sends announced by campaigns (the look-ahead rule)."""
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
+
+    def __call__(self, uow: UnitOfWork, messages: Sequence[Message]) -> None:
+        """Apply the batch's plans and cancellations in the consumer's transaction."""
+        handle_plans(ChannelsUnitOfWork(uow, self.clock), messages)
+
+
 def subscriptions(settings: Settings, engine: Engine, clock: Clock = system_clock) -> Sequence[Subscription]:
     """The channels service's consumers."""
     return [
         Subscription(dispatch_spec(settings), batch_handler=DispatchGate(clock), batch_size=200, prefetch=400,
                      linger_seconds=0.02, shards=consumed_shards(settings)),
         Subscription(QueueSpec("channels.contacts", tuple(HANDLERS)), batch_handler=ContactFacts(clock),
+                     batch_size=200, prefetch=400, linger_seconds=0.01),
+        Subscription(QueueSpec("channels.plans", ("send.planned", "send.plan_cancelled")), batch_handler=Plans(clock),
                      batch_size=200, prefetch=400, linger_seconds=0.01),
     ]

@@ -153,6 +153,8 @@ class DecisionSchema(Schema):
     detail = fields.String()
     defer_until = fields.DateTime(allow_none=True)
     decided_at = fields.DateTime()
+    yielded_to = fields.String(allow_none=True, metadata={"description": "the planned message (plan id) a "
+                               "look-ahead cap decision gave its slot to"})
     delivery = fields.Nested(DeliveryStatusSchema, allow_none=True)
 
 
@@ -177,6 +179,7 @@ class DryRunResultSchema(Schema):
     rule_id = fields.String(allow_none=True)
     detail = fields.String()
     defer_until = fields.DateTime(allow_none=True)
+    yielded_to = fields.String(allow_none=True)
     evaluated_at = fields.DateTime()
 
 

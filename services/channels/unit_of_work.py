@@ -18,6 +18,7 @@ from services.channels.repository.contacts import ContactCopy
 from services.channels.repository.decision_log import DecisionLog
 from services.channels.repository.jobs import DeliveryJobs
 from services.channels.repository.ledger import TouchLedger
+from services.channels.repository.planned import PlannedSends
 from services.channels.repository.rules_store import RulesStore
 from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
@@ -38,6 +39,7 @@ class ChannelsUnitOfWork:
         self.jobs = DeliveryJobs(conn)
         self.rules = RulesStore(conn)
         self.agent_queue = AgentQueue(conn)
+        self.planned = PlannedSends(conn)
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None) -> Message:
         """Write a message to the outbox; it leaves only if the transaction commits."""

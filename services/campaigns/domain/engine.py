@@ -27,13 +27,14 @@ from services.campaigns.domain.enrollment import (
 )
 from services.campaigns.domain.steps import HALT, type_of
 from services.campaigns.domain.steps.base import STEP_ROOT, Walk, holds
+from services.campaigns.domain.steps.send import SendStep
 from services.campaigns.domain.steps.split import assign_variant
 from services.campaigns.domain.steps.wait import wake_time
 
 # Re-exported: callers and tests name the actions and keys through the engine.
 __all__ = ["MAX_KEY_LENGTH", "Action", "Complete", "Enrollment", "Outcome", "RecordSplit", "ScheduleWake",
            "SendMessage", "StepOutcomeContext", "advance", "assign_variant", "event_type", "exit_goal_reached",
-           "matches_trigger", "may_reenter", "message_key", "wake_time"]
+           "matches_trigger", "may_reenter", "message_key", "send_after_wait", "wake_time"]
 
 
 class StepOutcomeContext:
@@ -70,6 +71,17 @@ class StepOutcomeContext:
     def now(self) -> datetime:
         """Delegates to the inner context."""
         return self.inner.now()
+
+
+def send_after_wait(campaign: Campaign, wait_step_id: str | None) -> SendStep | None:
+    """The send step that runs right after wait step `wait_step_id`, if it is one: the message an enrollment
+    parked on that wait is planned to send when it wakes (announced to the gate's look-ahead rule).
+
+    Only the step right after the wait: a send behind a branch or a split may not happen at all.
+    """
+    wait = campaign.steps_by_id.get(wait_step_id) if wait_step_id else None
+    following = campaign.steps_by_id.get(wait.next) if wait is not None and wait.next else None
+    return following if isinstance(following, SendStep) else None
 
 
 def matches_trigger(campaign: Campaign, event: Mapping[str, Any], contact_ctx: Any) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.campaigns.domain.definition import Campaign
 from services.campaigns.domain.durations import zone
-from services.campaigns.domain.engine import RecordSplit, ScheduleWake, SendMessage, advance
+from services.campaigns.domain.engine import RecordSplit, ScheduleWake, SendMessage, advance, send_after_wait
 from services.campaigns.domain.enrollment import Enrollment, settle
 from services.campaigns.domain.templates import TemplateError, render
 
@@ -36,6 +36,35 @@ def bounded_id(prefix: str, readable: str) -> str:
 def wake_entry_id(enrollment_id: str, step_id: str, occurrence: str) -> str:
     """The scheduler entry id of one wait: the scheduler deduplicates on it."""
     return bounded_id("wake:", f"{enrollment_id}:{step_id}:{occurrence}")
+
+
+def plan_id(enrollment_id: str, send_step_id: str, occurrence: str) -> str:
+    """The id of the send an enrollment parked on a wait is planned to make (`send.planned`)."""
+    return bounded_id("plan:", f"{enrollment_id}:{send_step_id}:{occurrence}")
+
+
+def planned_send(campaign: Campaign, campaign_id: str, enrollment_id: str, contact_id: str,
+                 wait_step_id: str | None, occurrence: int | str, due_at: datetime,
+                 now: datetime) -> dict[str, Any] | None:
+    """The `send.planned` payload of an enrollment parked on `wait_step_id` until `due_at`, when the step
+    after the wait is a send (the gate holds cap slots for it: docs/channels.md, "Look-ahead"); else None."""
+    step = send_after_wait(campaign, wait_step_id)
+    if step is None:
+        return None
+    return {"plan_id": plan_id(enrollment_id, step.id, str(occurrence)), "contact_id": contact_id,
+            "channel": step.channel, "category": campaign.category,
+            "priority": step.priority if step.priority is not None else campaign.priority,
+            "due_at": due_at.isoformat(), "campaign_id": campaign_id, "step_id": step.id,
+            "occurrence": str(occurrence), "planned_at": now.isoformat()}
+
+
+def plan_cancelled(campaign: Campaign | None, enrollment_id: str, wait_step_id: str | None, occurrence: int | str,
+                   now: datetime) -> dict[str, Any] | None:
+    """The `send.plan_cancelled` payload for an enrollment that leaves wait `wait_step_id` without waking."""
+    step = send_after_wait(campaign, wait_step_id) if campaign is not None else None
+    if step is None:
+        return None
+    return {"plan_id": plan_id(enrollment_id, step.id, str(occurrence)), "cancelled_at": now.isoformat()}
 
 
 def safe_zone(name: str | None) -> str:
@@ -114,6 +143,10 @@ def plan(campaign: Campaign, enrollment: Enrollment, contact: Mapping[str, Any],
                 "payload": {"enrollment_id": enrollment.enrollment_id, "step_id": action.step_id,
                             "campaign_id": enrollment.campaign_id, "occurrence": enrollment.occurrence},
             }, enrollment.contact_id))
+            planned = planned_send(campaign, enrollment.campaign_id, enrollment.enrollment_id, enrollment.contact_id,
+                                   action.step_id, enrollment.occurrence, action.due_at, now)
+            if planned is not None:
+                writes.messages.append(("send.planned", planned, enrollment.contact_id))
     return settle(enrollment, actions, now)
 
 

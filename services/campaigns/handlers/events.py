@@ -18,6 +18,7 @@ from services.campaigns.handlers.enrollment import (
     apply,
     bounded_id,
     plan,
+    plan_cancelled,
     wake_entry_id,
 )
 from services.campaigns.unit_of_work import CampaignsUnitOfWork
@@ -59,6 +60,9 @@ def _exit_goals(uow: CampaignsUnitOfWork, engine: Engine, p: dict, event: dict, 
         if running.waiting_until is not None:
             uow.publish("schedule.cancelled", {"entry_id": wake_entry_id(
                 running.enrollment_id, running.current_step, running.occurrence)}, key=p["contact_id"])
+            cancelled = plan_cancelled(campaign, running.enrollment_id, running.current_step, running.occurrence, now)
+            if cancelled is not None:  # the gate stops holding a cap slot for the send that will not come
+                uow.publish("send.plan_cancelled", cancelled, key=p["contact_id"])
         if goal.suppress_topic:
             # The contacts service records the suppression; the gate then holds it for every campaign.
             uow.publish("interaction.recorded", {

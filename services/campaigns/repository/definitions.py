@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from services.campaigns.repository.tables import campaign_versions, campaigns
+
+# Built once: every contact event asks which campaigns it enters.
+_TRIGGERED_BY = select(campaigns.c.campaign_id, campaigns.c.version).where(
+    campaigns.c.status == "active", campaigns.c.event_type == bindparam("event_type"))
 
 
 class CampaignStore:
@@ -63,9 +67,7 @@ class CampaignStore:
 
     def triggered_by(self, event_type: str) -> list[tuple[str, int]]:
         """(campaign_id, version) of the active campaigns an event of this type enters."""
-        return [(r.campaign_id, r.version) for r in self.conn.execute(
-            select(campaigns.c.campaign_id, campaigns.c.version).where(
-                campaigns.c.status == "active", campaigns.c.event_type == event_type))]
+        return [(r.campaign_id, r.version) for r in self.conn.execute(_TRIGGERED_BY, {"event_type": event_type})]
 
     def uses_template(self, template_id: str) -> bool:
         """Whether a campaign that is not archived has a step with this stored template."""

@@ -38,6 +38,14 @@ _SET_STEP_OUTCOMES = text(
     "UPDATE enrollments AS e SET step_outcomes = v.step_outcomes "
     "FROM unnest(CAST(:ids AS text[]), CAST(:outcomes AS jsonb[])) AS v(enrollment_id, step_outcomes) "
     "WHERE e.enrollment_id = v.enrollment_id")
+# Built once: the contact-event path runs these per event (no construction or cache-key walk per call).
+_LOCK = (select(enrollments).where(enrollments.c.enrollment_id == bindparam("enrollment_id"))
+         .with_for_update())
+_LOCK_RUNNING = (select(enrollments).where(enrollments.c.contact_id == bindparam("contact_id"),
+                                          enrollments.c.status == "active").with_for_update())
+_ENROLL_ONCE = pg_insert(enrollments).on_conflict_do_nothing().returning(enrollments.c.enrollment_id)
+_ENDED_AT = select(enrollments.c.ended_at).where(enrollments.c.campaign_id == bindparam("campaign_id"),
+                                                 enrollments.c.contact_id == bindparam("contact_id"))
 _ENDED = {"current_step": None, "waiting_until": None}  # an ended enrollment is parked nowhere
 
 
@@ -49,15 +57,13 @@ class EnrollmentStore:
 
     def lock_enrollment(self, enrollment_id: str) -> Enrollment | None:
         """The enrollment, locked for the rest of the transaction, or None."""
-        row = self.conn.execute(select(enrollments).where(enrollments.c.enrollment_id == enrollment_id)
-                                .with_for_update()).mappings().first()
+        row = self.conn.execute(_LOCK, {"enrollment_id": enrollment_id}).mappings().first()
         return enrollment_from_row(row) if row is not None else None
 
     def lock_running(self, contact_id: str) -> list[Enrollment]:
         """The contact's active enrollments, locked for the rest of the transaction."""
         return [enrollment_from_row(row) for row in self.conn.execute(
-            select(enrollments).where(enrollments.c.contact_id == contact_id, enrollments.c.status == "active")
-            .with_for_update()).mappings()]
+            _LOCK_RUNNING, {"contact_id": contact_id}).mappings()]
 
     def save(self, updates: Sequence[Mapping[str, Any]]) -> None:
         """Update enrollments to where the engine left them (`Writes.save` rows), in one statement."""
@@ -66,11 +72,11 @@ class EnrollmentStore:
 
     def enroll_once(self, enrollment: Enrollment, enrolled_at: datetime) -> bool:
         """Insert an active enrollment; False when its occurrence already enrolled the contact."""
-        return self.conn.execute(pg_insert(enrollments).values(
-            enrollment_id=enrollment.enrollment_id, campaign_id=enrollment.campaign_id, version=enrollment.version,
-            contact_id=enrollment.contact_id, occurrence=enrollment.occurrence, status="active",
-            trigger_event=enrollment.trigger_event, enrolled_at=enrolled_at,
-        ).on_conflict_do_nothing().returning(enrollments.c.enrollment_id)).first() is not None
+        return self.conn.execute(_ENROLL_ONCE, {
+            "enrollment_id": enrollment.enrollment_id, "campaign_id": enrollment.campaign_id,
+            "version": enrollment.version, "contact_id": enrollment.contact_id, "occurrence": enrollment.occurrence,
+            "status": "active", "trigger_event": enrollment.trigger_event, "enrolled_at": enrolled_at,
+        }).first() is not None
 
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert enrollments the caller knows are new (a broadcast page under its run's lock)."""
@@ -79,8 +85,7 @@ class EnrollmentStore:
 
     def ended_at(self, campaign_id: str, contact_id: str) -> list[datetime | None]:
         """When each earlier enrollment of the contact in the campaign ended (None: still running)."""
-        return list(self.conn.execute(select(enrollments.c.ended_at).where(
-            enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id == contact_id)).scalars())
+        return list(self.conn.execute(_ENDED_AT, {"campaign_id": campaign_id, "contact_id": contact_id}).scalars())
 
     def history(self, campaign_id: str, contact_ids: Sequence[str]) -> list[tuple[str, datetime | None, str]]:
         """(contact_id, ended_at, occurrence) of every enrollment of these contacts in the campaign."""
@@ -119,9 +124,9 @@ class EnrollmentStore:
     def parked_of_campaign(self, campaign_id: str, after: str, limit: int) -> list[Any]:
         """The next `limit` parked enrollments of a campaign in id order after `after` (keyset paging).
 
-        Rows with enrollment_id, contact_id, current_step, occurrence and waiting_until.
+        Rows with enrollment_id, version, contact_id, current_step, occurrence and waiting_until.
         """
-        return list(self.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.contact_id,
+        return list(self.conn.execute(select(enrollments.c.enrollment_id, enrollments.c.version, enrollments.c.contact_id,
                                              enrollments.c.current_step, enrollments.c.occurrence,
                                              enrollments.c.waiting_until).where(
             enrollments.c.campaign_id == campaign_id, enrollments.c.status == "active",

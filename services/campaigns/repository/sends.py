@@ -19,6 +19,8 @@ _SET_STATUSES = text(
     "CAST(:ats AS timestamptz[])) AS v(request_id, status, reason, updated_at) "
     "WHERE s.request_id = v.request_id")
 
+_ADD_NEW = pg_insert(step_sends).on_conflict_do_nothing().returning(step_sends.c.request_id)
+
 
 class SendLog:
     """The queries on requested sends and their outcomes, on one connection."""
@@ -37,8 +39,7 @@ class SendLog:
         if fresh:
             self.conn.execute(insert(step_sends), list(rows))
             return {row["request_id"] for row in rows}
-        inserted = self.conn.execute(pg_insert(step_sends).on_conflict_do_nothing()
-                                     .returning(step_sends.c.request_id), list(rows))
+        inserted = self.conn.execute(_ADD_NEW, list(rows))
         return {row.request_id for row in inserted}
 
     def lock_many(self, request_ids: Iterable[str]) -> dict[str, Any]:

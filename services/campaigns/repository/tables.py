@@ -47,6 +47,15 @@ campaigns = Table(
     Column("version", Integer),  # the version new enrollments enter with; None until first activation
     Column("entry_type", String(16), nullable=False),
     Column("event_type", String(64)),  # denormalised so an event finds its triggers by index
+    # Approval (domain/approval.py): every change of the definition is a new revision; an approval holds
+    # for the revision it names. `approval_required` stays true once a definition asked for it.
+    Column("revision", Integer, nullable=False, server_default=text("1")),
+    Column("changed_by", String(64)),  # the API key id of the last change
+    Column("approval_required", Boolean, nullable=False, server_default=text("false")),
+    Column("approved_revision", Integer),
+    Column("approved_by", String(64)),
+    Column("approved_by_name", String(200)),
+    Column("approved_at", DateTime(timezone=True)),
     *_timestamps(),
     Index("ix_campaigns_trigger", "status", "event_type"),
 )

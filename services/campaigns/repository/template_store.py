@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from services.campaigns.repository.tables import templates
+
+# Built once: a send step renders its stored template once per enrollment that reaches it.
+_CONTENT = select(templates.c.channel, templates.c.subject, templates.c.body, templates.c.html).where(
+    templates.c.template_id == bindparam("template_id"))
 
 
 class TemplateStore:
@@ -23,9 +27,7 @@ class TemplateStore:
 
     def content(self, template_id: str) -> dict[str, Any] | None:
         """{channel, subject, body, html} of a stored template (what a send renders), or None."""
-        row = self.conn.execute(select(templates.c.channel, templates.c.subject, templates.c.body,
-                                       templates.c.html).where(templates.c.template_id == template_id)
-                                ).mappings().first()
+        row = self.conn.execute(_CONTENT, {"template_id": template_id}).mappings().first()
         return dict(row) if row else None
 
     def channel(self, template_id: str) -> str | None:

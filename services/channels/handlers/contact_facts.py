@@ -41,6 +41,7 @@ def on_erased(uow: ChannelsUnitOfWork, p: dict[str, Any]) -> None:
     uow.contacts.upsert_suppression(cid, ERASED_SUPPRESSION_ID, "global", None, "erased", True, p["erased_at"])
     uow.jobs.forget_requests(cid)
     uow.agent_queue.erase(cid)
+    uow.planned.forget_contact(cid)
 
 
 HANDLERS = {

@@ -1,8 +1,8 @@
 """Forecast: what the gate would decide right now for one message to many contacts, counted, never reserved.
 
 The same `domain.decide` as the gate (`handlers/gate.py`), on the same state: the contacts' suppressions,
-consents and counted touches loaded in one batch (`load_states`), the rules loaded once, the capacity
-counters of the current windows. What differs is that nothing is locked or written: the contact rows and
+consents, counted touches and planned messages (the look-ahead rule) loaded in one batch (`load_states`),
+the rules loaded once, the capacity counters of the current windows. What differs is that nothing is locked or written: the contact rows and
 the capacity counters are read with plain SELECTs (a forecast neither waits for a gate batch nor makes one
 wait), and each send is applied to the in-memory state and usage only (`apply_decision`, `apply_capacity`),
 so the next contact of the forecast sees the units and touches the earlier ones would have taken, exactly
@@ -20,7 +20,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from services.channels.domain import CapacityUsage, Decision, Outcome, apply_capacity, apply_decision, decide
+from services.channels.domain import (
+    PLAN_GRACE,
+    CapacityUsage,
+    Decision,
+    Outcome,
+    apply_capacity,
+    apply_decision,
+    decide,
+)
 from services.channels.handlers.gate import capacity_windows, horizon
 from services.channels.handlers.states import load_states
 from services.channels.messages import OUTCOME_WORDS, outbound
@@ -59,7 +67,9 @@ def forecast(uow: ChannelsUnitOfWork, message: Mapping[str, Any], contacts: Sequ
     profiles = uow.contacts.profiles(unique) if unique else {}
     # As the gate: the contact copy's time zone first, the requester's (here the caller's) otherwise.
     fallback = {c["contact_id"]: c.get("time_zone") for c in contacts}
-    states = load_states(uow, {cid: profiles.get(cid) for cid in unique}, at - horizon(rules), fallback)
+    # The contacts' planned messages too: a forecast counts the look-ahead yields the gate would make.
+    states = load_states(uow, {cid: profiles.get(cid) for cid in unique}, at - horizon(rules), fallback,
+                         plans_due_after=at - PLAN_GRACE)
     # A request id of its own for each, so a contact listed twice is two messages (as two requests in one
     # gate batch), not a redelivery of one.
     messages = [outbound({**message, "contact_id": cid, "request_id": f"forecast:{n}"}) for n, cid in enumerate(ids)]

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.channels.domain import (
+    PLAN_GRACE,
     CapacityKey,
     Decision,
     OutboundMessage,
@@ -37,6 +38,7 @@ from services.channels.domain import (
     capacity_keys,
     decide,
 )
+from services.channels.handlers.planned import settle_plans
 from services.channels.handlers.states import load_states
 from services.channels.messages import OUTCOME_WORDS, dump_request, outbound, outcome_payload
 from services.channels.unit_of_work import ChannelsUnitOfWork
@@ -63,7 +65,7 @@ def decide_requests(uow: ChannelsUnitOfWork, requests: Sequence[dict[str, Any]],
     live = uow.ledger.live_steps(m.step_key for pairs in by_contact.values() for _, m in pairs
                                  if m.step_key is not None)
     fallback_tz = {r["contact_id"]: (r.get("recipient") or {}).get("time_zone") for r in requests}
-    states = load_states(uow, profiles, now - horizon(rules), fallback_tz, decided, live)
+    states = load_states(uow, profiles, now - horizon(rules), fallback_tz, decided, live, now - PLAN_GRACE)
     # Highest priority first across the whole batch (arrival order among equals), so scarce capacity goes
     # to the messages that matter most; per contact this is also the order competing messages are decided in.
     ordered = sorted(((request, message) for pairs in by_contact.values() for request, message in pairs),
@@ -72,6 +74,8 @@ def decide_requests(uow: ChannelsUnitOfWork, requests: Sequence[dict[str, Any]],
     rows: list[dict[str, Any]] = []
     sends: list[dict[str, Any]] = []
     claims: dict[str, tuple[CapacityKey, ...]] = {}
+    planned = {cid: state.planned for cid, state in states.items()}  # as loaded, to end the decided ones' plans
+    settled: list[tuple[OutboundMessage, Decision]] = []
     for request, message in ordered:
         state = states[message.contact_id]
         decision = decide(message, state, rules, now, usage)
@@ -81,12 +85,14 @@ def decide_requests(uow: ChannelsUnitOfWork, requests: Sequence[dict[str, Any]],
         usage = apply_capacity(usage, message, decision, rules, now)
         word = OUTCOME_WORDS[decision.outcome]
         rows.append(decision_row(request, message.attempt, word, decision, now))
+        settled.append((message, decision))
         if decision.outcome is Outcome.SEND:
             sends.append(request)
             claims[message.request_id] = capacity_keys(message, rules.capacity, now)
         else:
             announce(uow, request, word, decision, now)
     uow.decisions.record(rows)
+    settle_plans(uow, settled, planned, now)
     if sends:
         touch_ids = uow.ledger.reserve(sends, now, claims, {rule.id: rule.limit for rule in rules.capacity})
         uow.jobs.enqueue(sends, touch_ids, [dump_request(r) for r in sends])
@@ -105,7 +111,7 @@ def decision_row(request: dict[str, Any], attempt: int, word: str, decision: Dec
             "campaign_id": request.get("campaign_id"), "step_id": request.get("step_id"),
             "occurrence": request.get("occurrence"), "outcome": word, "reason": decision.reason,
             "rule_id": decision.rule_id, "detail": decision.detail, "defer_until": decision.defer_until,
-            "decided_at": now}
+            "decided_at": now, "yielded_to": decision.yielded_to}
 
 
 def announce(uow: ChannelsUnitOfWork, request: dict[str, Any], word: str, decision: Decision,

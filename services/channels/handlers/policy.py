@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from services.channels.domain import PolicyRules, decide
+from services.channels.domain import PLAN_GRACE, PolicyRules, decide
 from services.channels.handlers.gate import capacity_windows, horizon
 from services.channels.handlers.states import load_states
 from services.channels.messages import OUTCOME_WORDS, outbound
@@ -49,12 +49,13 @@ def dry_run(uow: ChannelsUnitOfWork, body: dict[str, Any], at: datetime) -> dict
     rules, _ = uow.rules.load()
     contact_id = body["contact_id"]
     profile = uow.contacts.profiles([contact_id]).get(contact_id)
-    state = load_states(uow, {contact_id: profile}, at - horizon(rules))[contact_id]
+    state = load_states(uow, {contact_id: profile}, at - horizon(rules), plans_due_after=at - PLAN_GRACE)[contact_id]
     message = outbound(body)
     usage = uow.ledger.capacity.peek(capacity_windows(rules, [message], at))  # counts as they stand, unlocked
     decision = decide(message, state, rules, at, usage)
     return {"outcome": OUTCOME_WORDS[decision.outcome], "reason": decision.reason, "rule_id": decision.rule_id,
-            "detail": decision.detail, "defer_until": decision.defer_until, "evaluated_at": at}
+            "detail": decision.detail, "defer_until": decision.defer_until, "yielded_to": decision.yielded_to,
+            "evaluated_at": at}
 
 
 def find_decisions(uow: ChannelsUnitOfWork, query: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,14 +14,17 @@ from services.channels.unit_of_work import ChannelsUnitOfWork
 def load_states(uow: ChannelsUnitOfWork, profiles: Mapping[str, Any], touches_since: datetime | None,
                 fallback_time_zones: Mapping[str, str | None] | None = None,
                 decided: Mapping[str, Mapping[str, PriorDecisions]] | None = None,
-                live_steps: set[StepKey] | frozenset[StepKey] = frozenset()) -> dict[str, ContactPolicyState]:
+                live_steps: set[StepKey] | frozenset[StepKey] = frozenset(),
+                plans_due_after: datetime | None = None) -> dict[str, ContactPolicyState]:
     """The policy state of each contact in `profiles`: active suppressions, consents, counted touches
-    (none when `touches_since` is None), and, for the gate, prior decisions and live step occurrences."""
+    (none when `touches_since` is None), live plans due after `plans_due_after` (none when it is None),
+    and, for the gate, prior decisions and live step occurrences."""
     ids = sorted(profiles)
     if not ids:
         return {}
     suppressions, consents = uow.contacts.facts(ids)
     touches = uow.ledger.counted_since(ids, touches_since) if touches_since is not None else {}
+    planned = uow.planned.of_contacts(ids, plans_due_after) if plans_due_after is not None else {}
     fallback = fallback_time_zones or {}
     decided = decided or {}
     live: dict[str, set[StepKey]] = defaultdict(set)
@@ -30,5 +33,5 @@ def load_states(uow: ChannelsUnitOfWork, profiles: Mapping[str, Any], touches_si
     return {cid: ContactPolicyState(time_zone=getattr(profiles[cid], "time_zone", None) or fallback.get(cid),
                                     consents=consents.get(cid, {}), suppressions=tuple(suppressions.get(cid, ())),
                                     touches=tuple(touches.get(cid, ())), decided=decided.get(cid, {}),
-                                    live_steps=frozenset(live.get(cid, ())))
+                                    live_steps=frozenset(live.get(cid, ())), planned=tuple(planned.get(cid, ())))
             for cid in ids}

@@ -7,7 +7,8 @@
 - `jobs.DeliveryJobs`: send jobs (lease, retry, finish, dead letters);
 - `contacts.ContactCopy`: the per-contact lock and the copy of contact facts;
 - `rules_store`: the stored gate rules;
-- `agent_queue.AgentQueue`: call-center tasks and web offers.
+- `agent_queue.AgentQueue`: call-center tasks and web offers;
+- `planned.PlannedSends`: the messages planned for a contact that the look-ahead rule holds cap slots for.
 """
 
 from services.channels.repository.tables import (

@@ -7,6 +7,8 @@
 - `decisions`: every decision of the gate with reason and rule; `touches`: the ledger caps count;
   `deliveries`: send jobs the delivery workers take, with retries and dead letters.
 - `call_tasks`, `offers`: the call-center queue and the web offers that the internal adapters fill.
+- `planned_sends`: messages planned for a contact and not sent yet (drip steps campaigns announced,
+  requests the gate deferred), which the look-ahead rule holds cap slots for (repository/planned.py).
 - `capacity_counters`: units taken per (capacity rule, window start); `capacity_claims`: which touch took
   which unit, so releasing the touch gives it back (repository/capacity.py).
 """
@@ -99,6 +101,7 @@ decisions = Table(
     Column("detail", Text, nullable=False, server_default=""),
     Column("defer_until", DateTime(timezone=True)),
     Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("yielded_to", String(160)),  # the plan a look-ahead cap decision gave way to
     UniqueConstraint("request_id", "attempt", name="uq_decisions_request_attempt"),
     # A request gets at most one final decision, however often it is delivered.
     Index("uq_decisions_final", "request_id", unique=True, postgresql_where=text("outcome <> 'deferred'")),
@@ -199,4 +202,23 @@ capacity_claims = Table(
     Column("rule_id", String(64), nullable=False),
     Column("window_start", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("touch_id", "rule_id", name="pk_capacity_claims"),
+)
+
+planned_sends = Table(
+    "planned_sends", metadata,
+    Column("plan_id", String(160), primary_key=True),
+    Column("contact_id", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("campaign_id", String(128)),
+    Column("step_id", String(128)),
+    Column("occurrence", String(128)),
+    Column("request_id", String(128)),
+    Column("live", Boolean, nullable=False),  # false: sent, cancelled or deferred again under a new due time
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_planned_sends_contact", "contact_id", "due_at", postgresql_where=text("live")),
+    Index("ix_planned_sends_campaign", "campaign_id", postgresql_where=text("live")),
+    Index("ix_planned_sends_due", "due_at"),
 )

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select, tuple_
+from sqlalchemy import Connection, Row, String, and_, any_, bindparam, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,6 +33,13 @@ def contact_condition(filter_text: str) -> ColumnElement[bool]:
     the handler names the field in its answer.
     """
     return compile_sql(parse(filter_text), JsonbTableResolver(contacts, consents, suppressions, events))
+
+# Built once, the ids as one text[] parameter: every POST /events and every batch of outcomes runs
+# these, and an expanding IN is rendered and compiled anew for each number of ids.
+_IDS = bindparam("ids", type_=ARRAY(String))
+_RESOLVE = select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
+    or_(contacts.c.id == any_(_IDS), contacts.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String)))))
+_LIVE_IDS = select(contacts.c.id).where(contacts.c.id == any_(_IDS), LIVE)
 
 
 def _taken_key(exc: IntegrityError) -> str:
@@ -63,8 +71,7 @@ class ContactStore:
 
     def live_ids(self, contact_ids: Iterable[str]) -> set[str]:
         """Which of these contact ids name a contact that exists and is not erased."""
-        return set(self.conn.execute(select(contacts.c.id).where(
-            contacts.c.id.in_(list(contact_ids)), LIVE)).scalars())
+        return set(self.conn.execute(_LIVE_IDS, {"ids": list(contact_ids)}).scalars())
 
     def insert(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
         """Create a contact; None when one of its unique keys is taken (nothing is written then).
@@ -132,8 +139,7 @@ class ContactStore:
 
     def resolve(self, ids: Iterable[str], external_ids: Iterable[str]) -> Sequence[Row]:
         """(id, external_id, erased_at) of the contacts named by id or by external_id."""
-        return self.conn.execute(select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
-            or_(contacts.c.id.in_(ids), contacts.c.external_id.in_(external_ids)))).all()
+        return self.conn.execute(_RESOLVE, {"ids": list(ids), "external_ids": list(external_ids)}).all()
 
     # -- consent
 

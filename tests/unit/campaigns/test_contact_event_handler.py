@@ -101,8 +101,9 @@ def test_an_exit_goal_converts_the_enrollment_cancels_its_wake_and_asks_for_supp
     converted = uow.enrollments.enrollments[enrollment.enrollment_id]
     assert (converted.status, converted.reason, converted.ended_at) == ("converted", "exit goal purchase", NOW)
     assert (converted.current_step, converted.waiting_until) == (None, None)
-    assert [m["type"] for m in uow.published] == ["schedule.cancelled", "interaction.recorded"]
-    cancelled, recorded = uow.published
+    assert [m["type"] for m in uow.published] == ["schedule.cancelled", "send.plan_cancelled",
+                                                  "interaction.recorded"]
+    cancelled, _, recorded = uow.published
     assert cancelled["payload"]["entry_id"].startswith(f"wake:{enrollment.enrollment_id}:pause")
     assert recorded["payload"]["data"]["value"] == "onboarding"
     assert recorded["payload"]["type"] == "suppression_requested"
@@ -164,3 +165,18 @@ def test_a_batch_of_outcomes_of_requests_that_are_not_ours_writes_nothing(uow: F
     handle_message_outcomes(uow, [Message("message.sent", {"request_id": "sched:1", "outcome": "sent",
                                                            "decided_at": NOW.isoformat()})])
     assert uow.sends.outcomes == {}
+
+
+def test_parking_before_a_send_announces_the_planned_send_and_an_exit_goal_withdraws_it(
+        uow: FakeUnitOfWork, engine: Engine) -> None:
+    handle_contact_event(uow, event(), engine)
+    (enrollment,) = uow.enrollments.enrollments.values()
+    (planned,) = uow.of_type("send.planned")
+    plan_id = f"plan:{enrollment.enrollment_id}:tip:ev1"
+    assert planned["payload"] == {
+        "plan_id": plan_id, "contact_id": "c1", "channel": "email", "category": "marketing", "priority": 10,
+        "due_at": (NOW + timedelta(days=2)).isoformat(), "campaign_id": "cmp", "step_id": "tip",
+        "occurrence": "ev1", "planned_at": NOW.isoformat()}
+    handle_contact_event(uow, event("purchase", event_id="ev2"), engine)
+    (cancelled,) = uow.of_type("send.plan_cancelled")
+    assert cancelled["payload"] == {"plan_id": plan_id, "cancelled_at": NOW.isoformat()}

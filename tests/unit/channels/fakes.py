@@ -15,6 +15,7 @@ from typing import Any
 from services.channels.domain import (
     CapacityKey,
     CapacityUsage,
+    PlannedSend,
     PolicyRules,
     PriorDecisions,
     StepKey,
@@ -161,6 +162,49 @@ class FakeJobs:
                               "state": "pending", "request": body})
 
 
+class FakePlannedSends:
+    """Planned sends by plan id, as dicts with `live` and `changed_at` (newer facts win, as in the table)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def of_contacts(self, contact_ids: Sequence[str], due_after: datetime) -> dict[str, list[PlannedSend]]:
+        found: dict[str, list[PlannedSend]] = defaultdict(list)
+        for r in self.rows.values():
+            if r["contact_id"] in contact_ids and r["live"] and r["due_at"] > due_after:
+                key = (r["campaign_id"], r["step_id"], r["contact_id"], r.get("occurrence") or "") \
+                    if r.get("campaign_id") and r.get("step_id") else None
+                found[r["contact_id"]].append(PlannedSend(r["plan_id"], r["channel"], r["category"], r["priority"],
+                                                          r["due_at"], r.get("campaign_id"), key, r.get("request_id")))
+        return found
+
+    def plan(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            old = self.rows.get(row["plan_id"])
+            if old is None or old["changed_at"] <= row["changed_at"]:
+                self.rows[row["plan_id"]] = {"step_id": None, "occurrence": None, "request_id": None,
+                                             "campaign_id": None, **row, "live": True}
+
+    def cancel(self, at: datetime, plan_id: str | None = None, campaign_id: str | None = None) -> None:
+        for r in self.rows.values():
+            if (r["plan_id"] == plan_id or (campaign_id and r["campaign_id"] == campaign_id)) \
+                    and r["changed_at"] <= at:
+                r.update(live=False, changed_at=at)
+
+    def end(self, plan_ids: Sequence[str], at: datetime) -> None:
+        for plan_id in plan_ids:
+            if self.rows.get(plan_id, {}).get("live"):
+                self.rows[plan_id].update(live=False, changed_at=at)
+
+    def forget_contact(self, contact_id: str) -> None:
+        self.rows = {k: r for k, r in self.rows.items() if r["contact_id"] != contact_id}
+
+    def prune(self, due_before: datetime) -> int:
+        before = len(self.rows)
+        self.rows = {k: r for k, r in self.rows.items() if r["due_at"] >= due_before}
+        return before - len(self.rows)
+
+
 class FakeRules:
     """Rules that count how often they were loaded."""
 
@@ -182,6 +226,7 @@ class FakeUnitOfWork:
         self.decisions = FakeDecisionLog()
         self.jobs = FakeJobs()
         self.rules = FakeRules(rules or PolicyRules())
+        self.planned = FakePlannedSends()
         self.clock = system_clock
         self.published: list[tuple[str, dict[str, Any], str | None]] = []
 

@@ -23,6 +23,7 @@ from services.channels.domain import (
     FrequencyCap,
     OutboundMessage,
     Outcome,
+    PlannedSend,
     PolicyRules,
     PriorDecisions,
     QuietHours,
@@ -53,6 +54,7 @@ class Setup:
     expires_at: datetime | None = None
     contact_id: str = "c1"
     capacity: CapacityUsage = CapacityUsage()
+    planned: tuple[PlannedSend, ...] = ()
 
 
 def _message(setup: Setup, category: Category) -> OutboundMessage:
@@ -62,7 +64,7 @@ def _message(setup: Setup, category: Category) -> OutboundMessage:
 
 def _decide(setup: Setup, category: Category):
     state = ContactPolicyState("Europe/Berlin", dict(setup.consents), setup.suppressions, setup.touches,
-                               dict(setup.decided), setup.live_steps)
+                               dict(setup.decided), setup.live_steps, setup.planned)
     return decide(_message(setup, category), state, setup.rules, NOW, setup.capacity)
 
 
@@ -79,6 +81,11 @@ EMAIL_DAILY = CapacityRule("email-daily", "email", 1, "day", "Europe/Berlin")
 
 def _cap_all(limit: int = 1) -> PolicyRules:
     return PolicyRules(caps=(FrequencyCap("one-a-day", limit, timedelta(days=1), CapScope.ALL),))
+
+
+def _plan(category: Category = S) -> PlannedSend:
+    """A higher-priority (9 > 0) message planned for the contact in two hours, inside the one-a-day cap's window."""
+    return PlannedSend("plan-1", "email", category, 9, NOW + timedelta(hours=2), campaign_id="alerts")
 
 
 # Each row: (row id as named in docs/channels.md, setup builder, {category: (outcome, reason)}).
@@ -112,6 +119,9 @@ ROWS: list[tuple[str, Callable[[], Setup], dict[Category, tuple[Outcome, str]]]]
      {T: SEND, S: (Outcome.CAP, "cap:one-a-day"), M: (Outcome.CAP, "cap:one-a-day")}),
     ("marketing_gap", lambda: Setup(rules=PolicyRules(min_marketing_gap=timedelta(hours=4)), touches=(_touch(M),)),
      {T: SEND, S: SEND, M: (Outcome.CAP, "min_gap")}),
+    # One touch a day and a higher-priority message planned for later today: marketing yields the slot.
+    ("look_ahead", lambda: Setup(rules=_cap_all(), planned=(_plan(),)),
+     {T: SEND, S: SEND, M: (Outcome.CAP, "look_ahead:one-a-day")}),
     # Today's (Berlin) one unit of email capacity is taken: deferred to midnight in Berlin.
     ("capacity", lambda: Setup(rules=PolicyRules(capacity=(EMAIL_DAILY,)),
                                capacity=CapacityUsage({EMAIL_DAILY.key(NOW): 1})),
@@ -137,6 +147,20 @@ def test_rule_applies_per_category(row: str, build: Callable[[], Setup], categor
 def test_touch_counts_against_caps(category: Category) -> None:
     decision = _decide(Setup(rules=_cap_all(), touches=(_touch(category),)), M)
     assert (decision.outcome, decision.reason) == COUNTS[category]
+
+
+# "Holds a cap slot": the row varies the category of the higher-priority planned message, not of the message;
+# the message decided is always marketing (the only category that yields) under a cap of one touch a day.
+HOLDS = {T: SEND, S: (Outcome.CAP, "look_ahead:one-a-day"), M: (Outcome.CAP, "look_ahead:one-a-day")}
+
+
+@pytest.mark.parametrize("category", [T, S, M], ids=lambda c: c.value)
+def test_planned_message_holds_a_cap_slot(category: Category) -> None:
+    """Row "holds a cap slot": a planned service or marketing message keeps a slot from lower-priority marketing."""
+    decision = _decide(Setup(rules=_cap_all(), planned=(_plan(category),)), M)
+    assert (decision.outcome, decision.reason) == HOLDS[category]
+    if category is not T:
+        assert decision.yielded_to == "plan-1" and decision.rule_id == "one-a-day"
 
 
 @pytest.mark.parametrize("category", [T, S, M], ids=lambda c: c.value)
