@@ -12,7 +12,8 @@ A small checker of our own (nothing downloaded, no third-party rules engine), ru
 - text contrast: the computed colour of every visible text (HTML and SVG, whose colour is its
   `fill` over the shape it sits on) against its composited background: 4.5:1, 3:1 for large text;
 - keyboard order: Tab from the top reaches the skip link first, then the page's controls in
-  document order (a scrollable box Chromium makes focusable may come in between);
+  document order (a scrollable box Chromium makes focusable may come in between; a radio group is
+  one stop, its checked radio or else its first);
 - at a phone's width (375 CSS px, emulated as a mobile viewport) nothing makes the page scroll
   sideways: wide tables and charts scroll or shrink inside their own box; SVG text (the journey
   graph, the charts) stays at least 9 px high instead of shrinking with its drawing.
@@ -108,8 +109,16 @@ for (const el of document.querySelectorAll('body *')) {
 const focusable = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]')]
   .filter(el => el.type !== 'hidden' && !el.disabled && el.getAttribute('tabindex') !== '-1' &&
                 (visible(el) || el.classList.contains('skip')));
-focusable.forEach((el, i) => { el.dataset.a11yOrder = i; });
-for (const el of focusable) {
+// A radio group is one Tab stop (its checked radio, else its first); arrow keys move inside it.
+const tabStop = el => {
+  if (el.type !== 'radio' || !el.name) return true;
+  const group = focusable.filter(r => r.type === 'radio' && r.name === el.name && r.form === el.form);
+  return el === (group.find(r => r.checked) || group[0]);
+};
+const stops = focusable.filter(tabStop);
+stops.forEach((el, i) => { el.dataset.a11yOrder = i; });
+// Only the stops are focused here: Chromium remembers a group's last focused radio as its next stop.
+for (const el of stops) {
   el.focus();
   if (document.activeElement !== el) continue;
   const s = getComputedStyle(el);
@@ -122,7 +131,7 @@ for (const el of focusable) {
 }
 if (document.activeElement) document.activeElement.blur();
 window.scrollTo(0, 0);
-return [problems, focusable.length];
+return [problems, stops.length];
 """
 
 OVERFLOW = r"""

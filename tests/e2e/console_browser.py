@@ -58,7 +58,10 @@ def screenshot(browser: Any, name: str) -> None:
     if target:
         directory = Path(target) if Path(target).is_absolute() else REPO / target
         directory.mkdir(parents=True, exist_ok=True)
-        height = browser.execute_script("return document.body.scrollHeight")
-        browser.set_window_size(1280, min(max(int(height) + 40, 800), 2400))
+        # The window's height includes the browser's own frame (outer minus inner height), the page does not.
+        height, frame = browser.execute_script(
+            "return [Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),"
+            " window.outerHeight - window.innerHeight]")
+        browser.set_window_size(1280, min(max(int(height) + int(frame), 800), 2400))
         browser.save_screenshot(str(directory / f"{name}.png"))
         browser.set_window_size(1280, 1000)

@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     camp_sub.add_parser("report", parents=[json_flag], help="per-step counts").add_argument("id")
     camp_sub.add_parser("forecast", parents=[json_flag],
                         help="what the gate would decide now for each segment member (nothing is sent)").add_argument("id")
+    proof = camp_sub.add_parser("proof", parents=[json_flag],
+                                help="send every send step, marked as a proof, to the campaign's proof_recipients")
+    proof.add_argument("id")
+    proof.add_argument("--contact", help="render for this contact id (default: a sample contact)")
+    proof.add_argument("--step", help="only this send step")
+    approve = camp_sub.add_parser("approve", help="approve the campaign's current revision (a second key)")
+    approve.add_argument("id")
+    approve.add_argument("--revision", type=int, help="the revision you reviewed; refused if it changed since")
 
     broadcast = sub.add_parser("broadcast", help="segment broadcasts")
     bc_sub = broadcast.add_subparsers(dest="broadcast_command", required=True)

@@ -20,6 +20,7 @@ IMPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 POLL_SECONDS = 0.5
 FORECAST_TIMEOUT = 300  # a forecast of a large segment takes seconds, more on a loaded machine
+PROOF_TIMEOUT = 120  # a proof is sent while the API answers: one provider round per seed address
 
 
 def _api(service: str, args: argparse.Namespace) -> Api:
@@ -94,7 +95,7 @@ def load_definition(path: Path) -> dict:
 
 
 def campaign(args: argparse.Namespace) -> int:
-    """campaign create|activate|pause|resume|archive|list|show|report|forecast."""
+    """campaign create|activate|pause|resume|archive|list|show|report|forecast|proof|approve."""
     api = _api("campaigns", args)
     action = args.campaign_command
     if action == "create":
@@ -115,6 +116,16 @@ def campaign(args: argparse.Namespace) -> int:
         return _print(args, api.get(f"/campaigns/{args.id}"))
     if action == "forecast":
         return _print(args, api.post(f"/campaigns/{args.id}/forecast", timeout=FORECAST_TIMEOUT), output.forecast)
+    if action == "proof":
+        body = {k: v for k, v in (("contact_id", args.contact), ("step_id", args.step)) if v}
+        return _print(args, api.post(f"/campaigns/{args.id}/proof", json=body, timeout=PROOF_TIMEOUT), output.proof)
+    if action == "approve":
+        approved = api.post(f"/campaigns/{args.id}/approval",
+                            json={"revision": args.revision} if args.revision is not None else {})
+        approval = approved.get("approval") or {}
+        print(f"campaign {args.id}: revision {approval.get('revision')} approved by {approval.get('approved_by_name')} "
+              f"({approval.get('approved_by')})")
+        return 0
     return _print(args, api.get(f"/campaigns/{args.id}/report"), output.campaign_report)
 
 

@@ -126,6 +126,19 @@ def forecast(body: dict) -> str:
     return "\n".join(lines)
 
 
+def proof(body: dict) -> str:
+    """A proof send: per step and seed address what was sent, or why a step was not."""
+    rows = []
+    for step in body.get("steps") or []:
+        for d in step.get("deliveries") or []:
+            rows.append([step.get("step_id"), step.get("channel"), d.get("to"), d.get("status"), d.get("detail")])
+        if step.get("skipped"):
+            rows.append([step.get("step_id"), step.get("channel"), "-", "not sent", step.get("skipped")])
+    rendered_for = body.get("contact_id") or "the sample contact"
+    head = f"proof {body.get('proof_id')} of campaign {body.get('campaign_id')}, rendered for {rendered_for}"
+    return head + "\n" + (table(rows, ("step", "channel", "to", "status", "detail")) if rows else "no send steps")
+
+
 def event_results(body: dict) -> str:
     """What became of posted events."""
     lines = [f"accepted {body.get('accepted', 0)}, duplicate {body.get('duplicate', 0)}, "

@@ -101,12 +101,14 @@ class RenderedMessage:
     topic: str | None = None  # the campaign topic of a marketing message (mortgage, ...), when it has one
     proof: bool = False  # a proof to a seed address (POST /proofs), not a message to the contact
 
-    def personalise(self, text: str | None) -> str:
-        """``$first_name``, ``$last_name``, ``$email`` replaced for requesters that send unrendered text."""
+    def personalise(self, text: str | None, extra: Mapping[str, str] | None = None) -> str:
+        """``$first_name``, ``$last_name``, ``$email`` replaced for requesters that send unrendered text.
+
+        `extra` adds the adapter's own placeholders (the email's `$preferences_url`)."""
         if not text:
             return ""
         values = {"first_name": self.recipient.first_name or "", "last_name": self.recipient.last_name or "",
-                  "email": self.recipient.email or "", "name": self.recipient.display_name}
+                  "email": self.recipient.email or "", "name": self.recipient.display_name, **(extra or {})}
         return string.Template(text).safe_substitute(values)
 
 

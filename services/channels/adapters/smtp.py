@@ -13,13 +13,17 @@ username_env / password_env (names of environment variables holding the credenti
 max_in_flight, idle_check_seconds, unsubscribe_mailto (an address that takes unsubscribe requests by
 mail: added to List-Unsubscribe as `mailto:` with the token in the subject), unsubscribe_scope
 (`channel`, the default: the link stops email; `topic`: it stops the message's topic, or email when
-the message has none).
+the message has none), preferences_footer (the line added to a marketing email whose template has
+no `$preferences_url`, with `{url}` where the link goes; default
+"Manage your preferences or unsubscribe: {url}").
 
 Every marketing message carries RFC 8058 one-click unsubscribe headers: `List-Unsubscribe` with the
 contacts service's `/u/<token>` link (TOUCHPOINT_PUBLIC_URL; the token is signed with
 UNSUBSCRIBE_SECRET, `shared/unsubscribe.py`) and `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
-Transactional and service messages carry neither. Mailbox providers honour the headers only in a
-DKIM signature that covers them: the relay must sign `List-Unsubscribe` and `List-Unsubscribe-Post`.
+The body of a marketing message carries the link to the contact's preference center (`/p/<token>`,
+the same token): where the template writes `$preferences_url` (or `$unsubscribe_url`, the one-click
+page), else in a footer appended to the text and HTML parts. Transactional and service messages carry
+neither headers nor link. Mailbox providers honour the headers only in a DKIM signature that covers them: the relay must sign `List-Unsubscribe` and `List-Unsubscribe-Post`.
 The content is `{subject, body, html?}` as rendered by the campaigns service; `$first_name`-style
 placeholders are filled in for requesters that send unrendered text.
 """
@@ -36,6 +40,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTPUTF8, default
+from html import escape
 
 from services.channels.adapters import mime
 from services.channels.adapters.base import ChannelAdapter, DeliveryResult, RenderedMessage, RetryPolicy
@@ -45,6 +50,8 @@ from shared import unsubscribe
 log = logging.getLogger(__name__)
 ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 PROOF_HEADER = ("X-Touchpoint-Proof", "1")
+# The footer of a marketing email whose template does not place `$preferences_url` itself.
+DEFAULT_FOOTER = "Manage your preferences or unsubscribe: {url}"
 
 _RECONNECT_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError, OSError)
 # RFC 5322 dot-atom: what a msg-id's left part may hold. Campaign request ids contain ':', which the
@@ -101,6 +108,9 @@ class SmtpAdapter(ChannelAdapter):
         self.public_url = settings.public_url if settings is not None else ""
         self.unsubscribe_mailto = str(self.options.get("unsubscribe_mailto") or "")
         self.unsubscribe_scope = str(self.options.get("unsubscribe_scope") or "channel")
+        self.footer = str(self.options.get("preferences_footer") or DEFAULT_FOOTER)
+        if "{url}" not in self.footer:
+            raise ValueError(f"preferences_footer of {self.channel!r} must contain {{url}}")
         if self.unsubscribe_scope not in unsubscribe.SCOPES:
             raise ValueError(f"unsubscribe_scope of {self.channel!r} must be one of {unsubscribe.SCOPES}")
         clock = self.context.clock if self.context is not None else None
@@ -122,22 +132,52 @@ class SmtpAdapter(ChannelAdapter):
             raise
         return smtp
 
-    def list_headers(self, message: RenderedMessage) -> list[tuple[str, str]]:
-        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message; none for others.
+    def token(self, message: RenderedMessage) -> str | None:
+        """The signed unsubscribe token of a marketing message (one per message); None for others.
 
-        A proof carries `X-Touchpoint-Proof: 1` instead: its unsubscribe link would act for the
-        contact it was rendered for, not for the seed address that receives it."""
-        if message.proof:
-            return [PROOF_HEADER]
-        if message.category != "marketing" or not self.unsubscribe_secret:
-            return []
+        A proof has none: its links would act for the contact it was rendered for, not for the
+        seed address that receives it."""
+        if message.proof or message.category != "marketing" or not self.unsubscribe_secret:
+            return None
         scope, value = ("topic", message.topic) if self.unsubscribe_scope == "topic" and message.topic \
             else ("channel", message.channel)
-        token = unsubscribe.mint(self.unsubscribe_secret, message.contact_id, scope, value, self._now())
+        return unsubscribe.mint(self.unsubscribe_secret, message.contact_id, scope, value, self._now())
+
+    def list_headers(self, token: str | None, proof: bool = False) -> list[tuple[str, str]]:
+        """RFC 8058 List-Unsubscribe and List-Unsubscribe-Post of a marketing message's token; none without one.
+
+        A proof carries `X-Touchpoint-Proof: 1` instead."""
+        if proof:
+            return [PROOF_HEADER]
+        if token is None:
+            return []
         targets = [f"<{unsubscribe.unsubscribe_url(self.public_url, token)}>"]
         if self.unsubscribe_mailto:
             targets.append(f"<mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{token}>")
         return [("List-Unsubscribe", ", ".join(targets)), ONE_CLICK]
+
+    def parts(self, message: RenderedMessage, token: str | None) -> tuple[str, str | None]:
+        """The text and HTML bodies, personalised; a marketing message's carry its preference center link.
+
+        `$preferences_url` (and `$unsubscribe_url`) in a template become the links of the message's
+        token; a marketing body that has no `$preferences_url` gets the footer (adapter option
+        `preferences_footer`, `{url}` in it), so every marketing email carries the link.
+        """
+        content = message.content
+        text, html = content.get("body") or content.get("text"), content.get("html")
+        if token is None:
+            return message.personalise(text), message.personalise(html) if html else None
+        url = unsubscribe.preferences_url(self.public_url, token)
+        links = {"preferences_url": url, "unsubscribe_url": unsubscribe.unsubscribe_url(self.public_url, token)}
+        body = message.personalise(text, links)
+        if "$preferences_url" not in (text or "") and "${preferences_url}" not in (text or ""):
+            body = f"{body.rstrip()}\n\n-- \n{self.footer.format(url=url)}\n"
+        if html and "$preferences_url" not in html and "${preferences_url}" not in html:
+            footer = escape(self.footer.format(url="\0")).split("\0")
+            link = f'<a href="{escape(url)}">{escape(url)}</a>'
+            note = f'<p style="font-size:12px;color:#555555">{link.join(footer)}</p>'
+            html = html.replace("</body>", note + "</body>") if "</body>" in html else html + note
+        return body, message.personalise(html, links) if html else None
 
     def build(self, message: RenderedMessage) -> EmailMessage:
         """The MIME message of a rendered message."""
@@ -152,22 +192,23 @@ class SmtpAdapter(ChannelAdapter):
         # The request id as Message-ID lets a provider (and the bounce webhook) tie a reply to it.
         email["Message-ID"] = message_id(message.request_id)
         email["X-Touchpoint-Request-Id"] = message.request_id
-        for name, value in self.list_headers(message):
+        token = self.token(message)
+        for name, value in self.list_headers(token, message.proof):
             email[name] = value
-        email.set_content(message.personalise(content.get("body") or content.get("text")))
-        if content.get("html"):
-            email.add_alternative(message.personalise(content["html"]), subtype="html")
+        text, html = self.parts(message, token)
+        email.set_content(text)
+        if html:
+            email.add_alternative(html, subtype="html")
         return email
 
     def render(self, message: RenderedMessage) -> bytes | EmailMessage:
         """The message's SMTP DATA bytes (the fast path, `mime.py`), or an EmailMessage for unusual ones."""
-        content = message.content
-        html = content.get("html")
+        token = self.token(message)
+        text, html = self.parts(message, token)
         data = mime.render(self.sender, self.sender_name, message.recipient.email or "",
-                           message.recipient.display_name, message.personalise(content.get("subject")),
-                           message_id(message.request_id), message.request_id,
-                           message.personalise(content.get("body") or content.get("text")),
-                           message.personalise(html) if html else None, self.list_headers(message))
+                           message.recipient.display_name, message.personalise(message.content.get("subject")),
+                           message_id(message.request_id), message.request_id, text, html,
+                           self.list_headers(token, message.proof))
         return data if data is not None else self.build(message)
 
     def send(self, message: RenderedMessage) -> DeliveryResult:

@@ -48,7 +48,8 @@ _PAGES = {"200": {"description": "the page (GET), or the page after saving (POST
 _STYLE = """
 body{font-family:system-ui,sans-serif;font-size:1.05rem;line-height:1.5;color:#111;background:#fff;margin:0}
 main{max-width:38em;margin:0 auto;padding:1.5em 1em 3em}
-h1{font-size:1.6rem;line-height:1.25}
+h1{font-size:1.6rem;line-height:1.25;overflow-wrap:break-word;hyphens:manual}
+label,legend,p{overflow-wrap:break-word}
 fieldset{border:1px solid #6b6b6b;border-radius:6px;margin:1.2em 0;padding:.6em 1em 1em}
 fieldset fieldset{border:0;padding:.2em 0;margin:.4em 0}
 legend{font-weight:700;padding:0 .3em}

@@ -57,7 +57,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "skip": "Skip to your choices",
     },
     "de": {
-        "title": "Ihre Kommunikationseinstellungen",
+        "title": "Ihre Kommunikations\u00adeinstellungen",  # a soft hyphen: a phone breaks it there
         "intro": "Wählen Sie, wie und worüber wir Sie kontaktieren dürfen. Nachrichten, die wir Ihnen senden "
                  "müssen, etwa Quittungen, sind davon nicht betroffen.",
         "channels": "Wie dürfen wir Ihnen Werbung senden?",

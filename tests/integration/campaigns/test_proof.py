@@ -18,6 +18,7 @@ from tests.integration.campaigns.test_forecast import served
 from tests.integration.channels.conftest import SmtpSink
 from tests.support import ServiceHarness, SmsGateway, unique_namespace
 from tests.system import free_port
+from tools.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
 SEEDS = {"email": ["qa@example.com", "Boss@Example.com"], "sms": ["+43 664 1234567"]}
@@ -104,3 +105,18 @@ def test_bad_proof_requests_are_problems_naming_the_field(system) -> None:
         "proof_recipients": {"sms": ["0664 123"], "fax": ["a@example.com"]}})
     assert wrong_seed.status_code == 422
     assert set(wrong_seed.get_json()["errors"]) == {"proof_recipients.sms[0]", "proof_recipients.fax"}
+
+
+def test_the_cli_sends_a_proof_and_a_second_key_approves(system, monkeypatch, capsys) -> None:
+    campaigns, _, sink, _ = system
+    campaign_id = _campaign(campaigns, proof_recipients={"email": ["cli@example.com"]}, requires_approval=True)
+    with served(campaigns.app) as url:
+        monkeypatch.setenv("TOUCHPOINT_CAMPAIGNS_URL", url)
+        monkeypatch.setenv("TOUCHPOINT_API_KEY", campaigns.api_keys["marketer"])
+        assert cli_main(["campaign", "proof", campaign_id, "--step", "mail"]) == 0
+        out = capsys.readouterr().out
+        assert "rendered for the sample contact" in out and "cli@example.com" in out and "sent" in out
+        assert [e for e in sink.envelopes if "cli@example.com" in e.rcpt_tos]
+        monkeypatch.setenv("TOUCHPOINT_API_KEY", campaigns.api_keys["operator"])
+        assert cli_main(["campaign", "approve", campaign_id, "--revision", "1"]) == 0
+    assert f"campaign {campaign_id}: revision 1 approved by" in capsys.readouterr().out

@@ -91,7 +91,7 @@ def test_topic_scope_names_the_topic_and_falls_back_to_the_channel():
     for topic, expected in (("mortgage", ("topic", "mortgage")), (None, ("channel", "email"))):
         message = RenderedMessage("r1", "c1", "email", "marketing", {"subject": "s", "body": "b"},
                                   Recipient("a@x.test"), topic=topic)
-        [(_, value), _] = adapter.list_headers(message)
+        [(_, value), _] = adapter.list_headers(adapter.token(message))
         claim = verify([SECRET], value.strip("<>").rsplit("/", 1)[1], datetime.now(UTC))
         assert (claim.scope, claim.value) == expected
     adapter.close()
@@ -100,5 +100,32 @@ def test_topic_scope_names_the_topic_and_falls_back_to_the_channel():
 def test_without_a_secret_no_header_is_written():
     adapter = SmtpAdapter("email", {})
     message = RenderedMessage("r1", "c1", "email", "marketing", {"subject": "s", "body": "b"}, Recipient("a@x.test"))
-    assert adapter.list_headers(message) == []
+    assert adapter.token(message) is None and adapter.list_headers(None) == []
+    assert adapter.parts(message, None) == ("b", None)  # no token: no footer either
+    adapter.close()
+
+
+def test_a_marketing_body_carries_the_preference_link_of_the_same_token_in_a_footer_or_where_placed():
+    adapter = _signing_adapter()
+    plain = RenderedMessage("r1", "c1", "email", "marketing", {"subject": "s", "body": "Hello",
+                                                              "html": "<html><body><p>Hello</p></body></html>"},
+                            Recipient("a@x.test"))
+    token = adapter.token(plain)
+    text, html = adapter.parts(plain, token)
+    url = f"https://t.example/p/{token}"
+    assert text == f"Hello\n\n-- \nManage your preferences or unsubscribe: {url}\n"
+    assert f'<a href="{url}">{url}</a></p></body></html>' in html
+    placed = RenderedMessage("r2", "c1", "email", "marketing",
+                             {"subject": "s", "body": "Einstellungen: $preferences_url / Abmelden: $unsubscribe_url"},
+                             Recipient("a@x.test"))
+    text, _ = adapter.parts(placed, token)
+    assert text == f"Einstellungen: {url} / Abmelden: https://t.example/u/{token}"  # no footer then
+    # on both paths, the body's link and the header's are the same token
+    for data in (adapter.render(plain), adapter.build(plain).as_bytes()):
+        message = message_from_bytes(data, policy=policy.default)
+        header_token = str(message["List-Unsubscribe"]).strip("<>").rsplit("/", 1)[1]
+        assert f"/p/{header_token}" in message.get_body(("plain",)).get_content()
+    transactional = RenderedMessage("r3", "c1", "email", "transactional", {"subject": "s", "body": "Receipt"},
+                                    Recipient("a@x.test"))
+    assert adapter.parts(transactional, adapter.token(transactional)) == ("Receipt", None)
     adapter.close()

@@ -145,3 +145,15 @@ def test_forecast_table_names_the_step_and_the_rules():
     assert "send 3, deferred 1, suppressed 1" in text
     assert "capacity" in text and "sms-hourly" in text
     assert build_parser().parse_args(["campaign", "forecast", "c1"]).campaign_command == "forecast"
+
+
+def test_a_proof_prints_one_row_per_seed_and_the_steps_not_sent():
+    text = output.proof({"proof_id": "p1", "campaign_id": "c1", "contact_id": None, "steps": [
+        {"step_id": "mail", "channel": "email", "skipped": None,
+         "deliveries": [{"to": "qa@example.com", "status": "sent", "detail": "accepted"}]},
+        {"step_id": "ring", "channel": "call", "deliveries": [], "skipped": "no proof recipient for this channel"}]})
+    assert "rendered for the sample contact" in text
+    assert "qa@example.com" in text and "not sent" in text and "no proof recipient" in text
+    args = build_parser().parse_args(["campaign", "proof", "c1", "--contact", "k1", "--step", "mail"])
+    assert (args.campaign_command, args.contact, args.step) == ("proof", "k1", "mail")
+    assert build_parser().parse_args(["campaign", "approve", "c1", "--revision", "2"]).revision == 2
