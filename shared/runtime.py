@@ -63,7 +63,7 @@ class Worker:
         register_contracts()  # start-up of a worker: consumers validate every payload against these
         self.definition = definition
         self.settings = settings
-        self.engine = engine or make_engine(settings.database_url)
+        self.engine = engine or make_engine(settings.database_url, pre_ping=False)
         topology = Topology(settings.namespace, settings.queue_type)
         subscriptions = list(definition.subscriptions(settings, self.engine)) if consumers else []
         self.runner = ConsumerRunner(settings.service, settings.amqp_url, topology, self.engine,
@@ -141,7 +141,7 @@ def main(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> in
                                             request_handler=ProblemRequestHandler)
         return 0
     if args.command in ("worker", "relay"):
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pre_ping=False)  # see make_engine: workers retry
         wait_for_database(engine)
         only_relay = args.command == "relay"
         Worker(definition, settings, engine,

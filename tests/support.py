@@ -273,6 +273,21 @@ class SmsGateway:
         self.server.server_close()
 
 
+@contextmanager
+def served(app) -> Iterator[str]:
+    """A WSGI app served on a free loopback port in a thread (for clients that need a URL: the CLI, a
+    service calling another); yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
 class ServiceHarness:
     """One service under test: a fresh migrated database, its app, and its worker on a test namespace
     (in the test module's vhost unless `amqp_url` says otherwise).

@@ -1,4 +1,5 @@
-"""The local demo: keys per role, demo contacts, a drip campaign, two interaction policies, a policy.
+"""The local demo: keys per role, demo contacts, a drip campaign, two interaction policies, a policy,
+the preference center's topics, and one newsletter email whose links `./scripts/up` prints.
 
 `./scripts/up` calls `seed(operator_key)` once every service is healthy. Idempotent: contacts are
 found by `external_id`, segments and campaigns by name, keys are kept in .run/state.json, so
@@ -8,7 +9,10 @@ running it again creates nothing twice.
 from __future__ import annotations
 
 import os
+import re
+import time
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from zoneinfo import ZoneInfo
 
 from tools.cli.client import Api, CliError, service_url
@@ -65,6 +69,26 @@ ADDRESS_POLICY = {
     "exit_goals": [{"event_type": "mortgage_opened", "suppress_topic": "mortgage"}],
     "reentry": {"policy": "cooldown", "cooldown": "30d"},
 }
+
+
+# The preference center's topic catalogue: the topics the demo campaigns use, labelled in EN and DE.
+TOPICS = {"welcome": {"en": "Getting started", "de": "Erste Schritte"},
+          "mortgage": {"en": "Mortgages", "de": "Hypotheken"},
+          "news": {"en": "Newsletter", "de": "Newsletter"}}
+
+# One marketing email on request: the seed sends it to one demo contact and prints its links. The
+# template places the preference link itself ($preferences_url, filled in by channels' email adapter).
+NEWSLETTER = {
+    "name": "Demo: newsletter (preference center link)",
+    "category": "marketing", "topic": "news",
+    "entry": {"type": "event", "event_type": "newsletter_requested"},
+    "steps": [{"id": "newsletter", "type": "send", "channel": "email",
+               "template": {"subject": "Our newsletter, {{ contact.first_name }}",
+                            "body": "Hello {{ contact.first_name }}, here is what is new this month.\n\n"
+                                    "Choose what we send you, or unsubscribe: $preferences_url"}}],
+    "reentry": {"policy": "always"},
+}
+MAIL_WAIT_SECONDS = 30.0
 
 
 def drip(segment_id: str) -> dict:
@@ -202,22 +226,90 @@ def seed(operator_key: str) -> None:
           + ", ".join(f"{c['name']!r} {c['status']}" for c in made), flush=True)
     person = example_contact(people)
     print(where_to_look(keys, person, made[0]["campaign_id"], operator_key), flush=True)
-    link = unsubscribe_link(state, person["id"])
-    if link:
-        print("  # one-click unsubscribe (RFC 8058): the link every marketing email to this contact carries\n"
-              f"  # (List-Unsubscribe; open it in a browser, or POST as a mailbox provider does)\n"
-              f"  curl -s -X POST -d List-Unsubscribe=One-Click '{link}'\n", flush=True)
+    for key, labels in TOPICS.items():
+        contacts.request("PUT", f"/topics/{key}", json={"labels": labels})
+    ensure_campaign(campaigns, NEWSLETTER)
+    reader = email_contact(people)
+    print(newsletter_links(state, contacts, channels, reader), flush=True)
+
+
+def newsletter_links(state: dict, contacts: Api, channels: Api, person: dict) -> str:
+    """Send the newsletter to `person`, wait for it in the mail catcher, and say where its links lead.
+
+    When the gate holds it back (a cap, the quiet hours of the person's zone) or no catcher takes it,
+    the links are minted as channels mints them, and the gate's reason is given.
+    """
+    from tools.catchers.store import CaughtMessages
+    from tools.devrun import RUN_DIR
+
+    caught = CaughtMessages(RUN_DIR / "mail", ".eml")
+    before = {entry["id"] for entry in caught.entries()}
+    contacts.post("/events", json={"event_id": f"demo-newsletter-{time.time_ns()}", "contact_id": person["id"],
+                                   "type": "newsletter_requested", "occurred_at": datetime.now(UTC).isoformat(),
+                                   "data": {}})
+    deadline = time.monotonic() + MAIL_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        for entry in caught.entries():
+            if entry["id"] not in before and person["email"] in entry.get("rcpt_to", []):
+                preferences, one_click = mail_links(caught.get(entry["id"])[1])
+                return _links_text(f"the newsletter to {person['first_name']} {person['last_name']} "
+                                   f"(touchpoint mail show {entry['id']})", preferences, one_click)
+        time.sleep(0.5)
+    decisions = channels.get("/decisions", params={"contact_id": person["id"], "limit": 1})
+    why = f"{decisions[0]['outcome']}: {decisions[0].get('detail') or decisions[0].get('reason')}" \
+        if decisions else "no decision yet"
+    links = minted_links(state, person["id"])
+    if links is None:
+        return "  # the newsletter email was not caught and no UNSUBSCRIBE_SECRET is set: no links to show\n"
+    preferences, one_click = links
+    return _links_text(f"{person['first_name']} {person['last_name']}'s email links (the newsletter was "
+                       f"not caught within {MAIL_WAIT_SECONDS:.0f} s; the gate said {why})", preferences, one_click)
+
+
+def _links_text(what: str, preferences: str, one_click: str) -> str:
+    return (f"  # {what}:\n"
+            f"  # the preference center (open it in a browser: channels, topics, unsubscribe from everything)\n"
+            f"  {preferences}\n"
+            "  # one-click unsubscribe (RFC 8058, List-Unsubscribe): POST as a mailbox provider does\n"
+            f"  curl -s -X POST -d List-Unsubscribe=One-Click '{one_click}'\n")
+
+
+def mail_links(raw: bytes) -> tuple[str, str]:
+    """The preference center link in a marketing email's text and its List-Unsubscribe https link."""
+    message = message_from_bytes(raw, policy=policy.default)
+    body = message.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    found = re.search(r"https?://\S+/p/[A-Za-z0-9._-]+", text)
+    header = str(message.get("List-Unsubscribe") or "")
+    one_click = next((t.strip(" <>") for t in header.split(",") if t.strip(" <").startswith("http")), "")
+    return (found.group(0) if found else ""), one_click
+
+
+def email_contact(people: list[dict], now: datetime | None = None) -> dict:
+    """A contact whose local time is inside the demo policy's email hours (08:00–21:00), else the first one."""
+    now = now or datetime.now(UTC)
+    for person in people:
+        if 8 <= now.astimezone(ZoneInfo(person["time_zone"])).hour < 21:
+            return person
+    return people[0]
 
 
 def unsubscribe_link(state: dict, contact_id: str) -> str | None:
     """The one-click unsubscribe link of a contact's email, minted as channels mints it; None without a secret."""
-    from shared.unsubscribe import mint, unsubscribe_url
+    links = minted_links(state, contact_id)
+    return links[1] if links else None
+
+
+def minted_links(state: dict, contact_id: str) -> tuple[str, str] | None:
+    """The preference center and one-click links of a contact's email (one token, as channels mints it)."""
+    from shared.unsubscribe import mint, preferences_url, unsubscribe_url
 
     secret = os.environ.get("UNSUBSCRIBE_SECRET") or state.get("unsubscribe_secret")
     if not secret:
         return None
     public_url = os.environ.get("TOUCHPOINT_PUBLIC_URL") or service_url("contacts")
-    return unsubscribe_url(public_url, mint(secret, contact_id, "channel", "email", datetime.now(UTC)))
+    token = mint(secret, contact_id, "channel", "email", datetime.now(UTC))
+    return preferences_url(public_url, token), unsubscribe_url(public_url, token)
 
 
 def where_to_look(keys: dict[str, str], person: dict, drip_id: str, operator_key: str) -> str:

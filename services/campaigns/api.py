@@ -15,6 +15,7 @@ from services.campaigns.proof_sender import proofs_from_settings
 from services.campaigns.segments import source_from_settings
 from shared.errors import Unavailable
 from shared.http import current_key, roles_required
+from shared.http.audit import record_change
 from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.openapi import alt_problem
 
@@ -47,7 +48,9 @@ class Campaigns(MethodView):
     def post(self, body):
         """Save a new draft campaign."""
         with unit_of_work() as uow:
-            return definitions.create_campaign(uow, body, known_channels(), current_key().key_id)
+            campaign = definitions.create_campaign(uow, body, known_channels(), current_key().key_id)
+            record_change(uow, "campaign.create", "campaign", campaign["campaign_id"], after=campaign)
+            return campaign
 
 
 @campaigns_blp.route("/<string:campaign_id>")
@@ -69,7 +72,10 @@ class CampaignItem(MethodView):
     def put(self, body, campaign_id):
         """Replace the definition (a new version if the campaign has run)."""
         with unit_of_work() as uow:
-            return definitions.update_campaign(uow, campaign_id, body, known_channels(), current_key().key_id)
+            before = definitions.get_campaign(uow, campaign_id)
+            campaign = definitions.update_campaign(uow, campaign_id, body, known_channels(), current_key().key_id)
+            record_change(uow, "campaign.update", "campaign", campaign_id, before=before, after=campaign)
+            return campaign
 
     @roles_required("marketer")
     @campaigns_blp.response(204)
@@ -77,7 +83,9 @@ class CampaignItem(MethodView):
     def delete(self, campaign_id):
         """Delete a draft that never ran."""
         with unit_of_work() as uow:
+            before = definitions.get_campaign(uow, campaign_id)
             definitions.delete_campaign(uow, campaign_id)
+            record_change(uow, "campaign.delete", "campaign", campaign_id, before=before)
 
 
 @campaigns_blp.route(f"/<string:campaign_id>/<{ACTIONS}:action>")
@@ -91,7 +99,10 @@ class CampaignLifecycle(MethodView):
     def post(self, campaign_id, action):
         """Move the campaign along draft -> active -> paused -> archived."""
         with unit_of_work() as uow:
-            return definitions.transition(uow, campaign_id, action, known_channels(), clock().now())
+            before = definitions.get_campaign(uow, campaign_id)
+            campaign = definitions.transition(uow, campaign_id, action, known_channels(), clock().now())
+            record_change(uow, f"campaign.{action}", "campaign", campaign_id, before=before, after=campaign)
+            return campaign
 
 
 @campaigns_blp.route("/<string:campaign_id>/approval")
@@ -108,8 +119,11 @@ class CampaignApproval(MethodView):
         it; any later change voids the approval. A campaign with `requires_approval` runs only with a current one."""
         key = current_key()
         with unit_of_work() as uow:
-            return definitions.approve_campaign(uow, campaign_id, key.key_id, key.name, body.get("revision"),
-                                                clock().now())
+            before = definitions.get_campaign(uow, campaign_id)
+            campaign = definitions.approve_campaign(uow, campaign_id, key.key_id, key.name, body.get("revision"),
+                                                    clock().now())
+            record_change(uow, "campaign.approve", "campaign", campaign_id, before=before, after=campaign)
+            return campaign
 
 
 @campaigns_blp.route("/<string:campaign_id>/preview")
@@ -146,9 +160,13 @@ class CampaignProof(MethodView):
         if sender is None:
             raise Unavailable("CAMPAIGNS_CHANNELS_URL is not configured")
         try:
-            return proofs.send_proof(prepared, sender)
+            result = proofs.send_proof(prepared, sender)
         finally:
             sender.close()
+        with unit_of_work() as uow:  # a proof changes nothing here; who sent which proof to whom is still on record
+            record_change(uow, "campaign.proof", "campaign", campaign_id, after={"proof_id": result["proof_id"], "steps": [
+                {k: step.get(k) for k in ("step_id", "channel", "recipients", "skipped")} for step in result["steps"]]})
+        return result
 
 
 @campaigns_blp.route("/<string:campaign_id>/report")
@@ -207,7 +225,9 @@ class Templates(MethodView):
     def post(self, body):
         """Create a template; it must compile and use only `contact` and `event`."""
         with unit_of_work() as uow:
-            return tpl.save_template(uow, body)
+            template = tpl.save_template(uow, body)
+            record_change(uow, "template.create", "template", template["template_id"], after=template)
+            return template
 
 
 @templates_blp.route("/<string:template_id>")
@@ -228,7 +248,10 @@ class TemplateItem(MethodView):
     def put(self, body, template_id):
         """Replace a template."""
         with unit_of_work() as uow:
-            return tpl.save_template(uow, body, template_id)
+            before = tpl.get_template(uow, template_id)
+            template = tpl.save_template(uow, body, template_id)
+            record_change(uow, "template.update", "template", template_id, before=before, after=template)
+            return template
 
     @roles_required("marketer")
     @templates_blp.response(204)
@@ -236,7 +259,9 @@ class TemplateItem(MethodView):
     def delete(self, template_id):
         """Delete a template no campaign uses."""
         with unit_of_work() as uow:
+            before = tpl.get_template(uow, template_id)
             tpl.delete_template(uow, template_id)
+            record_change(uow, "template.delete", "template", template_id, before=before)
 
 
 @templates_blp.route("/<string:template_id>/preview")

@@ -24,6 +24,7 @@ from services.campaigns.repository import (
     SendLog,
     TemplateStore,
 )
+from shared.audit.log import AuditLog
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
 SOURCE = "campaigns"
@@ -34,6 +35,7 @@ class CampaignsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.outbox = uow
+        self.audit = AuditLog(uow.conn)  # the audit trail, recorded in this transaction
         conn = uow.conn
         self.campaigns = CampaignStore(conn)
         self.templates = TemplateStore(conn)

@@ -57,6 +57,9 @@ class ContactFacts:
         handle_contact_facts(ChannelsUnitOfWork(uow, self.clock), messages)
 
 
+PLANS_SPEC = QueueSpec("channels.plans", ("send.planned", "send.plan_cancelled"))
+
+
 class Plans:
     """The batch handler of `channels.plans`: planned sends announced by campaigns (the look-ahead rule)."""
 
@@ -75,6 +78,5 @@ def subscriptions(settings: Settings, engine: Engine, clock: Clock = system_cloc
                      linger_seconds=0.02, shards=consumed_shards(settings)),
         Subscription(QueueSpec("channels.contacts", tuple(HANDLERS)), batch_handler=ContactFacts(clock),
                      batch_size=200, prefetch=400, linger_seconds=0.01),
-        Subscription(QueueSpec("channels.plans", ("send.planned", "send.plan_cancelled")), batch_handler=Plans(clock),
-                     batch_size=200, prefetch=400, linger_seconds=0.01),
+        Subscription(PLANS_SPEC, batch_handler=Plans(clock), batch_size=200, prefetch=400, linger_seconds=0.01),
     ]

@@ -20,6 +20,7 @@ from services.channels.repository.jobs import DeliveryJobs
 from services.channels.repository.ledger import TouchLedger
 from services.channels.repository.planned import PlannedSends
 from services.channels.repository.rules_store import RulesStore
+from shared.audit.log import AuditLog
 from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
@@ -31,6 +32,7 @@ class ChannelsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.audit = AuditLog(uow.conn)  # the audit trail, recorded in this transaction
         self.clock = clock
         conn = uow.conn
         self.contacts = ContactCopy(conn)

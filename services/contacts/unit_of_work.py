@@ -20,6 +20,7 @@ from services.contacts.repository import (
     SegmentStore,
     TopicStore,
 )
+from shared.audit.log import AuditLog
 from shared.clock import Clock, system_clock
 from shared.messaging import Message, UnitOfWork, UnitOfWorkFactory
 
@@ -31,6 +32,7 @@ class ContactsUnitOfWork:
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.outbox = uow
+        self.audit = AuditLog(uow.conn)  # the audit trail, recorded in this transaction
         self.clock = clock  # stamps what the handlers record (contacts decides by real time in service)
         conn = uow.conn
         self.contacts = ContactStore(conn)

@@ -4,7 +4,8 @@ A key is `tp_<id>_<secret>` with 32 random bytes of secret. Keys are high-entrop
 not passwords, so one SHA-256 is the right hash (a slow KDF buys nothing against brute force of
 256 bits and would cost milliseconds per request); comparison is constant-time.
 
-Every change (create, revoke) is recorded in `api_key_audit` in the same transaction as the change;
+Every change (create, revoke) is recorded in the auth database's `audit_log` (the one audit trail,
+shared.audit.log) in the same transaction as the change;
 the last active operator key cannot be revoked (`LastOperatorKeyError`), so the system can't be locked out.
 """
 
@@ -20,20 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
     DateTime,
     Engine,
-    Identity,
     MetaData,
     String,
     Table,
     func,
-    insert,
     select,
     update,
 )
+
+from shared.audit.log import AuditFilter, AuditLog
 
 ROLES = ("marketer", "channel_owner", "agent", "operator", "ingest")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -49,21 +49,6 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
 )
-
-api_key_audit = Table(  # append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0002)
-    "api_key_audit",
-    metadata,
-    Column("id", BigInteger, Identity(always=True), primary_key=True),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("action", String(16), nullable=False),
-    Column("key_id", String(32), nullable=False),
-    Column("key_name", String(200), nullable=False),
-    Column("key_role", String(32), nullable=False),
-    Column("actor_key_id", String(32)),
-    Column("actor_name", String(200)),
-    Column("actor_role", String(32)),
-)
-
 
 class LastOperatorKeyError(Exception):
     """Revoking this key would leave no active operator key."""
@@ -162,13 +147,10 @@ class ApiKeyStore:
             self._cache.clear()
         return True
 
-    def audit(self, limit: int = 100, before: int | None = None) -> list[dict]:
-        """Audit entries newest first, `limit` of them, only those with an id below `before` when given."""
-        stmt = select(api_key_audit).order_by(api_key_audit.c.id.desc()).limit(limit)
-        if before is not None:
-            stmt = stmt.where(api_key_audit.c.id < before)
+    def audit(self, where: AuditFilter, limit: int = 100, before: int | None = None) -> list[dict]:
+        """Key audit records newest first, `limit` of them, only those with an id below `before` when given."""
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(stmt)]
+            return AuditLog(conn).page(where, limit, before)
 
     def list(self) -> list[dict]:
         """All keys, without their hashes."""
@@ -179,8 +161,6 @@ class ApiKeyStore:
 
 
 def _audit(conn: Connection, action: str, key: ApiKey, actor: ApiKey | None) -> None:
-    """Record a key change in the same transaction as the change itself."""
-    conn.execute(insert(api_key_audit).values(
-        action=action, key_id=key.key_id, key_name=key.name, key_role=key.role,
-        actor_key_id=actor.key_id if actor else None, actor_name=actor.name if actor else None,
-        actor_role=actor.role if actor else None))
+    """Record a key change in the same transaction as the change itself (never the key's secret)."""
+    AuditLog(conn).record(f"api_key.{action}", "api_key", key.key_id, at=datetime.now(UTC), actor=actor,
+                          after={"name": key.name, "role": key.role})

@@ -10,8 +10,14 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 
-def make_engine(url: str, pool_size: int = 10, **kwargs: object) -> Engine:
+def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True, **kwargs: object) -> Engine:
     """Create an engine with pre-ping, so a restarted PostgreSQL costs one retry, not a 500.
+
+    `pre_ping=False` is for workers: the ping is a round trip before every transaction (one in
+    eight of a contact event's in the campaigns worker, one in five of a relay pass), and their
+    loops already survive a dead connection: the first statement fails before anything was done,
+    SQLAlchemy discards the pool's connections, and the consumer requeues the batch (the relay and
+    background tasks retry after a backoff).
 
     TOUCHPOINT_DB_POOL_SIZE, when set, caps the connections an engine keeps open between uses
     (busier moments still open up to 10 more, closed when returned): many processes on one server,
@@ -20,7 +26,7 @@ def make_engine(url: str, pool_size: int = 10, **kwargs: object) -> Engine:
     cap = os.environ.get("TOUCHPOINT_DB_POOL_SIZE")
     if cap:
         pool_size = min(pool_size, max(1, int(cap)))
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, future=True, **kwargs)
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=pre_ping, future=True, **kwargs)
 
 
 def _libpq_params(url: str, database: str | None = None) -> dict[str, object]:

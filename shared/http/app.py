@@ -125,6 +125,8 @@ def create_service_app(settings: Settings, title: str, blueprints: Iterable[Blue
     api.register_blueprint(_health_blueprint(settings, engine, extra_checks or {}))
     api.register_blueprint(_keys_blueprint())
     api.register_blueprint(_dead_letters_blueprint())
+    if context.units_of_work is not None:  # a service with its own database has its own audit trail
+        api.register_blueprint(_audit_blueprint())
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     _install_request_metrics(app, settings.service)
@@ -176,6 +178,12 @@ def _health_blueprint(settings: Settings, engine: Engine,
 
 def _keys_blueprint() -> Blueprint:
     from shared.http.keys_api import blp
+
+    return blp
+
+
+def _audit_blueprint() -> Blueprint:
+    from shared.http.audit import blp
 
     return blp
 

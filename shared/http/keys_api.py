@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from shared.auth.keys import ROLES, LastOperatorKeyError
 from shared.errors import NotFound
+from shared.http.audit import AuditPageSchema, AuditQuerySchema, audit_page
 from shared.http.auth import current_key, roles_required
 from shared.http.context import service_context
-from shared.http.cursor import decode_cursor, next_page
 from shared.http.openapi import alt_problem
 from shared.http.problems import Problem
 
@@ -40,49 +40,17 @@ class CreatedKeySchema(KeySchema):
     key = fields.String()
 
 
-class AuditQuerySchema(Schema):
-    """Paging of the audit trail, newest first: pass a page's `next_cursor` as `cursor` for the next one."""
-
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    cursor = fields.String(validate=validate.Length(min=1, max=512),
-                           metadata={"description": "the `next_cursor` of the previous page (400 if not one)"})
-
-
-class AuditEntrySchema(Schema):
-    """One key change: what happened to which key, when, and which key did it (null: an admin command)."""
-
-    id = fields.Integer()
-    at = fields.DateTime()
-    action = fields.String(metadata={"enum": ["create", "revoke"]})
-    key_id = fields.String()
-    key_name = fields.String()
-    key_role = fields.String()
-    actor_key_id = fields.String(allow_none=True)
-    actor_name = fields.String(allow_none=True)
-    actor_role = fields.String(allow_none=True)
-
-
-class AuditPageSchema(Schema):
-    """A page of the key audit trail, newest first."""
-
-    items = fields.List(fields.Nested(AuditEntrySchema))
-    next_cursor = fields.String(allow_none=True)
-
-
 @blp.route("/audit")
 class KeyAudit(MethodView):
     """The append-only record of key changes."""
 
     @roles_required("operator")
-    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.arguments(AuditQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, AuditPageSchema)
     def get(self, query):
-        """Key changes, newest first (create, revoke), with who made them."""
-        position = decode_cursor(query.get("cursor"), {"before": int})
-        before = position["before"] if position else None
-        items = service_context().keys.audit(query["limit"] + 1, before)
-        page, next_cursor = next_page(items, query["limit"], lambda last: {"before": last["id"]})
-        return {"items": page, "next_cursor": next_cursor}
+        """Key changes (`api_key.create`, `api_key.revoke`), newest first, with who made them; the same
+        filters and answer as every service's `GET /audit`, read from the auth database's trail."""
+        return audit_page(query, service_context().keys.audit)
 
 
 @blp.route("")

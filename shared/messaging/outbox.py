@@ -34,12 +34,12 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from shared.audit.log import AuditLog
 from shared.messaging.envelope import CONTENT_TYPE, Message
 from shared.messaging.inbox import inbox_table
 from shared.messaging.publisher import ConfirmingPublisher
@@ -48,7 +48,6 @@ from shared.periodic import PeriodicTask
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "touchpoint_outbox"
-_NOTIFY = text(f"NOTIFY {NOTIFY_CHANNEL}")
 STOP_CHECK_SECONDS = 1.0  # an idle relay looks at its stop flag this often (not the database)
 
 RELAYED = Counter("touchpoint_outbox_relayed_total", "Outbox messages confirmed by the broker", ["service"])
@@ -79,18 +78,31 @@ class MessagingTables:
     def __init__(self, metadata: MetaData) -> None:
         self.outbox = outbox_table(metadata)
         self.inbox = inbox_table(metadata)
-        # Built once: every transaction that publishes runs it (no construction or cache-key walk per flush).
-        self.outbox_insert = insert(self.outbox)
+        # Every transaction that publishes runs this once: the wake-up of idle relays (NOTIFY, delivered
+        # at commit, so they wake for committed rows only) and the rows, in one round trip and one
+        # statement text whatever the number of messages. WITH ORDINALITY keeps the ids in publish order.
+        self.outbox_insert = text(
+            f"WITH wake AS (SELECT pg_notify('{NOTIFY_CHANNEL}', '')) "
+            f"INSERT INTO {self.outbox.name} (message_id, routing_key, partition_key, message_type, version, body) "
+            "SELECT m.message_id, m.routing_key, m.partition_key, m.message_type, m.version, m.body "
+            "FROM wake, unnest(CAST(:ids AS text[]), CAST(:routing_keys AS text[]), CAST(:keys AS text[]), "
+            "CAST(:types AS text[]), CAST(:versions AS bigint[]), CAST(:bodies AS bytea[])) "
+            "WITH ORDINALITY AS m(message_id, routing_key, partition_key, message_type, version, body, n) "
+            "ORDER BY m.n")
 
 
 class UnitOfWork:
-    """One database transaction plus the messages it will announce once committed."""
+    """One database transaction plus the messages it will announce once committed, and its audit trail.
+
+    `audit` (shared.audit.log.AuditLog) records changes made through the APIs in this same
+    transaction, so a rolled-back change leaves no record and a committed one always has one."""
 
     def __init__(self, conn: Connection, tables: MessagingTables, source: str) -> None:
         self.conn = conn
         self.tables = tables
         self.source = source
         self.published: list[Message] = []
+        self.audit = AuditLog(conn)
 
     def publish(self, message_type: str, payload: dict[str, Any], key: str | None = None,
                 version: int = 1, message_id: str | None = None,
@@ -107,17 +119,15 @@ class UnitOfWork:
         return message
 
     def flush(self) -> None:
-        """Insert the messages published so far into the outbox table (in one statement)."""
+        """Insert the messages published so far into the outbox table and wake the relays (one statement)."""
         if not self.published:
             return
-        # NOTIFY is delivered at commit, so an idle relay wakes for committed rows only.
-        self.conn.execute(_NOTIFY)
-        self.conn.execute(self.tables.outbox_insert, [
-            {"message_id": m.id, "routing_key": m.routing_key, "partition_key": m.key,
-             "message_type": m.type, "version": m.version, "body": m.to_body()}
-            for m in self.published
-        ])
-        self.published.clear()
+        published = self.published
+        self.conn.execute(self.tables.outbox_insert, {
+            "ids": [m.id for m in published], "routing_keys": [m.routing_key for m in published],
+            "keys": [m.key for m in published], "types": [m.type for m in published],
+            "versions": [m.version for m in published], "bodies": [m.to_body() for m in published]})
+        published.clear()
 
 
 class UnitOfWorkFactory:

@@ -70,3 +70,19 @@ def test_when_the_planned_step_is_cancelled_first_the_low_priority_message_is_se
     assert sent["outcome"] == "send", sent
     wait_for(lambda: len(e2e.smtp.to(contact["email"])) == 1, timeout=20, interval=0.2, message="the low email")
     assert e2e.decisions(campaign_id=drip["id"]) == []
+
+
+def test_pausing_the_drip_withdraws_its_plans_and_resuming_announces_them_again(e2e: E2E) -> None:
+    e2e.set_policy(caps=[CAP])
+    contact = e2e.contact()
+    drip = _drip(e2e, "la_paused", "1h")
+    e2e.event(contact["id"], "start_la_paused")
+    wait_for(lambda: _dry_run(e2e, contact["id"])["outcome"] == "capped", timeout=20, interval=0.2,
+             message="channels to know the planned drip step")
+    e2e.call("POST", "campaigns", f"/campaigns/{drip['id']}/pause", role="marketer")
+    wait_for(lambda: _dry_run(e2e, contact["id"])["outcome"] == "send", timeout=20, interval=0.2,
+             message="the paused campaign's plans withdrawn")
+    e2e.call("POST", "campaigns", f"/campaigns/{drip['id']}/resume", role="marketer")
+    answer = wait_for(lambda: (lambda a: a if a["outcome"] == "capped" else None)(_dry_run(e2e, contact["id"])),
+                      timeout=20, interval=0.2, message="the resumed campaign's plans announced again")
+    assert answer["reason"] == "look_ahead:e2e-one-a-week" and answer["yielded_to"].startswith("plan:")

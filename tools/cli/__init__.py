@@ -134,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("id")
     approve.add_argument("--revision", type=int, help="the revision you reviewed; refused if it changed since")
 
+    pol = sub.add_parser("policy", help="the dispatch gate's contact policy (caps, quiet hours, opt-in, "
+                                        "control group, capacity)")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True)
+    pol_sub.add_parser("show", parents=[json_flag], help="the current policy (operator or marketer key)")
+    allow_empty = argparse.ArgumentParser(add_help=False)
+    allow_empty.add_argument("--allow-empty", action="store_true",
+                             help="accept a policy that restricts nothing (refused otherwise)")
+    put = pol_sub.add_parser("put", parents=[json_flag, allow_empty],
+                             help="replace the whole policy from a JSON (or YAML) file (operator key)")
+    put.add_argument("file", help="every member required; `policy show --json` output works as a start")
+    patch = pol_sub.add_parser("patch", parents=[json_flag, allow_empty],
+                               help="change part of the policy: a JSON merge patch (operator key)")
+    patch.add_argument("patch", metavar="FILE|JSON", help="a file, or the patch itself: '{\"control_group\": null}'")
+
+    gate = sub.add_parser("forecast", parents=[json_flag],
+                          help="what the gate would decide now for one message to listed contacts (channels)")
+    gate.add_argument("file", metavar="FILE.json", help='{"message": {...}, "contacts": [...], "capacity_taken"?}')
+    gate.add_argument("--at", help="decide as at this ISO 8601 time with an offset (default: now)")
+
     broadcast = sub.add_parser("broadcast", help="segment broadcasts")
     bc_sub = broadcast.add_subparsers(dest="broadcast_command", required=True)
     trigger = bc_sub.add_parser("trigger", parents=[quiet_flag], help="fire a broadcast schedule now")
@@ -181,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     handlers = {"contacts": commands.contacts_import, "contact": commands.contact, "campaign": commands.campaign,
                 "broadcast": commands.broadcast_trigger, "event": commands.post_event,
                 "timeline": commands.timeline, "decisions": commands.decisions, "tasks": commands.tasks,
-                "offers": commands.offers}
+                "offers": commands.offers, "policy": commands.policy, "forecast": commands.gate_forecast}
     return handlers[args.command](args)
 
 

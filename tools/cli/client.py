@@ -82,3 +82,11 @@ class Api:
     def post(self, path: str, **kwargs: Any) -> Any:
         """POST."""
         return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        """PUT."""
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        """PATCH."""
+        return self.request("PATCH", path, **kwargs)

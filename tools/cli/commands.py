@@ -79,8 +79,8 @@ def follow_import(api: Api, job: dict, quiet: bool = False, poll: float = POLL_S
             job = api.get(f"/imports/{job['id']}")
 
 
-def load_definition(path: Path) -> dict:
-    """A campaign definition from a YAML or JSON file."""
+def load_definition(path: Path, what: str = "campaign definition") -> dict:
+    """A document (by default a campaign definition) from a YAML or JSON file (`.json`: JSON only)."""
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     text = path.read_text(encoding="utf-8")
@@ -90,8 +90,43 @@ def load_definition(path: Path) -> dict:
         raise CliError(f"{path.name} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}"
                        ) from exc
     if not isinstance(body, dict):
-        raise CliError(f"{path.name} must hold one campaign definition (a mapping)")
+        raise CliError(f"{path.name} must hold one {what} (a mapping)")
     return body
+
+
+def load_patch(given: str) -> dict:
+    """A JSON merge patch: the path of a JSON/YAML file, or the JSON object itself on the command line."""
+    if given.lstrip().startswith("{"):
+        try:
+            return json.loads(given)  # text starting with { is an object or not JSON at all
+        except ValueError as exc:
+            raise CliError(f"the patch is not valid JSON: {exc}") from exc
+    return load_definition(Path(given), "policy patch")
+
+
+def policy(args: argparse.Namespace) -> int:
+    """policy show|put|patch: the gate's contact policy (caps, gap, quiet hours, opt-in, control group, capacity)."""
+    api = _api("channels", args)
+    if args.policy_command == "show":
+        return _print(args, api.get("/policy"), output.policy)
+    params = {"allow_empty": "true"} if args.allow_empty else {}
+    if args.policy_command == "put":
+        document = load_definition(Path(args.file), "policy document")
+        document.pop("version", None)  # the output of `policy show --json` may be edited and put back as is
+        saved = api.put("/policy", json=document, params=params)
+    else:
+        saved = api.patch("/policy", json=load_patch(args.patch), params=params)
+    print(f"saved policy version {saved.get('version')}")
+    return _print(args, saved, output.policy)
+
+
+def gate_forecast(args: argparse.Namespace) -> int:
+    """forecast FILE: what the gate would decide now for one message to the listed contacts (nothing reserved)."""
+    body = load_definition(Path(args.file), "forecast request")
+    if args.at:
+        body["at"] = args.at
+    answer = _api("channels", args).post("/forecast", json=body, timeout=FORECAST_TIMEOUT)
+    return _print(args, answer, output.gate_forecast)
 
 
 def campaign(args: argparse.Namespace) -> int:

@@ -120,9 +120,62 @@ def forecast(body: dict) -> str:
              f"{body.get('segment_id')}, step {step.get('step_id')} ({step.get('channel')}, {step.get('category')}, "
              f"priority {step.get('priority')}) as the gate would decide at {body.get('evaluated_at')} "
              f"({body.get('elapsed_ms')} ms)",
-             ", ".join(f"{outcome} {count}" for outcome, count in (body.get("by_outcome") or {}).items()), ""]
+             _forecast_counts(body, "no members")]
+    return "\n".join(lines)
+
+
+def gate_forecast(body: dict) -> str:
+    """The channels forecast of one message: counts per outcome and the table per (outcome, reason, rule)."""
+    return "\n".join([f"{body.get('evaluated', 0)} contacts as the gate would decide at {body.get('evaluated_at')}",
+                      _forecast_counts(body, "no contacts")]
+                     + ([f"capacity taken: {_cell(body['capacity_taken'])}"] if body.get("capacity_taken") else []))
+
+
+def _forecast_counts(body: dict, empty: str) -> str:
+    """The part both forecasts share: the counts per outcome, a blank line, the table per rule."""
     rows = [[r.get("outcome"), r.get("reason"), r.get("rule_id"), r.get("count")] for r in body.get("by_rule") or []]
-    lines.append(table(rows, ("outcome", "reason", "rule", "count")) if rows else "no members")
+    return "\n".join([", ".join(f"{outcome} {count}" for outcome, count in (body.get("by_outcome") or {}).items()),
+                      "", table(rows, ("outcome", "reason", "rule", "count")) if rows else empty])
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "none"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _windows(windows: Sequence[dict]) -> str:
+    return "; ".join(f"{','.join(WEEKDAYS[d] for d in sorted(w.get('weekdays') or []))} "
+                     f"{w.get('start')}-{w.get('end')}" for w in windows) or "never (no window)"
+
+
+def policy(body: dict) -> str:
+    """The gate's contact policy for people: caps, gap, quiet hours, opt-in, control group, capacity."""
+    caps = [[c.get("id"), c.get("limit"), _duration(c.get("window_seconds")), c.get("scope"), c.get("scope_value")]
+            for c in body.get("caps") or []]
+    capacity = [[r.get("id"), r.get("channel"), r.get("category") or "service+marketing", r.get("limit"),
+                 r.get("window"), r.get("time_zone"), r.get("when_full")] for r in body.get("capacity") or []]
+    group = body.get("control_group")
+    lines = [f"policy version {body.get('version')}", "",
+             "caps:" if caps else "caps: none"]
+    if caps:
+        lines.append(table(caps, ("id", "limit", "window", "scope", "value")))
+    lines += [f"marketing gap: {_duration(body.get('min_marketing_gap_seconds'))}",
+              "quiet hours (send windows): " + (", ".join(
+                  f"{channel} {_windows(windows)}" for channel, windows in sorted((body.get("quiet_hours") or {}).items()))
+                  or "none"),
+              "opt-in channels: " + (", ".join(body.get("opt_in_channels") or []) or "none"),
+              "control group: " + (f"{group.get('percent'):g} % of contacts (salt {group.get('salt')!r})"
+                                   if group else "off"),
+              "capacity:" if capacity else "capacity: none"]
+    if capacity:
+        lines.append(table(capacity, ("id", "channel", "category", "limit", "window", "time zone", "when full")))
     return "\n".join(lines)
 
 

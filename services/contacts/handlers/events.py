@@ -40,10 +40,8 @@ def _store(uow: ContactsUnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
     """Insert events (new event_ids only), put them on the timeline and announce them; return the stored ids."""
     if not rows:
         return set()
-    stored = uow.events.insert_new(rows)
-    fresh = [r for r in rows if r["event_id"] in stored]
-    uow.events.add_to_timeline(fresh)
-    for r in fresh:
+    stored = uow.events.store_new(rows)
+    for r in (r for r in rows if r["event_id"] in stored):
         uow.publish(f"contact.event.{r['type']}", {
             "event_id": r["event_id"], "contact_id": r["contact_id"], "type": r["type"],
             "occurred_at": iso(r["occurred_at"]), "data": r["data"]}, key=r["contact_id"])

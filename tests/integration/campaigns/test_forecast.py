@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from services.campaigns import create_app as create_campaigns_app
 from services.campaigns.service import DEFINITION as CAMPAIGNS
@@ -18,7 +14,7 @@ from services.channels.service import build_definition
 from services.channels.unit_of_work import ChannelsUnitOfWorkFactory
 from services.contacts.service import DEFINITION as CONTACTS
 from shared.clock import ManualClock
-from tests.support import ServiceHarness, unique_namespace
+from tests.support import ServiceHarness, served, unique_namespace
 from tools.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
@@ -32,17 +28,6 @@ POLICY = {"caps": [{"id": "weekly", "limit": 1, "window_seconds": 7 * 86400, "sc
 
 
 at_the_test_time = replace(CAMPAIGNS, create_app=lambda settings: create_campaigns_app(settings, ManualClock(AT)))
-
-
-@contextmanager
-def served(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +109,11 @@ def test_the_cli_prints_the_forecast_table(system, monkeypatch, capsys):
         monkeypatch.setenv("TOUCHPOINT_CAMPAIGNS_URL", url)
         monkeypatch.setenv("TOUCHPOINT_API_KEY", campaigns.api_keys["marketer"])
         assert cli_main(["campaign", "forecast", campaign_id]) == 0
-    out = capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert cli_main(["campaign", "forecast", "no-such-campaign"]) == 1
     assert f"campaign {campaign_id}: 0 members" in out and "no members" in out
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no-such-campaign" in err, err
 
 
 def test_unknown_and_event_campaigns_are_refused(system):

@@ -18,7 +18,7 @@ import pika
 import pytest
 from aiosmtpd.controller import Controller
 
-from services.channels.consumers import dispatch_spec
+from services.channels.consumers import PLANS_SPEC, dispatch_spec
 from services.channels.handlers.contact_facts import HANDLERS
 from services.channels.service import build_definition
 from shared.contracts import register_contracts
@@ -183,7 +183,8 @@ def channels_env(auth_database_url, api_keys, amqp_url) -> Callable[..., Channel
         topology = Topology(namespace)
         with pika.BlockingConnection(pika.URLParameters(amqp_url)) as connection:
             channel = connection.channel()
-            for spec in (dispatch_spec(harness.settings), QueueSpec("channels.contacts", tuple(HANDLERS)), OBSERVER):
+            for spec in (dispatch_spec(harness.settings), QueueSpec("channels.contacts", tuple(HANDLERS)), PLANS_SPEC,
+                         OBSERVER):
                 topology.declare(channel, spec)
         env = ChannelsEnv(harness, topology, clock)
         envs.append(env)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 from services.contacts.service import DEFINITION
 from tests.support import ServiceHarness
+from tests.support import served as on_loopback
 from tools.cli import main
 
 pytestmark = pytest.mark.integration
@@ -21,11 +19,8 @@ def served(broker_namespace, auth_database_url, api_keys, tmp_path_factory):
                              database_name="cli_contacts",
                              extra_env={"import_dir": str(tmp_path_factory.mktemp("imports"))})
     harness.start_worker()
-    server = make_server("127.0.0.1", 0, harness.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield harness, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with on_loopback(harness.app) as url:
+        yield harness, url
     harness.close()
 
 

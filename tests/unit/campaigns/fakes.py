@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from services.campaigns.domain.enrollment import Enrollment
+from tests.unit.shared.audit_fake import FakeAuditLog
 
 
 class FakeCampaignStore:
@@ -293,6 +294,7 @@ class FakeUnitOfWork:
 
     def __init__(self) -> None:
         self.campaigns = FakeCampaignStore()
+        self.audit = FakeAuditLog()
         self.templates = FakeTemplateStore()
         self.enrollments = FakeEnrollmentStore()
         self.sends = FakeSendLog()

@@ -23,6 +23,7 @@ from services.channels.domain import (
     Touch,
 )
 from shared.clock import system_clock
+from tests.unit.shared.audit_fake import FakeAuditLog
 
 COUNTED = ("reserved", "sent")
 
@@ -222,6 +223,7 @@ class FakeUnitOfWork:
 
     def __init__(self, rules: PolicyRules | None = None) -> None:
         self.contacts = FakeContactCopy()
+        self.audit = FakeAuditLog()
         self.ledger = FakeLedger()
         self.decisions = FakeDecisionLog()
         self.jobs = FakeJobs()

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from shared.clock import system_clock
+from tests.unit.shared.audit_fake import FakeAuditLog
 
 
 class FakeContactStore:
@@ -89,18 +90,15 @@ class FakeEventStore:
         self.events: dict[str, dict[str, Any]] = {}
         self.timeline = timeline
 
-    def insert_new(self, rows: list[dict[str, Any]]) -> set[str]:
+    def store_new(self, rows: list[dict[str, Any]]) -> set[str]:
         stored = set()
-        for row in rows:
-            if row["event_id"] not in self.events:
-                self.events[row["event_id"]] = row
-                stored.add(row["event_id"])
+        for r in rows:
+            if r["event_id"] not in self.events:
+                self.events[r["event_id"]] = r
+                stored.add(r["event_id"])
+                self.timeline.append({"contact_id": r["contact_id"], "kind": "event", "type": r["type"],
+                                      "occurred_at": r["occurred_at"], "data": r["data"], "ref": r["event_id"]})
         return stored
-
-    def add_to_timeline(self, rows: list[dict[str, Any]]) -> None:
-        self.timeline.extend({"contact_id": r["contact_id"], "kind": "event", "type": r["type"],
-                              "occurred_at": r["occurred_at"], "data": r["data"], "ref": r["event_id"]}
-                             for r in rows)
 
 
 class FakeTopicStore:
@@ -129,6 +127,7 @@ class FakeUnitOfWork:
     def __init__(self) -> None:
         self.clock = system_clock
         self.contacts = FakeContactStore()
+        self.audit = FakeAuditLog()
         self.events = FakeEventStore(self.contacts.timeline)
         self.topics = FakeTopicStore()
         self.published: list[dict[str, Any]] = []

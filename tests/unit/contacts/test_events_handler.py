@@ -35,7 +35,7 @@ def _event(event_id: str, **who: str) -> dict:
 
 
 def test_each_item_is_accepted_duplicate_or_rejected_and_only_new_events_are_announced(uow) -> None:
-    uow.events.insert_new([{**_event("seen-before", contact_id=LIVE), "source": "api"}])
+    uow.events.events["seen-before"] = {**_event("seen-before", contact_id=LIVE), "source": "api"}
     results = record_events(uow, [
         _event("e1", contact_id=LIVE),
         _event("e2", external_id="ext-live"),

@@ -147,6 +147,25 @@ def test_forecast_table_names_the_step_and_the_rules():
     assert build_parser().parse_args(["campaign", "forecast", "c1"]).campaign_command == "forecast"
 
 
+def test_parses_policy_and_gate_forecast_commands():
+    parser = build_parser()
+    args = parser.parse_args(["policy", "put", "p.json", "--allow-empty"])
+    assert (args.command, args.policy_command, args.file, args.allow_empty) == ("policy", "put", "p.json", True)
+    args = parser.parse_args(["policy", "patch", '{"control_group": null}'])
+    assert (args.policy_command, args.patch, args.allow_empty) == ("patch", '{"control_group": null}', False)
+    assert parser.parse_args(["policy", "show", "--json"]).json is True
+    args = parser.parse_args(["forecast", "f.json", "--at", "2026-03-04T12:00:00Z"])
+    assert (args.command, args.file, args.at) == ("forecast", "f.json", "2026-03-04T12:00:00Z")
+
+
+def test_policy_text_of_an_open_gate_says_none_everywhere():
+    text = output.policy({"version": 3, "caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {},
+                          "opt_in_channels": [], "control_group": None, "capacity": []})
+    assert text.splitlines() == ["policy version 3", "", "caps: none", "marketing gap: none",
+                                 "quiet hours (send windows): none", "opt-in channels: none", "control group: off",
+                                 "capacity: none"]
+
+
 def test_a_proof_prints_one_row_per_seed_and_the_steps_not_sent():
     text = output.proof({"proof_id": "p1", "campaign_id": "c1", "contact_id": None, "steps": [
         {"step_id": "mail", "channel": "email", "skipped": None,
