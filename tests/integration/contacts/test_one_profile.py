@@ -72,7 +72,7 @@ def test_concurrent_creates_of_one_person_make_one_row(contacts):
 def test_the_migration_refuses_existing_duplicates_and_lists_them():
     url = fresh_database("contacts_dupes")
     try:
-        migrate(DEFINITION.migrations_dir, url, "0004")
+        migrate(DEFINITION.migrations_dir, url, "0005")
         engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO contacts (id, email, phone) VALUES "

@@ -1,7 +1,7 @@
 """one person, one profile: live contacts unique by email and by phone; merged contacts are tombstones
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 
 `merged_into` marks a contact folded into another by POST /contacts/{id}/merge: the row stays as a
@@ -19,8 +19,8 @@ then migrate again; once migrated, POST /contacts/{id}/merge folds such profiles
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -43,7 +43,7 @@ def upgrade() -> None:
                  for column, duplicates in found.items() for value, ids in duplicates[:LISTED]]
         total = sum(len(d) for d in found.values())
         raise RuntimeError(
-            f"contacts migration 0005 needs live contacts to be unique by email and by phone, but {total} "
+            f"contacts migration 0006 needs live contacts to be unique by email and by phone, but {total} "
             f"value(s) are shared (the first {LISTED} per field listed):\n" + "\n".join(lines) +
             "\nWith the previous version running, PATCH the newer contacts of each group so they no longer "
             "share the value (or erase them), then run the migration again (docs/contacts.md, "
