@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--latency-ms", type=float, default=100.0)
-    parser.add_argument("--max-in-flight", type=int, default=16)
+    parser.add_argument("--max-in-flight", type=int, default=SmtpAdapter.max_in_flight)
     parser.add_argument("--workers", type=int, default=1, help="delivery workers (lanes) for the channel")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in load_average())}")

@@ -43,6 +43,7 @@ class SendLane(Generic[K]):
         self._cond = threading.Condition()
         self._in_flight = 0
         self._done: list[tuple[K, DeliveryResult]] = []
+        self._poked = False
         self.peak_in_flight = 0  # the most sends seen at once (metrics and tests)
 
     @property
@@ -89,9 +90,17 @@ class SendLane(Generic[K]):
             return done
 
     def wait(self, timeout: float | None) -> bool:
-        """Wait until a send finishes (True: results to drain) or `timeout` passes (False)."""
+        """Wait until a send finishes (True: results to drain), `poke` is called, or `timeout` passes."""
         with self._cond:
-            return self._cond.wait_for(lambda: bool(self._done), timeout)
+            woken = self._cond.wait_for(lambda: bool(self._done) or self._poked, timeout)
+            self._poked = False
+            return bool(woken) and bool(self._done)
+
+    def poke(self) -> None:
+        """Wake a `wait` now (the worker's database work finished and it has more to hand over)."""
+        with self._cond:
+            self._poked = True
+            self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no send is in flight (True) or `timeout` passes (False)."""

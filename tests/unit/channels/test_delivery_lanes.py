@@ -8,11 +8,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.channels.adapters.base import DeliveryResult, Recipient, RenderedMessage, RetryPolicy
+from services.channels.adapters.base import (
+    ChannelAdapter,
+    DeliveryResult,
+    Recipient,
+    RenderedMessage,
+    RetryPolicy,
+)
 from services.channels.adapters.pool import ConnectionPool, PoolClosed
 from services.channels.adapters.ratelimit import TokenBucket
-from services.channels.delivery import lease_size
-from services.channels.handlers.delivery import Result, give_back, record
+from services.channels.delivery import DeliveryWorker, lease_size
+from services.channels.handlers.delivery import Result, Taken, give_back, record
 from services.channels.lanes import LaneFull, SendLane
 from services.channels.repository.jobs import JobOutcome
 from tests.unit.channels.fakes import FakeUnitOfWork
@@ -286,3 +292,90 @@ def test_record_writes_a_batch_and_skips_jobs_another_worker_took_over():
                                                                    ("message.suppressed", "r4")]
     give_back(uow, [_job(5, attempts=3)])
     assert uow.jobs.given_back == [(5, 3)]
+
+
+def test_a_poke_wakes_a_waiting_lane_without_results():
+    lane: SendLane[int] = SendLane(BlockingAdapter().send, max_in_flight=1, name="email")
+    try:
+        threading.Timer(0.05, lane.poke).start()
+        assert lane.wait(30) is False  # woken by the poke (not the 30 s), nothing to drain
+    finally:
+        lane.close()
+
+
+class QuickAdapter(ChannelAdapter):
+    """Sends at once and counts them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+        self.lock = threading.Lock()
+
+    def send(self, message: RenderedMessage) -> DeliveryResult:
+        with self.lock:
+            self.sent.append(message.request_id)
+        return DeliveryResult("sent", message.request_id)
+
+
+def _turn_until(worker: DeliveryWorker, condition, turns: int = 20_000) -> None:
+    for _ in range(turns):
+        if condition():
+            return
+        worker.turn()
+    raise AssertionError("condition not reached")
+
+
+def test_the_lane_keeps_sending_while_a_record_is_written_and_stops_at_a_batch_and_a_lane_unrecorded():
+    adapter = QuickAdapter("email", {"max_in_flight": 4, "rate_limit_per_second": 1000})
+    worker = DeliveryWorker(engine=None, adapter=adapter, batch_size=10)
+    assert worker.batch == 10
+    jobs = [_job(n) for n in range(30)]
+    leases = [Taken([(job, _message(job.id)) for job in jobs], [])]
+    worker._lease_batch = lambda: leases.pop() if leases else Taken([], [])
+    release, written = threading.Event(), []
+
+    def write(results):
+        release.wait()  # the first record hangs until the test lets it land
+        written.extend(r.job.id for r in results)
+
+    worker._write = write
+    try:
+        _turn_until(worker, lambda: worker._recording is not None)
+        _turn_until(worker, lambda: worker._held_back() and not worker.lane.in_flight)
+        # Sends went on while the record was written, up to a batch and a lane unrecorded, then stopped.
+        held = len(adapter.sent)
+        assert worker._record_at < held == worker.batch + adapter.max_in_flight
+        for _ in range(2):  # each waits (up to 1 s) for the record to land
+            worker.turn()
+        assert len(adapter.sent) == held
+        release.set()
+        _turn_until(worker, lambda: len(written) == 30)
+        assert sorted(written) == list(range(30)) and sorted(adapter.sent) == sorted(f"r{n}" for n in range(30))
+    finally:
+        release.set()
+        worker.stop()
+        worker._shutdown()
+
+
+def test_a_record_that_fails_keeps_its_batch_for_the_next_try():
+    adapter = QuickAdapter("email", {"max_in_flight": 2, "rate_limit_per_second": 1000})
+    worker = DeliveryWorker(engine=None, adapter=adapter, batch_size=10)
+    leases = [Taken([(_job(n), _message(n)) for n in range(3)], [])]
+    worker._lease_batch = lambda: leases.pop() if leases else Taken([], [])
+    attempts, written = [], []
+
+    def write(results):
+        attempts.append(len(results))
+        if len(attempts) == 1:
+            raise OSError("database restarting")
+        written.extend(r.job.id for r in results)
+
+    worker._write = write
+    try:
+        with pytest.raises(OSError):
+            _turn_until(worker, lambda: False)
+        _turn_until(worker, lambda: len(written) == 3)
+        assert sorted(written) == [0, 1, 2] and len(adapter.sent) == 3  # recorded once each, never sent again
+    finally:
+        worker.stop()
+        worker._shutdown()
