@@ -100,8 +100,10 @@ def decisions(items: Sequence[dict]) -> str:
     for d in items:
         delivery = d.get("delivery")
         state = delivery.get("state") if isinstance(delivery, dict) else delivery
+        # a look-ahead decision names the planned message it gave its cap slot to
+        rule = d.get("rule_id") if not d.get("yielded_to") else f"{d.get('rule_id')} (yields to {d['yielded_to']})"
         rows.append([d.get("decided_at") or d.get("created_at"), d.get("channel"), d.get("category"),
-                     d.get("outcome"), d.get("reason"), d.get("rule_id"), state, d.get("campaign_id")])
+                     d.get("outcome"), d.get("reason"), rule, state, d.get("campaign_id")])
     return table(rows, ("when", "channel", "category", "outcome", "reason", "rule", "delivery", "campaign"))
 
 

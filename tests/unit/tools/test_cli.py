@@ -176,3 +176,10 @@ def test_a_proof_prints_one_row_per_seed_and_the_steps_not_sent():
     args = build_parser().parse_args(["campaign", "proof", "c1", "--contact", "k1", "--step", "mail"])
     assert (args.campaign_command, args.contact, args.step) == ("proof", "k1", "mail")
     assert build_parser().parse_args(["campaign", "approve", "c1", "--revision", "2"]).revision == 2
+
+
+def test_a_look_ahead_decision_names_the_plan_it_yielded_to():
+    text = output.decisions([{"decided_at": "2026-03-04T12:00:00Z", "channel": "email", "category": "marketing",
+                              "outcome": "capped", "reason": "look_ahead:weekly", "rule_id": "weekly",
+                              "yielded_to": "plan:e1:send-2:1", "delivery": None, "campaign_id": "spring"}])
+    assert "weekly (yields to plan:e1:send-2:1)" in text
