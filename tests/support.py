@@ -198,6 +198,42 @@ def queue_depth(queue: str, amqp_url: str | None = None) -> int:
         connection.close()
 
 
+class SmtpSink:
+    """aiosmtpd handler keeping every message (envelope) it receives.
+
+    `refuse_once(address, reply)` makes the next RCPT TO that address answer `reply` (e.g. a 451
+    greylisting refusal) instead of 250; later ones are accepted again.
+    """
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+        self.lock = threading.Lock()
+        self.refusals: dict[str, str] = {}
+
+    def refuse_once(self, address: str, reply: str) -> None:
+        """Answer the next RCPT TO `address` with `reply`."""
+        with self.lock:
+            self.refusals[address.lower()] = reply
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        with self.lock:
+            refusal = self.refusals.pop(address.lower(), None)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802  (aiosmtpd hook name)
+        with self.lock:
+            self.envelopes.append(envelope)
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        """Envelopes addressed to `address`."""
+        with self.lock:
+            return [e for e in self.envelopes if address.lower() in (r.lower() for r in e.rcpt_tos)]
+
+
 class SmsGateway:
     """A loopback HTTP server standing in for an SMS gateway (or a webhook receiver), for every test.
 

@@ -75,17 +75,23 @@ class AuditFilter:
 
 
 class AuditLog:
-    """Records and reads the audit trail on one connection (inside the caller's transaction)."""
+    """Records and reads the audit trail on one connection (inside the caller's transaction).
 
-    def __init__(self, conn: Connection) -> None:
+    `actor` is who the records are attributed to: `shared.http.context.unit_of_work()` sets it to
+    the request's API key, so a handler records without knowing about HTTP. None means no API key:
+    a contact through a signed public page, a message from another service, or an admin command."""
+
+    def __init__(self, conn: Connection, actor: ApiKey | None = None) -> None:
         self.conn = conn
+        self.actor = actor
 
-    def record(self, action: str, entity_type: str, entity_id: str, *, at: datetime,
-               actor: ApiKey | None = None, before: Any = None, after: Any = None,
-               subject_id: str | None = None) -> int:
-        """Append one record (bounded before/after, `shared.audit.details`); return its id.
+    def record(self, action: str, entity_type: str, entity_id: str, *, at: datetime, before: Any = None,
+               after: Any = None, subject_id: str | None = None) -> int:
+        """Append one record by `actor` (bounded before/after, `shared.audit.details`); return its id.
 
-        `actor` None means no API key: an admin command or the service itself."""
+        `at` is the unit of work's clock; `subject_id` the contact whose personal data the before/after
+        may hold (erasing that contact redacts them)."""
+        actor = self.actor
         return self.conn.execute(insert(audit_log).values(
             at=at, action=action, entity_type=entity_type, entity_id=str(entity_id), subject_id=subject_id,
             actor_key_id=actor.key_id if actor else None, actor_name=actor.name if actor else None,

@@ -162,5 +162,5 @@ class ApiKeyStore:
 
 def _audit(conn: Connection, action: str, key: ApiKey, actor: ApiKey | None) -> None:
     """Record a key change in the same transaction as the change itself (never the key's secret)."""
-    AuditLog(conn).record(f"api_key.{action}", "api_key", key.key_id, at=datetime.now(UTC), actor=actor,
-                          after={"name": key.name, "role": key.role})
+    AuditLog(conn, actor).record(f"api_key.{action}", "api_key", key.key_id, at=datetime.now(UTC),
+                                 after={"name": key.name, "role": key.role})

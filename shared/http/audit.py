@@ -37,8 +37,9 @@ blp = Blueprint("audit", __name__, url_prefix="/audit", description="Audit trail
 def record_change(uow: Any, action: str, entity_type: str, entity_id: str, *, before: Any = None,
                   after: Any = None, subject_id: str | None = None) -> None:
     """Record a change made by the current request in `uow`'s transaction (any unit of work with `.audit`)."""
-    uow.audit.record(action, entity_type, str(entity_id), at=clock().now(), actor=g.get("api_key"),
-                     before=before, after=after, subject_id=subject_id)
+    uow.audit.actor = g.get("api_key")  # unit_of_work() set it already; a view's own factory may not have
+    uow.audit.record(action, entity_type, str(entity_id), at=clock().now(), before=before, after=after,
+                     subject_id=subject_id)
 
 
 class AuditQuerySchema(Schema):

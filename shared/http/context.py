@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import Connection
 
 from shared.clock import Clock
@@ -44,8 +44,20 @@ def units_of_work() -> Any:
 
 
 def unit_of_work() -> AbstractContextManager[Any]:
-    """A unit of work: one transaction, committed (outbox flushed) when the block ends without error."""
-    return units_of_work()()
+    """A unit of work: one transaction, committed (outbox flushed) when the block ends without error.
+
+    Its audit trail (`uow.audit`) attributes what it records to the request's API key (None on the
+    signed public pages), so handlers record changes without knowing who asked."""
+    return _attributed(units_of_work()())
+
+
+@contextmanager
+def _attributed(opened: AbstractContextManager[Any]) -> Iterator[Any]:
+    with opened as uow:
+        audit = getattr(uow, "audit", None)
+        if audit is not None:
+            audit.actor = g.get("api_key")
+        yield uow
 
 
 @contextmanager

@@ -8,7 +8,6 @@ scenario sets the one it needs through `PUT /policy` first.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,47 +16,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.support import SmsGateway, broker_vhost, wait_for
+from tests.support import SmsGateway, SmtpSink, broker_vhost, wait_for
 from tests.system import System, build_system, free_port
 
 OPEN_POLICY = {"caps": [], "min_marketing_gap_seconds": None, "quiet_hours": {}, "opt_in_channels": [],
                "control_group": None, "capacity": []}
-
-
-class SmtpSink:
-    """aiosmtpd handler keeping every message (envelope) it receives.
-
-    `refuse_once(address, reply)` makes the next RCPT TO that address answer `reply` (e.g. a 451
-    greylisting refusal) instead of 250; later ones are accepted again.
-    """
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-        self.lock = threading.Lock()
-        self.refusals: dict[str, str] = {}
-
-    def refuse_once(self, address: str, reply: str) -> None:
-        """Answer the next RCPT TO `address` with `reply`."""
-        with self.lock:
-            self.refusals[address.lower()] = reply
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
-        with self.lock:
-            refusal = self.refusals.pop(address.lower(), None)
-        if refusal is not None:
-            return refusal
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802  (aiosmtpd hook name)
-        with self.lock:
-            self.envelopes.append(envelope)
-        return "250 OK"
-
-    def to(self, address: str) -> list[Any]:
-        """Envelopes addressed to `address`."""
-        with self.lock:
-            return [e for e in self.envelopes if address.lower() in (r.lower() for r in e.rcpt_tos)]
 
 
 class E2E:

@@ -14,6 +14,7 @@ from services.contacts.handlers import contacts as handlers
 from services.contacts.handlers import events, preferences, privacy
 from shared.errors import Invalid
 from shared.http import roles_required
+from shared.http.audit import record_change
 from shared.http.context import unit_of_work
 from shared.http.openapi import alt_problem
 
@@ -30,11 +31,13 @@ class Contacts(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(201, s.ContactSchema)
-    @alt_problem(blp, 409, "the external_id is already used by another contact")
+    @alt_problem(blp, 409, "the external_id, email or phone is already used by another contact (named in errors)")
     def post(self, body):
         """Create a contact (publishes contact.upserted)."""
         with unit_of_work() as uow:
-            return handlers.create_contact(uow, body)
+            contact = handlers.create_contact(uow, body)
+            record_change(uow, "contact.create", "contact", contact["id"], after=contact, subject_id=contact["id"])
+            return contact
 
     @roles_required(*READERS)
     @blp.arguments(s.ContactListQuerySchema, location="query", unknown=RAISE)
@@ -59,11 +62,16 @@ class ContactItem(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(200, s.ContactSchema)
-    @alt_problem(blp, 409, "the contact was erased, or the new external_id is used by another contact")
+    @alt_problem(blp, 409, "the contact was erased or merged, or the new external_id, email or phone is used by "
+                           "another contact")
     def patch(self, body, contact_id):
         """Change fields; attributes are merged (null removes a key). Publishes contact.upserted."""
         with unit_of_work() as uow:
-            return handlers.update_contact(uow, contact_id, body)
+            before = handlers.get_contact(uow, contact_id)
+            contact = handlers.update_contact(uow, contact_id, body)
+            record_change(uow, "contact.update", "contact", contact_id, before=before, after=contact,
+                          subject_id=contact_id)
+            return contact
 
 
 def _channel(channel: str) -> str:

@@ -13,6 +13,7 @@ from services.contacts.domain.contact import is_valid_region
 from services.contacts.handlers import imports as handlers
 from shared.errors import Invalid
 from shared.http import roles_required
+from shared.http.audit import record_change
 from shared.http.context import service_context, unit_of_work
 
 blp = Blueprint("imports", __name__, url_prefix="/imports", description="Bulk import")
@@ -70,7 +71,9 @@ class Imports(MethodView):
             path, size = handlers.save_upload(request.stream, directory, fmt, limit)
         try:
             with unit_of_work() as uow:
-                return handlers.queue_job(uow, path, size, fmt, region.upper() if region else None)
+                job = handlers.queue_job(uow, path, size, fmt, region.upper() if region else None)
+                record_change(uow, "import.create", "import", job["id"], after=job)
+                return job
         except BaseException:
             path.unlink(missing_ok=True)
             raise

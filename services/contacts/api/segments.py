@@ -10,6 +10,7 @@ from services.contacts import schemas as s
 from services.contacts.api import READERS, reading
 from services.contacts.handlers import segments as handlers
 from shared.http import roles_required
+from shared.http.audit import record_change
 from shared.http.context import unit_of_work
 from shared.http.openapi import alt_problem
 
@@ -27,7 +28,9 @@ class Segments(MethodView):
     def post(self, body):
         """Create a segment; an invalid definition is a 422 naming `definition` and the position."""
         with unit_of_work() as uow:
-            return handlers.create_segment(uow, body)
+            segment = handlers.create_segment(uow, body)
+            record_change(uow, "segment.create", "segment", segment["id"], after=segment)
+            return segment
 
     @roles_required(*READERS)
     @blp.arguments(s.PageQuerySchema, location="query", unknown=RAISE)
@@ -56,14 +59,19 @@ class SegmentItem(MethodView):
     def patch(self, body, segment_id):
         """Change a segment's name, description or definition."""
         with unit_of_work() as uow:
-            return handlers.update_segment(uow, segment_id, body)
+            before = handlers.get_segment(uow, segment_id)
+            segment = handlers.update_segment(uow, segment_id, body)
+            record_change(uow, "segment.update", "segment", segment_id, before=before, after=segment)
+            return segment
 
     @roles_required("marketer")
     @blp.response(204)
     def delete(self, segment_id):
         """Delete a segment."""
         with unit_of_work() as uow:
+            before = handlers.get_segment(uow, segment_id)
             handlers.delete_segment(uow, segment_id)
+            record_change(uow, "segment.delete", "segment", segment_id, before=before)
 
 
 @blp.route("/<string:segment_id>/count")

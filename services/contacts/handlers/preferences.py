@@ -24,7 +24,12 @@ def set_consent(uow: ContactsUnitOfWork, contact_id: str, channel: str, status: 
     """Record consent on a channel (current value + history + timeline) and announce it."""
     load_contact(uow, contact_id, for_update=True, live=True)
     stamp = uow.clock.now()
+    before = next(({"status": r.status, "source": r.source} for r in uow.contacts.consents(contact_id)
+                   if r.channel == channel), None)
     uow.contacts.save_consent(contact_id, channel, status, source, stamp)
+    # Recorded here, not at a view: the API, the preference center and one-click all change consent
+    uow.audit.record("consent.set", "consent", f"{contact_id}/{channel}", at=stamp, subject_id=contact_id,
+                     before=before, after={"status": status, "source": source})
     uow.contacts.add_timeline(contact_id, "consent", channel, stamp, {"status": status, "source": source})
     uow.publish("contact.consent.changed", {"contact_id": contact_id, "channel": channel, "status": status,
                                             "source": source, "changed_at": iso(stamp)}, key=contact_id)
@@ -74,7 +79,10 @@ def add_suppression(uow: ContactsUnitOfWork, contact_id: str, data: dict[str, An
     if row is None:
         return None
     announce_suppression(uow, contact_id, row, True, stamp)
-    return _suppression_view(row)
+    view = _suppression_view(row)
+    uow.audit.record("suppression.add", "suppression", row.id, at=stamp, subject_id=contact_id,
+                     after={"contact_id": contact_id, **view})
+    return view
 
 
 def lift_suppression(uow: ContactsUnitOfWork, contact_id: str, suppression_id: str) -> dict[str, Any]:
@@ -88,9 +96,13 @@ def lift_suppression(uow: ContactsUnitOfWork, contact_id: str, suppression_id: s
     stamp = uow.clock.now()
     if row.lifted_at is not None or (row.expires_at is not None and row.expires_at <= stamp):
         return _suppression_view(row)
+    before = _suppression_view(row)
     row = uow.contacts.lift_suppression(suppression_id, stamp)
     announce_suppression(uow, contact_id, row, False, stamp)
-    return _suppression_view(row)
+    view = _suppression_view(row)
+    uow.audit.record("suppression.lift", "suppression", suppression_id, at=stamp, subject_id=contact_id,
+                     before=before, after=view)
+    return view
 
 
 def list_suppressions(uow: ContactsUnitOfWork, contact_id: str, include_inactive: bool) -> list[dict[str, Any]]:

@@ -10,6 +10,9 @@ from services.contacts.handlers.preferences import announce_suppression
 from services.contacts.unit_of_work import ContactsUnitOfWork
 
 PII_FIELDS = ("external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone")
+# What erasure blanks in the audit trail's before/after of the contact's records: the personal fields,
+# the free-form attributes and event data; what happened (action, ids, consent status, scope) stays.
+AUDIT_PERSONAL = (*PII_FIELDS, "attributes", "data")
 
 
 def erase_contact(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
@@ -29,6 +32,8 @@ def erase_contact(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
         "created_at": stamp})
     announce_suppression(uow, contact_id, suppression, True, stamp)
     uow.contacts.add_timeline(contact_id, "erasure", "erased", stamp)
+    uow.audit.redact_subject(contact_id, AUDIT_PERSONAL, stamp)
+    uow.audit.record("contact.erase", "contact", contact_id, at=stamp, subject_id=contact_id)
     uow.publish("contact.erased", {"contact_id": contact_id, "erased_at": iso(stamp)}, key=contact_id)
     return contact_view(row)
 

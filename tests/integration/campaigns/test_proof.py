@@ -14,9 +14,7 @@ from sqlalchemy import text
 from services.campaigns.service import DEFINITION as CAMPAIGNS
 from services.campaigns.unit_of_work import CampaignsUnitOfWorkFactory
 from services.channels.service import DEFINITION as CHANNELS
-from tests.integration.campaigns.test_forecast import served
-from tests.integration.channels.conftest import SmtpSink
-from tests.support import ServiceHarness, SmsGateway, unique_namespace
+from tests.support import ServiceHarness, SmsGateway, SmtpSink, served, unique_namespace
 from tests.system import free_port
 from tools.cli import main as cli_main
 

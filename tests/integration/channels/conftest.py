@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +24,7 @@ from shared.contracts import register_contracts
 from shared.db.engine import make_engine
 from shared.messaging import ConfirmingPublisher, Message, QueueSpec, Topology, decode
 from shared.runtime import Worker
-from tests.support import ServiceHarness, SmsGateway, unique_namespace
+from tests.support import ServiceHarness, SmsGateway, SmtpSink, unique_namespace
 
 register_contracts()  # as a service process does at start-up
 
@@ -40,19 +39,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class SmtpSink:
-    """aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802  (aiosmtpd hook name)
-        with self.lock:
-            self.envelopes.append(envelope)
-        return "250 OK"
 
 
 @pytest.fixture

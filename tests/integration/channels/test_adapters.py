@@ -17,8 +17,8 @@ from services.channels.adapters.webhook import WebhookAdapter
 from services.channels.signing import SIGNATURE_HEADER, verify
 from shared.config import Settings
 from shared.unsubscribe import verify as verify_token
-from tests.integration.channels.conftest import SmtpSink, free_port
-from tests.support import UNSUBSCRIBE_SECRET
+from tests.integration.channels.conftest import free_port
+from tests.support import UNSUBSCRIBE_SECRET, SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +61,22 @@ def test_smtp_reconnects_after_the_server_dropped_the_connection():
         server.stop()
         adapter.close()
     assert [e.original_content.decode().count("<c@touchpoint>") for e in sink.envelopes][-1] == 1
+
+
+def test_smtp_a_4xx_refusal_of_the_recipient_is_retried_a_5xx_fails(smtp_server):
+    """Greylisting (451 at RCPT TO) is a soft bounce: retry, then sent; 550 is permanent: failed."""
+    adapter = SmtpAdapter("email", {"port": smtp_server.port})
+    try:
+        smtp_server.refuse_once("ann@example.test", "451 4.7.1 Greylisted, try again later")
+        first = adapter.send(_message("g1"))
+        assert (first.status, "451" in first.detail) == ("retry", True), first
+        assert adapter.send(_message("g1")).status == "sent"  # the retry, on the same pooled connection
+        smtp_server.refuse_once("ann@example.test", "550 5.1.1 No such user")
+        gone = adapter.send(_message("g2"))
+        assert (gone.status, "550" in gone.detail) == ("failed", True), gone
+    finally:
+        adapter.close()
+    assert [e.rcpt_tos for e in smtp_server.envelopes] == [["ann@example.test"]]
 
 
 def test_webhook_adapter_signs_the_body(gateway, monkeypatch):

@@ -12,14 +12,15 @@ from shared.audit.details import change_details, redact
 class FakeAuditLog:
     """Keeps records in a list, with the real one's bounded details and redaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, actor: Any = None) -> None:
         self.records: list[dict[str, Any]] = []
+        self.actor = actor
 
-    def record(self, action: str, entity_type: str, entity_id: str, *, at: datetime, actor: Any = None,
-               before: Any = None, after: Any = None, subject_id: str | None = None) -> int:
+    def record(self, action: str, entity_type: str, entity_id: str, *, at: datetime, before: Any = None,
+               after: Any = None, subject_id: str | None = None) -> int:
         """Append a record; return its id."""
         self.records.append({"id": len(self.records) + 1, "at": at, "action": action, "entity_type": entity_type,
-                             "entity_id": entity_id, "subject_id": subject_id, "actor": actor,
+                             "entity_id": entity_id, "subject_id": subject_id, "actor": self.actor,
                              "details": change_details(before, after), "redacted_at": None})
         return len(self.records)
 
