@@ -37,6 +37,7 @@ from services.channels.schemas import (
 )
 from shared.errors import Conflict, Invalid
 from shared.http import roles_required
+from shared.http.audit import record_change
 from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.merge_patch import MERGE_PATCH_TYPE
 from shared.http.openapi import alt_problem
@@ -166,6 +167,10 @@ class Proofs(MethodView):
             deliveries = deliver_proofs(adapter, body, body["recipients"])
         finally:
             adapter.close()
+        with unit_of_work() as uow:  # nothing of a contact changed, but who sent what to which address is on record
+            record_change(uow, "proof.send", "proof", body["proof_id"], after={
+                "channel": body["channel"], "campaign_id": body["campaign_id"], "step_id": body["step_id"],
+                "deliveries": [{"to": d["to"], "status": d["status"]} for d in deliveries]})
         return {"proof_id": body["proof_id"], "channel": body["channel"], "deliveries": deliveries}
 
 
