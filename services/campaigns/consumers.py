@@ -1,7 +1,8 @@
 """Which queue feeds which handler in the campaigns service (wiring only).
 
 - `campaigns.contacts`: every contact fact in one queue, so one contact's upsert, consent change
-  and events are handled in the order contacts published them.
+  and events are handled in the order contacts published them; a batch at a time, each run of
+  events in it set-based (`handle_contact_events`), so a backlog is worked off in few statements.
 - `campaigns.steps`: due waits.
 - `campaigns.outcomes`: the gate's decisions and delivery outcomes, a batch at a time (the report
   reads what they record). Bound per outcome rather than `message.#`, so our own
@@ -51,11 +52,21 @@ def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | No
     source = source or source_from_settings(settings.extra) or _NoSegmentSource()
 
     # The runner hands each handler its unit of work; the use cases take it with their repositories.
-    def on_contact(uow: UnitOfWork, message: Message) -> None:
-        if message.type.startswith("contact.event."):
-            events.handle_contact_event(CampaignsUnitOfWork(uow), message, machinery)
-        else:
-            CONTACT_HANDLERS[message.type](CampaignsUnitOfWork(uow), message)
+    def on_contacts(uow: UnitOfWork, messages: Sequence[Message]) -> None:
+        # In delivery order; each run of contact events is handled as one batch (a statement per kind
+        # of read or write, not a dozen per event), the facts between them one at a time.
+        campaigns_uow = CampaignsUnitOfWork(uow)
+        run: list[Message] = []
+        for message in messages:
+            if message.type.startswith("contact.event."):
+                run.append(message)
+                continue
+            if run:
+                events.handle_contact_events(campaigns_uow, run, machinery)
+                run = []
+            CONTACT_HANDLERS[message.type](campaigns_uow, message)
+        if run:
+            events.handle_contact_events(campaigns_uow, run, machinery)
 
     def on_step_due(uow: UnitOfWork, message: Message) -> None:
         events.handle_step_due(CampaignsUnitOfWork(uow), message, machinery)
@@ -70,7 +81,7 @@ def subscriptions(settings: Settings, engine: Engine, source: SegmentSource | No
             broadcasts.handle_broadcast_page(CampaignsUnitOfWork(uow), message, machinery, source)
 
     return [
-        Subscription(QueueSpec("campaigns.contacts", (*CONTACT_HANDLERS, "contact.event.#")), handler=on_contact),
+        Subscription(QueueSpec("campaigns.contacts", (*CONTACT_HANDLERS, "contact.event.#")), batch_handler=on_contacts),
         Subscription(QueueSpec("campaigns.steps", ("step.due",)), handler=on_step_due),
         # Outcomes feed the report: on a consumer thread of their own they are not held up behind a
         # broadcast page (1,000 enrollments) or a burst of contact events on the main thread (the

@@ -173,6 +173,10 @@ class Proofs(MethodView):
             deliveries = deliver_proofs(adapter, body, body["recipients"])
         finally:
             adapter.close()
+        with unit_of_work() as uow:  # nothing of a contact changed, but who sent what to which address is on record
+            record_change(uow, "proof.send", "proof", body["proof_id"], after={
+                "channel": body["channel"], "campaign_id": body["campaign_id"], "step_id": body["step_id"],
+                "deliveries": [{"to": d["to"], "status": d["status"]} for d in deliveries]})
         return {"proof_id": body["proof_id"], "channel": body["channel"], "deliveries": deliveries}
 
 

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, String, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.campaigns.repository.tables import campaign_versions, campaigns
 
-# Built once: every contact event asks which campaigns it enters.
-_TRIGGERED_BY = select(campaigns.c.campaign_id, campaigns.c.version).where(
-    campaigns.c.status == "active", campaigns.c.event_type == bindparam("event_type"))
+# Built once: every batch of contact events asks which campaigns its events enter.
+_TRIGGERED_BY = select(campaigns.c.event_type, campaigns.c.campaign_id, campaigns.c.version).where(
+    campaigns.c.status == "active", campaigns.c.event_type == any_(bindparam("types", type_=ARRAY(String)))
+).order_by(campaigns.c.campaign_id)
 
 
 class CampaignStore:
@@ -65,9 +67,12 @@ class CampaignStore:
             campaigns.c.campaign_id == campaign_id)).first()
         return (row.status, row.version) if row is not None else None
 
-    def triggered_by(self, event_type: str) -> list[tuple[str, int]]:
-        """(campaign_id, version) of the active campaigns an event of this type enters."""
-        return [(r.campaign_id, r.version) for r in self.conn.execute(_TRIGGERED_BY, {"event_type": event_type})]
+    def triggered_by(self, event_types: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+        """(campaign_id, version) of the active campaigns an event of each of these types enters, by type."""
+        entered: dict[str, list[tuple[str, int]]] = {}
+        for r in self.conn.execute(_TRIGGERED_BY, {"types": sorted(set(event_types))}):
+            entered.setdefault(r.event_type, []).append((r.campaign_id, r.version))
+        return entered
 
     def uses_template(self, template_id: str) -> bool:
         """Whether a campaign that is not archived has a step with this stored template."""

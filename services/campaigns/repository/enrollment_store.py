@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, String, any_, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.campaigns.domain.enrollment import Enrollment
@@ -43,9 +44,13 @@ _LOCK = (select(enrollments).where(enrollments.c.enrollment_id == bindparam("enr
          .with_for_update())
 _LOCK_RUNNING = (select(enrollments).where(enrollments.c.contact_id == bindparam("contact_id"),
                                           enrollments.c.status == "active").with_for_update())
+_LOCK_RUNNING_MANY = (select(enrollments).where(enrollments.c.contact_id == any_(bindparam("ids", type_=ARRAY(String))),
+                                                enrollments.c.status == "active")
+                      .order_by(enrollments.c.enrollment_id).with_for_update())
 _ENROLL_ONCE = pg_insert(enrollments).on_conflict_do_nothing().returning(enrollments.c.enrollment_id)
-_ENDED_AT = select(enrollments.c.ended_at).where(enrollments.c.campaign_id == bindparam("campaign_id"),
-                                                 enrollments.c.contact_id == bindparam("contact_id"))
+_HISTORY = select(enrollments.c.contact_id, enrollments.c.ended_at, enrollments.c.occurrence).where(
+    enrollments.c.campaign_id == bindparam("campaign_id"),
+    enrollments.c.contact_id == any_(bindparam("ids", type_=ARRAY(String))))
 _ENDED = {"current_step": None, "waiting_until": None}  # an ended enrollment is parked nowhere
 
 
@@ -65,6 +70,14 @@ class EnrollmentStore:
         return [enrollment_from_row(row) for row in self.conn.execute(
             _LOCK_RUNNING, {"contact_id": contact_id}).mappings()]
 
+    def lock_running_many(self, contact_ids: Iterable[str]) -> dict[str, list[Enrollment]]:
+        """The active enrollments of these contacts by contact, locked (in enrollment id order, so two
+        workers' batches never wait on each other in a cycle) for the rest of the transaction."""
+        running: dict[str, list[Enrollment]] = {}
+        for row in self.conn.execute(_LOCK_RUNNING_MANY, {"ids": sorted(set(contact_ids))}).mappings():
+            running.setdefault(row["contact_id"], []).append(enrollment_from_row(row))
+        return running
+
     def save(self, updates: Sequence[Mapping[str, Any]]) -> None:
         """Update enrollments to where the engine left them (`Writes.save` rows), in one statement."""
         if updates:
@@ -78,20 +91,25 @@ class EnrollmentStore:
             "status": "active", "trigger_event": enrollment.trigger_event, "enrolled_at": enrolled_at,
         }).first() is not None
 
+    def enroll_many(self, new: Sequence[Enrollment], enrolled_at: datetime) -> set[str]:
+        """Insert active enrollments; the ids of those inserted (an occurrence that already enrolled its
+        contact, or a contact already running the campaign, is left out)."""
+        if not new:
+            return set()
+        return set(self.conn.execute(_ENROLL_ONCE, [{
+            "enrollment_id": e.enrollment_id, "campaign_id": e.campaign_id, "version": e.version,
+            "contact_id": e.contact_id, "occurrence": e.occurrence, "status": "active",
+            "trigger_event": e.trigger_event, "enrolled_at": enrolled_at} for e in new]).scalars())
+
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert enrollments the caller knows are new (a broadcast page under its run's lock)."""
         if rows:
             self.conn.execute(insert(enrollments), list(rows))
 
-    def ended_at(self, campaign_id: str, contact_id: str) -> list[datetime | None]:
-        """When each earlier enrollment of the contact in the campaign ended (None: still running)."""
-        return list(self.conn.execute(_ENDED_AT, {"campaign_id": campaign_id, "contact_id": contact_id}).scalars())
-
     def history(self, campaign_id: str, contact_ids: Sequence[str]) -> list[tuple[str, datetime | None, str]]:
         """(contact_id, ended_at, occurrence) of every enrollment of these contacts in the campaign."""
         return [(r.contact_id, r.ended_at, r.occurrence) for r in self.conn.execute(
-            select(enrollments.c.contact_id, enrollments.c.ended_at, enrollments.c.occurrence).where(
-                enrollments.c.campaign_id == campaign_id, enrollments.c.contact_id.in_(list(contact_ids))))]
+            _HISTORY, {"campaign_id": campaign_id, "ids": list(contact_ids)})]
 
     def end(self, enrollment_id: str, status: str, reason: str, at: datetime) -> None:
         """End one enrollment (converted, exited) where it stands."""

@@ -53,10 +53,13 @@ class FakeCampaignStore:
     def versions(self, campaign_id: str) -> list[dict[str, Any]]:
         return [{"version": v, "created_at": None} for (cid, v) in sorted(self.definitions) if cid == campaign_id]
 
-    def triggered_by(self, event_type: str) -> list[tuple[str, int]]:
-        return [(cid, self.current[cid]) for cid, status in self.statuses.items()
-                if status == "active"
-                and self.definitions[(cid, self.current[cid])]["entry"].get("event_type") == event_type]
+    def triggered_by(self, event_types: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+        entered: dict[str, list[tuple[str, int]]] = {}
+        for cid, status in sorted(self.statuses.items()):
+            event_type = self.definitions[(cid, self.current[cid])]["entry"].get("event_type")
+            if status == "active" and event_type in set(event_types):
+                entered.setdefault(event_type, []).append((cid, self.current[cid]))
+        return entered
 
 
 class FakeTemplateStore:
@@ -86,6 +89,14 @@ class FakeEnrollmentStore:
         self.locked.extend(e.enrollment_id for e in running)
         return running
 
+    def lock_running_many(self, contact_ids: Iterable[str]) -> dict[str, list[Enrollment]]:
+        running: dict[str, list[Enrollment]] = {}
+        for e in sorted(self.enrollments.values(), key=lambda e: e.enrollment_id):
+            if e.contact_id in set(contact_ids) and e.status == "active":
+                running.setdefault(e.contact_id, []).append(e)
+                self.locked.append(e.enrollment_id)
+        return running
+
     def save(self, updates: Sequence[Mapping[str, Any]]) -> None:
         for u in updates:
             self.enrollments[u["b_id"]] = replace(
@@ -104,6 +115,9 @@ class FakeEnrollmentStore:
         self.enrolled_at[enrollment.enrollment_id] = enrolled_at
         return True
 
+    def enroll_many(self, new: Sequence[Enrollment], enrolled_at: datetime) -> set[str]:
+        return {e.enrollment_id for e in new if self.enroll_once(e, enrolled_at)}
+
     def add_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for r in rows:
             self.enrollments[r["enrollment_id"]] = Enrollment(
@@ -112,10 +126,6 @@ class FakeEnrollmentStore:
                 current_step=r["current_step"], waiting_until=r["waiting_until"], variant=r["variant"],
                 reason=r["reason"], ended_at=r["ended_at"])
             self.enrolled_at[r["enrollment_id"]] = r["enrolled_at"]
-
-    def ended_at(self, campaign_id: str, contact_id: str) -> list[datetime | None]:
-        return [e.ended_at for e in self.enrollments.values()
-                if (e.campaign_id, e.contact_id) == (campaign_id, contact_id)]
 
     def history(self, campaign_id: str, contact_ids: Sequence[str]) -> list[tuple[str, datetime | None, str]]:
         return [(e.contact_id, e.ended_at, e.occurrence) for e in self.enrollments.values()
@@ -179,6 +189,9 @@ class FakeContactProjection:
     def get(self, contact_id: str) -> Mapping[str, Any] | None:
         return self.contacts.get(contact_id)
 
+    def get_many(self, contact_ids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        return {cid: self.contacts[cid] for cid in contact_ids if cid in self.contacts}
+
     def facts(self, contact_id: str, since: datetime, limit: int
               ) -> tuple[dict[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
         history = sorted((e for e in self.events.values()
@@ -194,6 +207,10 @@ class FakeContactProjection:
         self.events[event_id] = {"contact_id": contact_id, "type": event_type, "occurred_at": occurred_at,
                                  "data": dict(data)}
         return True
+
+    def record_events(self, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        return {r["event_id"] for r in rows
+                if self.record_event(r["event_id"], r["contact_id"], r["type"], r["occurred_at"], r["data"])}
 
     def keep_members(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for r in rows:

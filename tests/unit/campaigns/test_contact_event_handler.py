@@ -12,6 +12,7 @@ from services.campaigns.handlers.context import CampaignCatalog
 from services.campaigns.handlers.events import (
     Engine,
     handle_contact_event,
+    handle_contact_events,
     handle_message_outcome,
     handle_message_outcomes,
 )
@@ -107,6 +108,60 @@ def test_an_exit_goal_converts_the_enrollment_cancels_its_wake_and_asks_for_supp
     assert cancelled["payload"]["entry_id"].startswith(f"wake:{enrollment.enrollment_id}:pause")
     assert recorded["payload"]["data"]["value"] == "onboarding"
     assert recorded["payload"]["type"] == "suppression_requested"
+
+
+def _state(uow: FakeUnitOfWork) -> tuple:
+    """What a run of events left, with the random enrollment ids replaced by their contact and occurrence;
+    the messages in the order each contact's were published (their order across contacts is free)."""
+    names = {e.enrollment_id: f"{e.contact_id}/{e.occurrence}" for e in uow.enrollments.enrollments.values()}
+
+    def named(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: named(v) for k, v in value.items()}
+        if isinstance(value, str):
+            for enrollment_id, name in names.items():
+                value = value.replace(enrollment_id, name)
+        return value
+
+    enrollments = sorted((names[e.enrollment_id], e.status, e.current_step, e.reason)
+                         for e in uow.enrollments.enrollments.values())
+    return enrollments, [(m["key"], m["type"], named(m["payload"])) for m in sorted(uow.published, key=lambda m: m["key"])]
+
+
+def test_a_batch_has_the_effect_of_its_events_one_by_one(engine: Engine) -> None:
+    """Several events of one contact (trigger, duplicate trigger, exit goal, trigger again) among other
+    contacts' events: the batch ends where the same events handled one at a time end."""
+    def fresh() -> FakeUnitOfWork:
+        uow = FakeUnitOfWork()
+        uow.campaigns.add_campaign("cmp", {**WELCOME, "reentry": {"policy": "always"}})
+        for cid in ("c1", "c2", "c3"):
+            uow.contacts.contacts[cid] = {"contact_id": cid, "first_name": cid, "attributes": {}}
+        return uow
+
+    messages = [event(event_id="a1"), event(event_id="b1", contact_id="c2"), event(event_id="a2"),
+                event("purchase", event_id="a3"), event(event_id="c1-again", contact_id="c3"),
+                event(event_id="a4"), event(event_id="b1", contact_id="c2"), event(plan="free", event_id="a5")]
+    one_by_one, batched = fresh(), fresh()
+    for message in messages:
+        handle_contact_event(one_by_one, message, engine)
+    handle_contact_events(batched, messages, engine)
+    assert _state(batched) == _state(one_by_one)
+    enrollments, _ = _state(batched)
+    assert enrollments == [("c1/a1", "converted", None, "exit goal purchase"), ("c1/a4", "active", "pause", None),
+                           ("c2/b1", "active", "pause", None), ("c3/c1-again", "active", "pause", None)]
+
+
+def test_a_batch_reads_and_writes_once_per_kind_not_once_per_event(uow: FakeUnitOfWork, engine: Engine) -> None:
+    calls: list[str] = []
+    for store, name in ((uow.contacts, "get_many"), (uow.enrollments, "lock_running_many"),
+                        (uow.campaigns, "triggered_by"), (uow.enrollments, "enroll_many")):
+        original = getattr(store, name)
+        setattr(store, name, lambda *args, _name=name, _original=original: calls.append(_name) or _original(*args))
+    for cid in ("c2", "c3"):
+        uow.contacts.contacts[cid] = {"contact_id": cid, "attributes": {}}
+    handle_contact_events(uow, [event(event_id=f"e-{cid}", contact_id=cid) for cid in ("c1", "c2", "c3")], engine)
+    assert sorted(calls) == ["enroll_many", "get_many", "lock_running_many", "triggered_by"]
+    assert len(uow.of_type("message.requested")) == 3
 
 
 def test_an_outcome_is_recorded_once_and_only_moves_forward(uow: FakeUnitOfWork, engine: Engine) -> None:
