@@ -66,7 +66,10 @@ class Policy(MethodView):
         """Replace the whole rule set (every field required); the gate uses it from its next batch on."""
         rules = _checked_rules(body, query["allow_empty"])
         with unit_of_work() as uow:
-            return policy.replace_policy(uow, rules)
+            before = policy.current_policy(uow)
+            after = policy.replace_policy(uow, rules)
+            record_change(uow, "policy.replace", "policy", "policy", before=before, after=after)
+            return after
 
     @roles_required("operator")
     @policy_blp.arguments(PolicyWriteQuerySchema, location="query")
@@ -84,7 +87,10 @@ class Policy(MethodView):
             return _checked_rules(document, query["allow_empty"])
 
         with unit_of_work() as uow:
-            return policy.patch_policy(uow, patch, validated)
+            before = policy.current_policy(uow)
+            after = policy.patch_policy(uow, patch, validated)
+            record_change(uow, "policy.patch", "policy", "policy", before=before, after=after)
+            return after
 
 
 def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
