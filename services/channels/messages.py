@@ -8,12 +8,16 @@ from typing import Any
 
 from services.channels.domain import OutboundMessage, Outcome
 from shared.contracts import MessageRequested
+from shared.messaging.fastload import FastLoader
 
 # The gate's outcomes in the words of `message.<outcome>` (shared.contracts.OUTCOMES) and of the
 # decision record. Outcome.ALREADY_DECIDED has no word: a redelivery is neither stored nor announced.
 OUTCOME_WORDS = {Outcome.SEND: "send", Outcome.DEFER: "deferred", Outcome.SUPPRESS: "suppressed",
                  Outcome.CAP: "capped", Outcome.EXPIRE: "expired", Outcome.DUPLICATE: "duplicate"}
 _REQUEST_SCHEMA = MessageRequested()
+# Every leased job's request is loaded again before its send: through its fields (shared/messaging/
+# fastload.py), the same result or refusal as `load` at about half the CPU.
+_REQUEST_LOADER = FastLoader(_REQUEST_SCHEMA)
 
 
 def outbound(request: dict[str, Any]) -> OutboundMessage:
@@ -28,7 +32,7 @@ def outbound(request: dict[str, Any]) -> OutboundMessage:
 
 def load_request(body: dict[str, Any]) -> dict[str, Any]:
     """A `message.requested` payload from its JSON wire form."""
-    return _REQUEST_SCHEMA.load(body)
+    return _REQUEST_LOADER.load(body)
 
 
 def dump_request(request: dict[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,12 @@ dead (retries exhausted) and cancelled (a suppression arrived before the send).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, text, update
 
 from services.channels.repository.tables import deliveries
 
@@ -27,6 +28,17 @@ class JobOutcome(NamedTuple):
     provider_id: str | None
     detail: str
 
+
+# The gate's jobs in one INSERT ... SELECT FROM unnest(arrays): one short statement text whatever the
+# batch size (see ledger._RESERVE); the requests travel as JSON text and become jsonb in the server.
+_ENQUEUE = text(
+    "INSERT INTO deliveries (request_id, touch_id, contact_id, channel, category, state, attempts, "
+    "next_attempt_at, request) "
+    "SELECT j.request_id, j.touch_id, j.contact_id, j.channel, j.category, 'pending', 0, "
+    "CAST(:due AS timestamptz), CAST(j.request AS jsonb) "
+    "FROM unnest(CAST(:request_ids AS text[]), CAST(:touch_ids AS bigint[]), CAST(:contact_ids AS text[]), "
+    "CAST(:channels AS text[]), CAST(:categories AS text[]), CAST(:requests AS text[])) WITH ORDINALITY "
+    "AS j(request_id, touch_id, contact_id, channel, category, request, n) ORDER BY j.n")
 
 # One UPDATE ... FROM unnest(arrays) for a whole batch: one round trip and one statement text
 # (so psycopg prepares it once) whatever the batch size, instead of one UPDATE per job.
@@ -51,11 +63,16 @@ class DeliveryJobs:
     def enqueue(self, requests: Sequence[dict[str, Any]], touch_ids: dict[str, int],
                 wire: Sequence[dict[str, Any]]) -> None:
         """One pending job per request (its touch and its request in wire form), due at once."""
-        self.conn.execute(insert(deliveries), [
-            {"request_id": r["request_id"], "touch_id": touch_ids[r["request_id"]], "contact_id": r["contact_id"],
-             "channel": r["channel"], "category": r["category"], "state": "pending", "attempts": 0,
-             # Real time, not the gate's clock: delivery workers compare it with the database's now().
-             "next_attempt_at": datetime.now(UTC), "request": body} for r, body in zip(requests, wire, strict=True)])
+        if not requests:
+            return
+        self.conn.execute(_ENQUEUE, {
+            "request_ids": [r["request_id"] for r in requests],
+            "touch_ids": [touch_ids[r["request_id"]] for r in requests],
+            "contact_ids": [r["contact_id"] for r in requests], "channels": [r["channel"] for r in requests],
+            "categories": [r["category"] for r in requests],
+            # Real time, not the gate's clock: delivery workers compare it with the database's now().
+            "due": datetime.now(UTC),
+            "requests": [json.dumps(body) for body in wire]})
         # Delivered at commit (once per channel per transaction): idle delivery workers wake at once.
         for channel in sorted({r["channel"] for r in requests}):
             self.conn.execute(text("SELECT pg_notify(:name, :channel)"), {"name": NOTIFY_CHANNEL, "channel": channel})

@@ -31,7 +31,7 @@ class Contacts(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(201, s.ContactSchema)
-    @alt_problem(blp, 409, "the external_id is already used by another contact")
+    @alt_problem(blp, 409, "the external_id, email or phone is already used by another contact (named in errors)")
     def post(self, body):
         """Create a contact (publishes contact.upserted)."""
         with unit_of_work() as uow:
@@ -62,7 +62,8 @@ class ContactItem(MethodView):
     @roles_required(*WRITERS)
     @blp.arguments(s.ContactWriteSchema)
     @blp.response(200, s.ContactSchema)
-    @alt_problem(blp, 409, "the contact was erased, or the new external_id is used by another contact")
+    @alt_problem(blp, 409, "the contact was erased or merged, or the new external_id, email or phone is used by "
+                           "another contact")
     def patch(self, body, contact_id):
         """Change fields; attributes are merged (null removes a key). Publishes contact.upserted."""
         with unit_of_work() as uow:

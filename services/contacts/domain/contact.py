@@ -18,6 +18,8 @@ import phonenumbers
 
 from shared.addresses import normalize_email, normalize_phone  # the rules every service shares
 
+# The keys that identify one person: external_id over every contact, email and phone over live ones.
+UNIQUE_KEYS = ("external_id", "email", "phone")
 CONTACT_FIELDS = ("external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone")
 # Attribute keys must be addressable in the filter language and must not hide behind a column.
 RESERVED_ATTRIBUTE_KEYS = frozenset(CONTACT_FIELDS) | {"id", "contact_id", "attributes", "created_at",
@@ -29,6 +31,14 @@ MAX_ATTRIBUTES_BYTES = 16_384
 MAX_ATTRIBUTES_DEPTH = 4
 LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?$")
 MAX_LENGTHS = {"external_id": 128, "first_name": 200, "last_name": 200}
+
+
+class KeyTaken(Exception):
+    """Another contact holds a unique key (`field`): one person, one profile."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} is already used by another contact")
+        self.field = field
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,12 @@ A row matches an existing contact by external_id, then email, then phone. An ema
 is only taken when it does not contradict the row's external_id (a contact that already has a
 different external_id is a different person who happens to share an address). Rows that match a
 contact created earlier in the same file update it, so a file with duplicates yields one contact.
+
+One person, one profile: a live contact's email and phone are unique. A row that would give a
+contact an email or phone another contact holds (a different external_id with the same address,
+or an external_id match whose new email belongs to someone else) is rejected with the holder's id
+instead of creating a second profile. A merged contact (a tombstone) matches like any other, but
+its row lands on the contact it was merged into.
 """
 
 from __future__ import annotations
@@ -103,6 +109,7 @@ class KnownContact:
     external_id: str | None
     email: str | None
     phone: str | None
+    merged_into: str | None = None
 
 
 @dataclass
@@ -113,6 +120,7 @@ class ChunkPlan:
     created_ids: set[str] = field(default_factory=set)
     created: int = 0
     updated: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
 
 
 class ContactIndex:
@@ -120,8 +128,18 @@ class ContactIndex:
 
     def __init__(self, contacts: Iterable[KnownContact] = ()) -> None:
         self.by: dict[str, dict[str, KnownContact]] = {key: {} for key in KEYS}
-        for contact in contacts:
+        contacts = list(contacts)
+        live = {c.id: c for c in contacts if c.merged_into is None}
+        for contact in live.values():
             self.add(contact)
+        # A tombstone's keys lead to its survivor (a live contact's own keys win over them).
+        for tomb in contacts:
+            if tomb.merged_into is not None:
+                survivor = live.setdefault(tomb.merged_into, KnownContact(tomb.merged_into, None, None, None))
+                for key in KEYS:
+                    value = getattr(tomb, key)
+                    if value:
+                        self.by[key].setdefault(value, survivor)
 
     def add(self, contact: KnownContact) -> None:
         """Index a contact under each of its keys (the first contact seen for a value wins)."""
@@ -150,6 +168,12 @@ def plan_chunk(rows: Sequence[ImportRow], index: ContactIndex, new_id: Callable[
     plan = ChunkPlan()
     for row in rows:
         contact = index.match(row.values)
+        holder = _other_holder(index, row.values, contact)
+        if holder is not None:
+            key, other = holder
+            plan.rejected.append((row.number, f"{key}: already used by contact {other.id}"
+                                  + (f" (external_id {other.external_id})" if other.external_id else "")))
+            continue
         if contact is None:
             contact = KnownContact(new_id(), None, None, None)
             plan.created_ids.add(contact.id)
@@ -167,3 +191,13 @@ def plan_chunk(rows: Sequence[ImportRow], index: ContactIndex, new_id: Callable[
                 setattr(contact, key, row.values[key])
         index.add(contact)
     return plan
+
+
+def _other_holder(index: ContactIndex, values: Mapping[str, Any], contact: KnownContact | None,
+                  ) -> tuple[str, KnownContact] | None:
+    """(key, contact) when the row's email or phone belongs to a contact other than the one it lands on."""
+    for key in ("email", "phone"):
+        holder = index.by[key].get(values.get(key) or "")
+        if holder is not None and holder is not contact and getattr(holder, key) == values[key]:
+            return key, holder
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.contacts.domain.contact import normalize_contact, normalize_email
+from services.contacts.domain.contact import KeyTaken, normalize_contact, normalize_email
 from services.contacts.domain.ids import new_id
 from services.contacts.handlers.common import (
     contact_view,
@@ -24,17 +24,28 @@ def _normalized(data: dict[str, Any]) -> dict[str, Any]:
     return result.values
 
 
+def _taken(uow: ContactsUnitOfWork, values: dict[str, Any], other_than: str | None = None,
+           field: str | None = None) -> Conflict:
+    """The 409 naming the field whose value another contact holds, and that contact's id."""
+    held = uow.contacts.holder(values, other_than=other_than)
+    field, holder = held if held is not None else (field or "external_id", "another contact")
+    return Conflict(f"{field} is already used by contact {holder}", {field: [f"already used by contact {holder}"]})
+
+
 def create_contact(uow: ContactsUnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
-    """Create a contact and announce it; Conflict when its external_id is taken."""
+    """Create a contact and announce it.
+
+    Conflict (naming the field and the existing contact) when its external_id, or its email or
+    phone, belongs to another live contact: the database's unique indexes decide, so of two
+    concurrent creates of the same person exactly one wins.
+    """
     values = _normalized(data)
     if not any(values.get(key) for key in ("external_id", "email", "phone")):
         raise Invalid("a contact needs at least one of external_id, email, phone",
                       {"external_id": ["give at least one of external_id, email, phone"]})
     row = uow.contacts.insert(new_id(), values, uow.clock.now())
     if row is None:
-        existing = uow.contacts.id_of_external_id(values["external_id"])
-        raise Conflict(f"external_id is already used by contact {existing}",
-                       {"external_id": [f"already used by contact {existing}"]})
+        raise _taken(uow, values)
     uow.publish("contact.upserted", upserted_payload(row), key=row.id)
     return contact_view(row)
 
@@ -52,13 +63,14 @@ def update_contact(uow: ContactsUnitOfWork, contact_id: str, data: dict[str, Any
             if value is None:
                 merged.pop(key, None)
         values["attributes"] = merged
-    external_id = values.get("external_id")
-    if external_id and external_id != current.external_id:
-        taken = uow.contacts.id_of_external_id(external_id)
-        if taken:
-            raise Conflict(f"external_id is already used by contact {taken}",
-                           {"external_id": [f"already used by contact {taken}"]})
-    row = uow.contacts.update(contact_id, values, uow.clock.now())
+    keys = {key: values.get(key) for key in ("external_id", "email", "phone")
+            if values.get(key) and values[key] != getattr(current, key)}
+    if uow.contacts.holder(keys, other_than=contact_id) is not None:
+        raise _taken(uow, keys, contact_id)
+    try:
+        row = uow.contacts.update(contact_id, values, uow.clock.now())
+    except KeyTaken as exc:  # taken by a concurrent writer after the check above
+        raise _taken(uow, keys, contact_id, exc.field) from None
     uow.publish("contact.upserted", upserted_payload(row), key=row.id)
     return contact_view(row)
 

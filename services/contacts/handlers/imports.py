@@ -115,7 +115,8 @@ def apply_chunk(uow: ContactsUnitOfWork, job: Any, items: list[Item], bytes_read
     if plan.upserts:
         imports.announce([Message(type="contact.upserted", payload=upserted_payload(row), key=row.id,
                                   source=uow.source) for row in imports.upsert_contacts(plan.upserts, stamp)])
-    rejections = [{"job_id": job.id, "row_number": n, "reason": reason[:1000]} for n, row, reason in items if row is None]
+    refused = [(n, reason) for n, row, reason in items if row is None] + plan.rejected
+    rejections = [{"job_id": job.id, "row_number": n, "reason": reason[:1000]} for n, reason in sorted(refused)]
     imports.add_rejections(rejections)
     moved = imports.advance(job, rows_processed=items[-1][0], created=plan.created, updated=plan.updated,
                             rejected=len(rejections), bytes_processed=bytes_read, stamp=stamp)

@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, String, and_, any_, bindparam, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.contacts.domain.contact import UNIQUE_KEYS, KeyTaken
 from services.contacts.filters import JsonbTableResolver, compile_sql
 from services.contacts.repository.tables import (
+    LIVE,
     consent_history,
     consents,
     contacts,
@@ -36,7 +39,13 @@ def contact_condition(filter_text: str) -> ColumnElement[bool]:
 _IDS = bindparam("ids", type_=ARRAY(String))
 _RESOLVE = select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
     or_(contacts.c.id == any_(_IDS), contacts.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String)))))
-_LIVE_IDS = select(contacts.c.id).where(contacts.c.id == any_(_IDS), contacts.c.erased_at.is_(None))
+_LIVE_IDS = select(contacts.c.id).where(contacts.c.id == any_(_IDS), LIVE)
+
+
+def _taken_key(exc: IntegrityError) -> str:
+    """The contact field whose unique index `exc` reports (external_id when it cannot tell)."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+    return next((key for key in UNIQUE_KEYS if key in constraint), "external_id")
 
 
 class ContactStore:
@@ -65,29 +74,58 @@ class ContactStore:
         return set(self.conn.execute(_LIVE_IDS, {"ids": list(contact_ids)}).scalars())
 
     def insert(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
-        """Create a contact; None when its external_id is taken (nothing is written then)."""
+        """Create a contact; None when one of its unique keys is taken (nothing is written then).
+
+        No conflict target: the unique indexes on external_id and on the live contacts' email and
+        phone all count. A concurrent insert of the same key makes this wait for that transaction;
+        if it commits, this one writes nothing (`holder` then names the winner).
+        """
         return self.conn.execute(
             pg_insert(contacts)
             .values(id=contact_id, created_at=stamp, updated_at=stamp, **{"attributes": {}, **values})
-            .on_conflict_do_nothing(index_elements=["external_id"], index_where=contacts.c.external_id.is_not(None))
+            .on_conflict_do_nothing()
             .returning(*contacts.c)
         ).first()
 
-    def id_of_external_id(self, external_id: str) -> str | None:
-        """The id of the contact with this external_id, or None."""
-        return self.conn.execute(select(contacts.c.id).where(contacts.c.external_id == external_id)).scalar()
+    def holder(self, values: dict[str, Any], *, other_than: str | None = None) -> tuple[str, str] | None:
+        """(field, contact id) of the first unique key in `values` that another contact holds, or None.
+
+        external_id is unique over every row (a tombstone keeps its own); email and phone over live
+        contacts only.
+        """
+        for key in UNIQUE_KEYS:
+            value = values.get(key)
+            if not value:
+                continue
+            condition = contacts.c[key] == value
+            if key != "external_id":
+                condition = condition & LIVE
+            if other_than is not None:
+                condition = condition & (contacts.c.id != other_than)
+            found = self.conn.execute(select(contacts.c.id).where(condition).limit(1)).scalar()
+            if found is not None:
+                return key, found
+        return None
 
     def update(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
-        """Write the given columns (and updated_at = `stamp`); the new row."""
-        return self.conn.execute(
-            contacts.update().where(contacts.c.id == contact_id).values(updated_at=stamp, **values)
-            .returning(*contacts.c)
-        ).first()
+        """Write the given columns (and updated_at = `stamp`); the new row.
+
+        Raises KeyTaken when a concurrent writer took one of the unique keys since the caller
+        checked (in a savepoint, so the transaction stays usable).
+        """
+        try:
+            with self.conn.begin_nested():
+                return self.conn.execute(
+                    contacts.update().where(contacts.c.id == contact_id).values(updated_at=stamp, **values)
+                    .returning(*contacts.c)
+                ).first()
+        except IntegrityError as exc:
+            raise KeyTaken(_taken_key(exc)) from None
 
     def live_page(self, *, after: str | None, external_id: str | None, email: str | None, where: str | None,
                   limit: int) -> Sequence[Row]:
         """Up to `limit` live contacts with id > `after` in id order, matching the given filters."""
-        conditions = [contacts.c.erased_at.is_(None)]
+        conditions = [LIVE]
         if after:
             conditions.append(contacts.c.id > after)
         if external_id is not None:

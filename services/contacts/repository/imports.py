@@ -50,10 +50,17 @@ def _upsert_statement() -> TextClause:
 
 
 UPSERT = _upsert_statement()
-LOOKUP = select(contacts.c.id, contacts.c.external_id, contacts.c.email, contacts.c.phone).where(or_(
+_HOLDS_A_KEY = or_(
     contacts.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))),
     contacts.c.email == any_(bindparam("emails", type_=ARRAY(String))),
     contacts.c.phone == any_(bindparam("phones", type_=ARRAY(String))),
+)
+# The contacts holding a key, and the survivors of the tombstones among them (a row addressed to a
+# merged contact lands on its survivor, whose own keys the chunk must know too).
+LOOKUP = select(contacts.c.id, contacts.c.external_id, contacts.c.email, contacts.c.phone,
+                contacts.c.merged_into).where(or_(
+    _HOLDS_A_KEY,
+    contacts.c.id.in_(select(contacts.c.merged_into).where(_HOLDS_A_KEY, contacts.c.merged_into.is_not(None))),
 )).order_by(contacts.c.id)
 OUTBOX_COPY = f"COPY {TABLES.outbox.name} (message_id, routing_key, partition_key, message_type, version, body) FROM STDIN"
 
@@ -117,7 +124,8 @@ class ImportJobs:
         self.conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
     def known_contacts(self, external_ids: list[str], emails: list[str], phones: list[str]) -> Sequence[Row]:
-        """(id, external_id, email, phone) of the contacts holding any of these keys, in id order."""
+        """(id, external_id, email, phone, merged_into) of the contacts holding any of these keys (and of
+        the survivors of the merged ones among them), in id order."""
         return self.conn.execute(LOOKUP, {"external_ids": external_ids, "emails": emails, "phones": phones}).all()
 
     def upsert_contacts(self, upserts: dict[str, dict[str, Any]], stamp: datetime) -> Sequence[Row]:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from services.contacts.repository.contacts import contact_condition
-from services.contacts.repository.tables import contacts, segments
+from services.contacts.repository.tables import LIVE, contacts, segments
 
 MEMBER_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
                   "attributes")
@@ -77,4 +77,4 @@ class SegmentStore:
 
 
 def _members(definition: str) -> Any:
-    return and_(contacts.c.erased_at.is_(None), contact_condition(definition))
+    return and_(LIVE, contact_condition(definition))

@@ -43,11 +43,20 @@ contacts = Table(
     _now_column("created_at"),
     _now_column("updated_at"),
     Column("erased_at", DateTime(timezone=True)),
+    Column("merged_into", String(36)),  # a tombstone: folded into this contact by a merge
     Index("uq_contacts_external_id", "external_id", unique=True, postgresql_where=text("external_id IS NOT NULL")),
     Index("ix_contacts_email", "email", postgresql_where=text("email IS NOT NULL")),
     Index("ix_contacts_phone", "phone", postgresql_where=text("phone IS NOT NULL")),
     Index("ix_contacts_attributes", "attributes", postgresql_using="gin"),
+    # One person, one profile: at most one live contact per normalised email and per E.164 phone.
+    Index("uq_contacts_email_live", "email", unique=True,
+          postgresql_where=text("email IS NOT NULL AND erased_at IS NULL AND merged_into IS NULL")),
+    Index("uq_contacts_phone_live", "phone", unique=True,
+          postgresql_where=text("phone IS NOT NULL AND erased_at IS NULL AND merged_into IS NULL")),
+    Index("ix_contacts_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
 )
+# Neither erased nor merged into another contact: the contacts segments, lists and imports see.
+LIVE = contacts.c.erased_at.is_(None) & contacts.c.merged_into.is_(None)
 
 _contact_fk = {"ondelete": "CASCADE"}
 

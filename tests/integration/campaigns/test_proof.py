@@ -84,7 +84,13 @@ def test_a_proof_reaches_the_seeds_marked_and_touches_nothing_of_the_contact(sys
     assert mail["List-Unsubscribe"] is None
     [(_, raw)] = gateway.requests
     assert json.loads(raw)["text"] == "[PROOF] Hi Ada" and json.loads(raw)["to"] == "+436641234567"
-    assert (_counts(channels.engine, channel_tables), _counts(campaigns.engine, campaign_tables)) == before
+    after = _counts(channels.engine, channel_tables), _counts(campaigns.engine, campaign_tables)
+    assert after == before
+    # Both services keep who sent which proof to whom in their audit trail.
+    [sent] = campaigns.get("/audit?action=campaign.proof", role="operator").get_json()["items"]
+    assert sent["entity_id"] == campaign_id and sent["actor"]["role"] == "marketer"
+    seen = channels.get("/audit?action=proof.send", role="operator").get_json()["items"]
+    assert sorted(e["details"]["after"]["channel"] for e in seen) == ["email", "sms"]
 
 
 def test_bad_proof_requests_are_problems_naming_the_field(system) -> None:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def _contact(contacts, **fields) -> str:
     answer = contacts.post("/contacts", role="ingest", json={"external_id": f"p-{uuid.uuid4().hex[:12]}",
-                                                             "email": "reader@example.com", **fields})
+                                                             "email": f"reader-{uuid.uuid4().hex[:8]}@example.com", **fields})
     assert answer.status_code == 201, answer.json
     return answer.json["id"]
 

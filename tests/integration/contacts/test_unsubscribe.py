@@ -17,7 +17,7 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 def _contact(contacts) -> str:
     answer = contacts.post("/contacts", role="ingest", json={"external_id": f"u-{uuid.uuid4().hex[:12]}",
-                                                             "email": "reader@example.com"})
+                                                             "email": f"reader-{uuid.uuid4().hex[:8]}@example.com"})
     assert answer.status_code == 201, answer.json
     return answer.json["id"]
 

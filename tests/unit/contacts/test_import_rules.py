@@ -65,16 +65,17 @@ def test_dedup_by_external_id_then_email_then_phone():
         _row(2, email="two@example.com", external_id="E2"),      # c2 by email, gains E2
         _row(3, external_id="E2", last_name="B"),                # c2 again, by its new external_id
         _row(4, phone="+4930123456"),                            # c2 by phone
-        _row(5, email="one@example.com", external_id="OTHER"),   # c1's email but another person: new
-        _row(6, external_id="OTHER", attributes={"x": 1}),       # the new contact again
+        _row(5, email="one@example.com", external_id="OTHER"),   # c1's email, another person: rejected
+        _row(6, external_id="OTHER", attributes={"x": 1}),       # a new contact
         _row(7, email="new@example.com"),                        # new
     ]
     plan = plan_chunk(rows, ContactIndex(existing), _ids())
-    assert (plan.created, plan.updated) == (2, 5)
+    assert (plan.created, plan.updated) == (2, 4)
+    assert plan.rejected == [(5, "email: already used by contact c1 (external_id E1)")]
     assert set(plan.upserts) == {"c1", "c2", "new-1", "new-2"}
     assert plan.upserts["c2"] == {"email": "two@example.com", "external_id": "E2", "last_name": "B",
                                   "phone": "+4930123456"}
-    assert plan.upserts["new-1"] == {"email": "one@example.com", "external_id": "OTHER", "attributes": {"x": 1}}
+    assert plan.upserts["new-1"] == {"external_id": "OTHER", "attributes": {"x": 1}}
     assert plan.created_ids == {"new-1", "new-2"}
 
 
