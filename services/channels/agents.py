@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
@@ -20,6 +21,7 @@ from services.channels.handlers.call_center import (
 from services.channels.schemas import OfferSchema, TaskCompleteSchema, TaskQuerySchema, TaskSchema
 from shared.errors import Conflict, Invalid, NotFound
 from shared.http import current_key, roles_required
+from shared.http.audit import record_change
 from shared.http.context import unit_of_work, units_of_work
 from shared.http.cursor import aware_datetime, decode_cursor, next_page
 from shared.http.openapi import alt_problem
@@ -82,6 +84,8 @@ class ClaimTask(MethodView):
         """Claim an open task; of two agents racing, one wins and the other gets 409."""
         with unit_of_work() as uow:
             row = claim_task(uow, task_id, current_key().key_id)
+            if row is not None:
+                _record_task(uow, "task.claim", row)
         if row is None:
             raise _missing_or_conflict(task_id, "claim")
         return row._mapping
@@ -101,6 +105,8 @@ class CompleteTask(MethodView):
         with unit_of_work() as uow:
             row = complete_task(uow, task_id, None if key.role == "operator" else key.key_id, body["outcome"],
                                 body.get("notes"))
+            if row is not None:
+                _record_task(uow, "task.complete", row)
         if row is None:
             raise _missing_or_conflict(task_id, "complete")
         return row._mapping
@@ -120,9 +126,20 @@ class ContactOffers(MethodView):
             return [row._mapping for row in list_offers(uow, contact_id)]
 
 
+def _record_task(uow: Any, action: str, row: Any) -> None:
+    # what happened, not what was said: the agent's notes (personal, free text) stay out of the trail
+    task = row._mapping
+    record_change(uow, action, "task", str(task["id"]), subject_id=task["contact_id"], after={
+        name: task[name] for name in ("contact_id", "campaign_id", "status", "claimed_by", "outcome")})
+
+
 def _respond(offer_id: int, action: str):
     with unit_of_work() as uow:
         row = respond_to_offer(uow, offer_id, action)
+        if row is not None:
+            offer = row._mapping
+            record_change(uow, f"offer.{action}", "offer", str(offer_id), subject_id=offer["contact_id"],
+                          after={name: offer[name] for name in ("contact_id", "status")})
     if row is None:
         raise Conflict(f"offer {offer_id} is not active (or does not exist)")
     return row._mapping

@@ -37,6 +37,7 @@ from services.channels.schemas import (
 )
 from shared.errors import Conflict, Invalid
 from shared.http import roles_required
+from shared.http.audit import record_change
 from shared.http.context import clock, service_context, unit_of_work, units_of_work
 from shared.http.merge_patch import MERGE_PATCH_TYPE
 from shared.http.openapi import alt_problem
@@ -65,7 +66,10 @@ class Policy(MethodView):
         """Replace the whole rule set (every field required); the gate uses it from its next batch on."""
         rules = _checked_rules(body, query["allow_empty"])
         with unit_of_work() as uow:
-            return policy.replace_policy(uow, rules)
+            before = policy.current_policy(uow)
+            after = policy.replace_policy(uow, rules)
+            record_change(uow, "policy.replace", "policy", "policy", before=before, after=after)
+            return after
 
     @roles_required("operator")
     @policy_blp.arguments(PolicyWriteQuerySchema, location="query")
@@ -83,7 +87,10 @@ class Policy(MethodView):
             return _checked_rules(document, query["allow_empty"])
 
         with unit_of_work() as uow:
-            return policy.patch_policy(uow, patch, validated)
+            before = policy.current_policy(uow)
+            after = policy.patch_policy(uow, patch, validated)
+            record_change(uow, "policy.patch", "policy", "policy", before=before, after=after)
+            return after
 
 
 def _checked_rules(document: dict, allow_empty: bool) -> PolicyRules:
@@ -166,6 +173,10 @@ class Proofs(MethodView):
             deliveries = deliver_proofs(adapter, body, body["recipients"])
         finally:
             adapter.close()
+        with unit_of_work() as uow:  # nothing of a contact changed, but who sent what to which address is on record
+            record_change(uow, "proof.send", "proof", body["proof_id"], after={
+                "channel": body["channel"], "campaign_id": body["campaign_id"], "step_id": body["step_id"],
+                "deliveries": [{"to": d["to"], "status": d["status"]} for d in deliveries]})
         return {"proof_id": body["proof_id"], "channel": body["channel"], "deliveries": deliveries}
 
 

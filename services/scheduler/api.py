@@ -25,6 +25,7 @@ from services.scheduler.schemas import (
 )
 from shared.errors import Conflict, Invalid, NotFound
 from shared.http import roles_required
+from shared.http.audit import record_change
 from shared.http.context import clock, reading, unit_of_work
 from shared.http.cursor import aware_datetime, decode_cursor, encode_cursor
 from shared.http.openapi import alt_problem
@@ -106,7 +107,9 @@ class TriggerSchedule(MethodView):
         """Publish broadcast.due for this schedule immediately (fire_time = now); its timing is unchanged."""
         try:
             with unit_of_work() as uow:
-                return handlers.trigger_schedule(uow, schedule_id, clock().now())
+                result = handlers.trigger_schedule(uow, schedule_id, clock().now())
+                record_change(uow, "schedule.trigger", "schedule", schedule_id, after=result)
+                return result
         except handlers.ScheduleNotFound as exc:
             raise NotFound(f"no schedule {schedule_id}") from exc
         except handlers.SchedulePaused as exc:
@@ -118,6 +121,8 @@ def _pause(owner: str, body: dict[str, Any], paused: bool) -> dict[str, Any]:
         raise Invalid("invalid field(s): owner", {"owner": ["1 to 128 characters"]})
     with unit_of_work() as uow:
         result = handlers.pause_owner(uow, owner, paused, clock().now())
+        record_change(uow, "owner.pause" if paused else "owner.resume", "owner", owner,
+                      after={**result, "reason": body.get("reason")})
     log.info("owner paused" if paused else "owner resumed", extra={**result, "reason": body.get("reason")})
     return result
 

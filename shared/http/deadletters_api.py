@@ -13,8 +13,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared.errors import NotFound
+from shared.http.audit import record_change
 from shared.http.auth import roles_required
-from shared.http.context import service_context
+from shared.http.context import service_context, unit_of_work
 from shared.messaging import deadletters
 
 blp = Blueprint("dead_letters", __name__, url_prefix="/dead-letters", description="Dead letters (operators)")
@@ -110,4 +111,12 @@ class Replay(MethodView):
     @blp.response(200, ReplayedSchema)
     def post(self, body, queue: str):
         """Move dead messages back to their work queue with a fresh retry budget."""
-        return {"queue": queue, "replayed": deadletters.replay(_amqp_url(), _known(queue), body["limit"])}
+        if service_context().units_of_work is None:  # an app without a database of its own has no trail
+            return {"queue": queue, "replayed": deadletters.replay(_amqp_url(), _known(queue), body["limit"])}
+        # The broker is not in the transaction: the record commits right after the move, in the
+        # transaction that was open while it ran, so a failed move leaves no record.
+        with unit_of_work() as uow:
+            replayed = deadletters.replay(_amqp_url(), _known(queue), body["limit"])
+            record_change(uow, "dead_letters.replay", "queue", queue,
+                          after={"replayed": replayed, "limit": body["limit"]})
+        return {"queue": queue, "replayed": replayed}
