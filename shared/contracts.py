@@ -9,6 +9,7 @@ module registers nothing: `register_contracts()` does, once, when a service proc
 |--------------------------------|-----------|---------|
 | contact.upserted               | contacts  | a contact was created or changed (the fields others may keep a copy of) |
 | contact.erased                 | contacts  | GDPR erasure: every service removes its copy of this contact's PII |
+| contact.merged                 | contacts  | `duplicate_id` was folded into `contact_id` (one person): count and address them as one |
 | contact.consent.changed        | contacts  | consent on one channel changed |
 | contact.suppression.changed    | contacts  | a suppression was added, changed or lifted |
 | contact.event.<type>           | contacts  | a behavioural event (withdrawal, address_changed, ...) on the timeline |
@@ -71,6 +72,14 @@ class ContactErased(_Strict):
 
     contact_id = _id(required=True)
     erased_at = fields.AwareDateTime(required=True)
+
+
+class ContactMerged(_Strict):
+    """Two profiles of one person became one: `duplicate_id` is a tombstone of `contact_id` from now on."""
+
+    contact_id = _id(required=True)
+    duplicate_id = _id(required=True)
+    merged_at = fields.AwareDateTime(required=True)
 
 
 class ConsentChanged(_Strict):
@@ -265,6 +274,7 @@ class SendPlanCancelled(_Strict):
 CONTRACTS: tuple[tuple[str, int, type[Schema]], ...] = (
     ("contact.upserted", 1, ContactUpserted),
     ("contact.erased", 1, ContactErased),
+    ("contact.merged", 1, ContactMerged),
     ("contact.consent.changed", 1, ConsentChanged),
     ("contact.suppression.changed", 1, SuppressionChanged),
     ("contact.event.*", 1, ContactEvent),

@@ -56,6 +56,22 @@ class ContactSchema(_ContactFields):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     erased_at = fields.DateTime(allow_none=True)
+    merged_into = fields.String(allow_none=True, metadata={
+        "description": "set on a merged profile (a tombstone): the contact it now lives on"})
+
+
+class MergeSchema(Strict):
+    """Which profile to fold into the addressed one."""
+
+    duplicate_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class MergeResultSchema(Schema):
+    """The survivor after the merge; `merged` is false when the duplicate had been merged into it already."""
+
+    contact = fields.Nested(ContactSchema)
+    duplicate_id = fields.String()
+    merged = fields.Boolean()
 
 
 class PageQuerySchema(Strict):

@@ -11,7 +11,7 @@ from marshmallow import RAISE
 from services.contacts import schemas as s
 from services.contacts.api import READERS, WRITERS, jsonable, reading
 from services.contacts.handlers import contacts as handlers
-from services.contacts.handlers import events, preferences, privacy
+from services.contacts.handlers import events, merge, preferences, privacy
 from shared.errors import Invalid
 from shared.http import roles_required
 from shared.http.audit import record_change
@@ -162,6 +162,25 @@ class Erase(MethodView):
         """Erase the contact's personal data here and publish contact.erased; a global suppression remains."""
         with unit_of_work() as uow:
             return privacy.erase_contact(uow, contact_id)
+
+
+@blp.route("/<string:contact_id>/merge")
+class Merge(MethodView):
+    """One person, one profile: fold a duplicate profile into this one."""
+
+    @roles_required("marketer")  # and operator, who passes everywhere
+    @blp.arguments(s.MergeSchema)
+    @blp.response(200, s.MergeResultSchema)
+    @alt_problem(blp, 404, "no contact with this id")
+    @alt_problem(blp, 409, "this contact or the duplicate was erased, or one of them was merged into another")
+    def post(self, body, contact_id):
+        """Merge `duplicate_id` into this contact (docs/contacts.md, 'Merging profiles'); publishes contact.merged.
+
+        Merging the same pair again answers 200 with `merged: false`. Merging a contact into itself
+        or an unknown duplicate_id is a 422 naming `duplicate_id`.
+        """
+        with unit_of_work() as uow:
+            return merge.merge_contacts(uow, contact_id, body["duplicate_id"])
 
 
 @blp.route("/<string:contact_id>/export")

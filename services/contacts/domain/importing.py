@@ -181,7 +181,7 @@ def plan_chunk(rows: Sequence[ImportRow], index: ContactIndex, new_id: Callable[
         else:
             plan.updated += 1
         merged = plan.upserts.setdefault(contact.id, {})
-        for name, value in row.values.items():
+        for name, value in _own_values(index, row.values, contact).items():
             if name == "attributes":
                 merged["attributes"] = {**merged.get("attributes", {}), **value}
             else:
@@ -191,6 +191,13 @@ def plan_chunk(rows: Sequence[ImportRow], index: ContactIndex, new_id: Callable[
                 setattr(contact, key, row.values[key])
         index.add(contact)
     return plan
+
+
+def _own_values(index: ContactIndex, values: Mapping[str, Any], contact: KnownContact) -> Mapping[str, Any]:
+    """The row's values without the keys that reached `contact` through a tombstone (they stay the tombstone's)."""
+    routed = [key for key in KEYS if values.get(key) and index.by[key].get(values[key]) is contact
+              and getattr(contact, key) != values[key]]
+    return {k: v for k, v in values.items() if k not in routed} if routed else values
 
 
 def _other_holder(index: ContactIndex, values: Mapping[str, Any], contact: KnownContact | None,

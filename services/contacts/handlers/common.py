@@ -13,7 +13,7 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.filters import FilterSyntaxError
 
 CONTACT_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone",
-                   "attributes", "created_at", "updated_at", "erased_at")
+                   "attributes", "created_at", "updated_at", "erased_at", "merged_into")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -22,7 +22,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def _mapping(row: Any) -> Any:
-    return getattr(row, "_mapping", row)  # a database row, or a plain dict
+    mapping = getattr(row, "_mapping", row)  # a database row, a plain dict, or a plain object (the fakes')
+    return mapping if hasattr(mapping, "__getitem__") else vars(mapping)
 
 
 def contact_view(row: Any) -> dict[str, Any]:
@@ -41,12 +42,15 @@ def upserted_payload(row: Any) -> dict[str, Any]:
 
 
 def load_contact(uow: ContactsUnitOfWork, contact_id: str, *, for_update: bool = False, live: bool = False) -> Any:
-    """The contact row; NotFound if absent, Conflict when `live` is asked of an erased contact."""
+    """The contact row; NotFound if absent, Conflict when `live` is asked of an erased or merged contact."""
     row = uow.contacts.contact(contact_id, for_update=for_update) if _plausible_id(contact_id) else None
     if row is None:
         raise NotFound(f"no contact {contact_id[:64]!r}")
     if live and row.erased_at is not None:
         raise Conflict(f"contact {contact_id} was erased")
+    if live and row.merged_into is not None:
+        raise Conflict(f"contact {contact_id} was merged into contact {row.merged_into}: address that one",
+                       {"id": [f"merged into contact {row.merged_into}"]})
     return row
 
 

@@ -33,7 +33,12 @@ def _resolve(uow: ContactsUnitOfWork, items: Sequence[dict[str, Any]]) -> tuple[
     if not ids and not external:
         return {}, {}
     rows = uow.contacts.resolve(ids, external)
-    return {r.id: r for r in rows}, {r.external_id: r for r in rows if r.external_id}
+    # A merged contact's events land on its survivor (tombstones always point at a live-or-erased
+    # survivor, never at another tombstone: a merge re-points the older ones).
+    survivors = {r.merged_into for r in rows if r.merged_into is not None}
+    by_id = {r.id: r for r in uow.contacts.resolve(survivors, [])} if survivors else {}
+    by_id.update({r.id: r for r in rows})
+    return by_id, {r.external_id: r for r in rows if r.external_id}
 
 
 def _store(uow: ContactsUnitOfWork, rows: list[dict[str, Any]]) -> set[str]:
@@ -61,7 +66,10 @@ def record_events(uow: ContactsUnitOfWork, items: Sequence[dict[str, Any]], sour
         if item.get("contact_id") and item.get("external_id") and contact is not None \
                 and contact.external_id != item["external_id"]:
             result.update(status="rejected", reason="contact_id and external_id name different contacts")
-        elif contact is None:
+            continue
+        if contact is not None and contact.merged_into is not None:
+            contact = by_id.get(contact.merged_into)  # a merged profile's events land on its survivor
+        if contact is None:
             result.update(status="rejected", reason="unknown contact")
         elif contact.erased_at is not None:
             result.update(status="rejected", reason="the contact was erased")
@@ -84,6 +92,9 @@ def on_interaction(uow: ContactsUnitOfWork, message: Message) -> None:
     payload = message.payload
     contact_id = payload["contact_id"]
     row = uow.contacts.erased_state(contact_id) if is_uuid(contact_id) else None
+    if row is not None and row.merged_into is not None:  # a merged profile's interactions land on its survivor
+        contact_id = row.merged_into
+        row = uow.contacts.erased_state(contact_id)
     if row is None:
         raise UnknownContact(f"interaction {payload['interaction_id']} names unknown contact {contact_id}")
     if payload["type"] == "suppression_requested":
@@ -117,16 +128,18 @@ def on_message_outcomes(uow: ContactsUnitOfWork, messages: Sequence[Message]) ->
     outcomes = [m for m in messages if m.type != "message.requested"]  # requests are the campaigns' business
     ids = {m.payload["contact_id"] for m in outcomes if is_uuid(m.payload["contact_id"])}
     live = uow.contacts.live_ids(ids) if ids else set()
+    moved = uow.contacts.redirects(ids - live) if ids - live else {}
     rows = []
     for message in outcomes:
         payload = message.payload
-        if payload["contact_id"] not in live:
+        contact_id = moved.get(payload["contact_id"], payload["contact_id"])
+        if contact_id not in live and contact_id not in moved.values():
             log.info("outcome for an unknown or erased contact not stored",
                      extra={"contact_id": payload["contact_id"], "message_id": message.id})
             continue
         data = {name: payload.get(name) for name in OUTCOME_FIELDS if payload.get(name) is not None}
         data = {k: iso(v) if isinstance(v, datetime) else v for k, v in data.items()}
-        rows.append({"contact_id": payload["contact_id"], "kind": "message", "type": payload["outcome"],
+        rows.append({"contact_id": contact_id, "kind": "message", "type": payload["outcome"],
                      "occurred_at": payload["decided_at"], "data": data, "ref": payload["request_id"]})
     if rows:
         uow.contacts.add_timeline_many(rows)

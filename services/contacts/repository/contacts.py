@@ -37,7 +37,7 @@ def contact_condition(filter_text: str) -> ColumnElement[bool]:
 # Built once, the ids as one text[] parameter: every POST /events and every batch of outcomes runs
 # these, and an expanding IN is rendered and compiled anew for each number of ids.
 _IDS = bindparam("ids", type_=ARRAY(String))
-_RESOLVE = select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at).where(
+_RESOLVE = select(contacts.c.id, contacts.c.external_id, contacts.c.erased_at, contacts.c.merged_into).where(
     or_(contacts.c.id == any_(_IDS), contacts.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String)))))
 _LIVE_IDS = select(contacts.c.id).where(contacts.c.id == any_(_IDS), LIVE)
 
@@ -65,13 +65,36 @@ class ContactStore:
         return self.conn.execute(query.with_for_update() if for_update else query).first()
 
     def erased_state(self, contact_id: str) -> Any:
-        """(id, erased_at) of a contact, or None: enough to tell unknown, erased and live apart."""
-        return self.conn.execute(select(contacts.c.id, contacts.c.erased_at)
+        """(id, erased_at, merged_into) of a contact, or None: enough to tell unknown, erased, merged and live apart."""
+        return self.conn.execute(select(contacts.c.id, contacts.c.erased_at, contacts.c.merged_into)
                                  .where(contacts.c.id == contact_id)).first()
 
     def live_ids(self, contact_ids: Iterable[str]) -> set[str]:
         """Which of these contact ids name a contact that exists and is not erased."""
         return set(self.conn.execute(_LIVE_IDS, {"ids": list(contact_ids)}).scalars())
+
+    def redirects(self, contact_ids: Iterable[str]) -> dict[str, str]:
+        """For those of these ids that name a merged contact (a tombstone): the contact it was merged into."""
+        return dict(self.conn.execute(select(contacts.c.id, contacts.c.merged_into).where(
+            contacts.c.id == any_(_IDS), contacts.c.merged_into.is_not(None)), {"ids": list(contact_ids)}).all())
+
+    # -- merge
+
+    def tombstone(self, duplicate_id: str, survivor_id: str, stamp: datetime) -> None:
+        """Make the duplicate (and every earlier tombstone of it) point at the survivor; it leaves the live set."""
+        self.conn.execute(contacts.update().where(or_(contacts.c.id == duplicate_id,
+                                                      contacts.c.merged_into == duplicate_id))
+                          .values(merged_into=survivor_id, updated_at=stamp))
+
+    def move_records(self, duplicate_id: str, survivor_id: str) -> None:
+        """Move the duplicate's events, timeline, consent history and suppressions to the survivor.
+
+        Its current consents are dropped: the caller folds them into the survivor's first.
+        """
+        for table in (events, timeline, consent_history, suppressions):
+            self.conn.execute(table.update().where(table.c.contact_id == duplicate_id)
+                              .values(contact_id=survivor_id))
+        self.conn.execute(consents.delete().where(consents.c.contact_id == duplicate_id))
 
     def insert(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
         """Create a contact; None when one of its unique keys is taken (nothing is written then).

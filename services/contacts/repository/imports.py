@@ -50,17 +50,21 @@ def _upsert_statement() -> TextClause:
 
 
 UPSERT = _upsert_statement()
-_HOLDS_A_KEY = or_(
-    contacts.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))),
-    contacts.c.email == any_(bindparam("emails", type_=ARRAY(String))),
-    contacts.c.phone == any_(bindparam("phones", type_=ARRAY(String))),
-)
+def _holds_a_key(table: Any) -> Any:
+    return or_(
+        table.c.external_id == any_(bindparam("external_ids", type_=ARRAY(String))),
+        table.c.email == any_(bindparam("emails", type_=ARRAY(String))),
+        table.c.phone == any_(bindparam("phones", type_=ARRAY(String))),
+    )
+
+
+_TOMBS = contacts.alias("tombs")  # an alias: the subquery must not correlate to the outer contacts
 # The contacts holding a key, and the survivors of the tombstones among them (a row addressed to a
 # merged contact lands on its survivor, whose own keys the chunk must know too).
 LOOKUP = select(contacts.c.id, contacts.c.external_id, contacts.c.email, contacts.c.phone,
                 contacts.c.merged_into).where(or_(
-    _HOLDS_A_KEY,
-    contacts.c.id.in_(select(contacts.c.merged_into).where(_HOLDS_A_KEY, contacts.c.merged_into.is_not(None))),
+    _holds_a_key(contacts),
+    contacts.c.id.in_(select(_TOMBS.c.merged_into).where(_holds_a_key(_TOMBS), _TOMBS.c.merged_into.is_not(None))),
 )).order_by(contacts.c.id)
 OUTBOX_COPY = f"COPY {TABLES.outbox.name} (message_id, routing_key, partition_key, message_type, version, body) FROM STDIN"
 

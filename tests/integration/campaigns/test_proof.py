@@ -124,3 +124,23 @@ def test_the_cli_sends_a_proof_and_a_second_key_approves(system, monkeypatch, ca
         monkeypatch.setenv("TOUCHPOINT_API_KEY", campaigns.api_keys["operator"])
         assert cli_main(["campaign", "approve", campaign_id, "--revision", "1"]) == 0
     assert f"campaign {campaign_id}: revision 1 approved by" in capsys.readouterr().out
+
+
+def test_channels_proofs_refuse_what_they_cannot_deliver(system) -> None:
+    _, channels, sink, _ = system
+    proof = {"proof_id": "p-direct", "category": "marketing", "content": {"subject": "s", "body": "b"}}
+    unknown = channels.post("/proofs", json={**proof, "channel": "web", "recipients": ["qa@example.com"]},
+                            role="marketer")
+    assert unknown.status_code == 409 and "channel" in unknown.get_json()["errors"]
+    bad = channels.post("/proofs", json={**proof, "channel": "email", "recipients": ["qa@", "0664 1"]}, role="marketer")
+    assert bad.status_code == 422 and "recipients" in bad.get_json()["errors"]
+    before = len(sink.envelopes)
+    call = channels.post("/proofs", json={**proof, "channel": "call", "recipients": ["+436641234567"]}, role="marketer")
+    assert call.status_code == 200
+    [refused] = call.get_json()["deliveries"]
+    assert refused["status"] == "refused" and "takes no proofs" in refused["detail"]
+    with channels.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM call_tasks")).scalar() == 0
+    assert len(sink.envelopes) == before
+    assert channels.post("/proofs", json={**proof, "channel": "email", "recipients": ["a@example.com"]},
+                         role="agent").status_code == 403

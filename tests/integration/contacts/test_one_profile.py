@@ -12,7 +12,7 @@ from services.contacts.repository import contacts as contacts_table
 from services.contacts.service import DEFINITION
 from shared.db.engine import drop_database, make_engine
 from shared.db.migrate import migrate
-from tests.support import fresh_database
+from tests.support import fresh_database, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +86,42 @@ def test_the_migration_refuses_existing_duplicates_and_lists_them():
         assert "phone +4930111: contacts a1, a3" in message and "solo@example.com" not in message
     finally:
         drop_database(url)
+
+
+def test_merge_through_the_api_folds_the_duplicate_and_routes_later_traffic_to_the_survivor(contacts, probe):
+    seen = probe("contact.merged")
+    tag = uuid.uuid4().hex[:8]
+    survivor = contacts.post("/contacts", role="ingest", json={"external_id": f"crm-{tag}", "email": _email(),
+                                                               "attributes": {"tier": "gold"}}).json
+    duplicate = contacts.post("/contacts", role="ingest", json={"external_id": f"web-{tag}", "email": _email(),
+                                                                "attributes": {"tier": "silver", "city": "Bonn"}}).json
+    assert contacts.put(f"/contacts/{duplicate['id']}/consent/email", role="marketer",
+                        json={"status": "denied", "source": "agent"}).status_code == 200
+    path = f"/contacts/{survivor['id']}/merge"
+    assert contacts.post(path, role="agent", json={"duplicate_id": duplicate["id"]}).status_code == 403
+    merged = contacts.post(path, role="marketer", json={"duplicate_id": duplicate["id"]})
+    assert merged.status_code == 200, merged.json
+    assert merged.json["merged"] is True and merged.json["contact"]["attributes"] == {"tier": "gold", "city": "Bonn"}
+    again = contacts.post(path, role="marketer", json={"duplicate_id": duplicate["id"]})
+    assert again.status_code == 200 and again.json["merged"] is False
+
+    tomb = contacts.get(f"/contacts/{duplicate['id']}", role="agent").json
+    assert tomb["merged_into"] == survivor["id"]
+    assert contacts.get(f"/contacts/{survivor['id']}/consent", role="agent").json["current"][0]["status"] == "denied"
+    assert contacts.patch(f"/contacts/{duplicate['id']}", role="marketer", json={"first_name": "X"}).status_code == 409
+    refused = contacts.post(f"/contacts/{duplicate['id']}/merge", role="marketer", json={"duplicate_id": survivor["id"]})
+    assert refused.status_code == 409
+    assert contacts.post(path, role="marketer", json={"duplicate_id": survivor["id"]}).status_code == 422
+    assert contacts.post(path, role="marketer", json={}).status_code == 422
+
+    # an event and an import row addressed to the duplicate land on the survivor
+    events = contacts.post("/events", role="ingest", json={"event_id": f"ev-{tag}", "external_id": f"web-{tag}",
+                                                           "type": "login", "occurred_at": "2026-12-01T10:00:00Z"})
+    assert events.json["results"][0]["contact_id"] == survivor["id"], events.json
+    job = contacts.post("/imports", role="ingest", data=f"external_id,last_name\nweb-{tag},Imported\n".encode(),
+                        content_type="text/csv").json
+    wait_for(lambda: contacts.get(f"/imports/{job['id']}", role="ingest").json["status"] == "done",
+             message="the import")
+    assert contacts.get(f"/contacts/{survivor['id']}", role="agent").json["last_name"] == "Imported"
+    message = wait_for(lambda: seen.drain(), message="contact.merged")[0]
+    assert message["payload"]["contact_id"] == survivor["id"] and message["payload"]["duplicate_id"] == duplicate["id"]

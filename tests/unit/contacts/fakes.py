@@ -23,9 +23,35 @@ class FakeContactStore:
         self.locked: list[str] = []
 
     def add(self, contact_id: str, erased_at: datetime | None = None, external_id: str | None = None,
-            locale: str | None = None) -> None:
+            locale: str | None = None, **fields: Any) -> None:
+        values = {"email": None, "phone": None, "first_name": None, "last_name": None, "time_zone": None,
+                  "attributes": {}, "created_at": None, "updated_at": None, "merged_into": None, **fields}
         self.contacts[contact_id] = SimpleNamespace(id=contact_id, erased_at=erased_at, external_id=external_id,
-                                                    locale=locale)
+                                                    locale=locale, **values)
+
+    def update(self, contact_id: str, values: dict[str, Any], stamp: datetime) -> Any:
+        row = self.contacts[contact_id]
+        for name, value in {**values, "updated_at": stamp}.items():
+            setattr(row, name, value)
+        return row
+
+    def redirects(self, contact_ids: Iterable[str]) -> dict[str, str]:
+        return {cid: self.contacts[cid].merged_into for cid in contact_ids
+                if cid in self.contacts and self.contacts[cid].merged_into is not None}
+
+    def tombstone(self, duplicate_id: str, survivor_id: str, stamp: datetime) -> None:
+        for row in self.contacts.values():
+            if row.id == duplicate_id or row.merged_into == duplicate_id:
+                row.merged_into, row.updated_at = survivor_id, stamp
+
+    def move_records(self, duplicate_id: str, survivor_id: str) -> None:
+        for entry in [*self.timeline, *self.consent_history]:
+            if entry["contact_id"] == duplicate_id:
+                entry["contact_id"] = survivor_id
+        for row in self.suppression_rows.values():
+            if row.contact_id == duplicate_id:
+                row.contact_id = survivor_id
+        self.consent_rows = {key: v for key, v in self.consent_rows.items() if key[0] != duplicate_id}
 
     def contact(self, contact_id: str, *, for_update: bool = False) -> Any:
         if for_update:
@@ -36,7 +62,8 @@ class FakeContactStore:
         return self.contacts.get(contact_id)
 
     def live_ids(self, contact_ids: Iterable[str]) -> set[str]:
-        return {cid for cid in contact_ids if cid in self.contacts and self.contacts[cid].erased_at is None}
+        return {cid for cid in contact_ids if cid in self.contacts and self.contacts[cid].erased_at is None
+                and self.contacts[cid].merged_into is None}
 
     def add_timeline_many(self, rows: Iterable[dict[str, Any]]) -> None:
         self.timeline.extend({"contact_id": r["contact_id"], "kind": r["kind"], "type": r["type"],

@@ -83,3 +83,11 @@ def test_attributes_of_duplicate_rows_merge():
     rows = [_row(1, external_id="E", attributes={"a": 1, "b": 1}), _row(2, external_id="E", attributes={"b": 2})]
     plan = plan_chunk(rows, ContactIndex(), _ids())
     assert plan.upserts == {"new-1": {"external_id": "E", "attributes": {"a": 1, "b": 2}}}
+
+
+def test_rows_addressed_to_a_merged_contact_land_on_its_survivor_and_keep_the_survivor_keys():
+    known = [KnownContact("s", "CRM", "s@example.com", None), KnownContact("d", "WEB", "d@example.com", None, "s")]
+    rows = [_row(1, external_id="WEB", last_name="L"), _row(2, email="d@example.com", first_name="F")]
+    plan = plan_chunk(rows, ContactIndex(known), _ids())
+    assert (plan.created, plan.updated, plan.rejected) == (0, 2, [])
+    assert plan.upserts == {"s": {"last_name": "L", "first_name": "F"}}
