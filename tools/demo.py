@@ -77,7 +77,8 @@ TOPICS = {"welcome": {"en": "Getting started", "de": "Erste Schritte"},
           "news": {"en": "Newsletter", "de": "Newsletter"}}
 
 # One marketing email on request: the seed sends it to one demo contact and prints its links. The
-# template places the preference link itself ($preferences_url, filled in by channels' email adapter).
+# template places the preference link itself ({{ preferences_url }}: the placeholder channels' email
+# adapter fills in with the message's own signed link).
 NEWSLETTER = {
     "name": "Demo: newsletter (preference center link)",
     "category": "marketing", "topic": "news",
@@ -85,7 +86,7 @@ NEWSLETTER = {
     "steps": [{"id": "newsletter", "type": "send", "channel": "email",
                "template": {"subject": "Our newsletter, {{ contact.first_name }}",
                             "body": "Hello {{ contact.first_name }}, here is what is new this month.\n\n"
-                                    "Choose what we send you, or unsubscribe: $preferences_url"}}],
+                                    "Choose what we send you, or unsubscribe: {{ preferences_url }}"}}],
     "reentry": {"policy": "always"},
 }
 MAIL_WAIT_SECONDS = 30.0

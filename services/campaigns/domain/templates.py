@@ -15,10 +15,14 @@ from services.campaigns.domain.templates_sandbox import CURRENT, BoundedSandbox,
 
 # The parts of a template and whether each is HTML (autoescaped).
 PARTS: dict[str, bool] = {"subject": False, "body": False, "html": True}
-VARIABLES = frozenset({"contact", "event", "opt_out"})
+VARIABLES = frozenset({"contact", "event", "opt_out", "preferences_url", "unsubscribe_url"})
 # `{{ opt_out }}`: the short opt-out line an SMS template ends with, in the contact's language. The
 # words match what channels' inbound-SMS webhook takes as a stop (STOP, and its synonyms).
 OPT_OUT_LINES = {"en": "Reply STOP to opt out", "de": "Antworte STOP zum Abmelden"}
+# `{{ preferences_url }}` / `{{ unsubscribe_url }}`: the contact's preference center and one-click
+# links. Their signed token is minted per message by channels' email adapter, which holds the secret;
+# here they render as the placeholders it fills in (docs/channels.md, "The preference link in the body").
+LINK_PLACEHOLDERS = {"preferences_url": "$preferences_url", "unsubscribe_url": "$unsubscribe_url"}
 BOUNDS = Bounds()  # per part of one message; documented in docs/campaigns.md
 
 
@@ -93,6 +97,7 @@ def render(template: Mapping[str, Any], variables: Mapping[str, Any]) -> Rendere
         "contact": merged_contact(contact),
         "event": variables.get("event") or {},
         "opt_out": opt_out_line(contact.get("locale") if isinstance(contact, Mapping) else None),
+        **LINK_PLACEHOLDERS,
     }
     out = {
         part: _render_part(part, template[part], context) for part in PARTS if template.get(part) is not None

@@ -61,11 +61,12 @@ def _campaign(campaigns, segment_id: str, entry: dict | None = None) -> str:
 def test_a_segment_campaign_is_forecast_through_the_gate_and_nothing_is_reserved(system) -> None:
     contacts, channels, campaigns = system
     ids = {}
-    for name, tz in [("capped", "Europe/Amsterdam"), ("unsub", "Europe/Amsterdam"), ("night", "Pacific/Auckland"),
-                     ("a", "Europe/Amsterdam"), ("b", "Europe/Amsterdam"), ("c", "Europe/Amsterdam"),
-                     ("d", "Europe/Amsterdam")]:
+    for number, (name, tz) in enumerate([("capped", "Europe/Amsterdam"), ("unsub", "Europe/Amsterdam"),
+                                         ("night", "Pacific/Auckland"), ("a", "Europe/Amsterdam"),
+                                         ("b", "Europe/Amsterdam"), ("c", "Europe/Amsterdam"),
+                                         ("d", "Europe/Amsterdam")]):
         made = contacts.post("/contacts", role="ingest", json={"external_id": f"fc-{name}", "time_zone": tz,
-                                                               "phone": "+31612345678",
+                                                               "phone": f"+3161234567{number}",  # one live profile per number
                                                                "attributes": {"cohort": "fc"}})
         assert made.status_code == 201, made.get_json()
         ids[name] = made.get_json()["id"]

@@ -97,3 +97,12 @@ def test_an_sms_template_ends_with_the_opt_out_line_in_the_contacts_language(loc
     assert validate_template(template) == []
     rendered = render(template, {"contact": {"first_name": "Ann", "locale": locale}})
     assert rendered.body == f"Ann, rates drop Friday. {line}"
+
+
+def test_the_preference_and_unsubscribe_links_render_as_the_placeholders_channels_fills_in():
+    template = {"body": "Choose: {{ preferences_url }}", "html": '<a href="{{ preferences_url }}">prefs</a> '
+                                                                   '<a href="{{ unsubscribe_url }}">stop</a>'}
+    assert validate_template(template) == []
+    rendered = render(template, {"contact": {"first_name": "Ada"}})
+    assert rendered.body == "Choose: $preferences_url"
+    assert rendered.html == '<a href="$preferences_url">prefs</a> <a href="$unsubscribe_url">stop</a>'

@@ -37,5 +37,5 @@ def test_the_newsletter_goes_to_someone_inside_the_email_hours_and_names_a_catal
     assert email_contact(people, datetime(2026, 12, 2, 15, tzinfo=UTC))["first_name"] == "Ada"  # 23:00 in Shanghai
     assert email_contact(people, datetime(2026, 12, 2, 3, tzinfo=UTC))["first_name"] == "Mei"  # 11:00 there
     assert email_contact(people, datetime(2026, 12, 2, 22, tzinfo=UTC))["first_name"] == "Mei"  # nobody: the first
-    assert NEWSLETTER["topic"] in TOPICS and "$preferences_url" in NEWSLETTER["steps"][0]["template"]["body"]
+    assert NEWSLETTER["topic"] in TOPICS and "{{ preferences_url }}" in NEWSLETTER["steps"][0]["template"]["body"]
     assert all(set(labels) == {"en", "de"} for labels in TOPICS.values())
