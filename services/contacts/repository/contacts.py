@@ -87,6 +87,11 @@ class ContactStore:
         return dict(self.conn.execute(select(contacts.c.id, contacts.c.merged_into).where(
             contacts.c.id == any_(_IDS), contacts.c.merged_into.is_not(None)), {"ids": list(contact_ids)}).all())
 
+    def merged_ids(self, survivor_id: str) -> list[str]:
+        """The tombstones merged into this contact (chains are flattened when merged, so one level)."""
+        return list(self.conn.execute(select(contacts.c.id).where(contacts.c.merged_into == survivor_id)
+                                      .order_by(contacts.c.id)).scalars())
+
     # -- merge
 
     def tombstone(self, duplicate_id: str, survivor_id: str, stamp: datetime) -> None:
