@@ -27,6 +27,7 @@ from shared.messaging import Message, QueueSpec, Subscription, UnitOfWork
 CONTACT_HANDLERS = {
     "contact.upserted": projections.handle_contact_upserted,
     "contact.erased": projections.handle_contact_erased,
+    "contact.merged": projections.handle_contact_merged,
     "contact.consent.changed": projections.handle_consent_changed,
     "contact.suppression.changed": projections.handle_suppression_changed,
 }

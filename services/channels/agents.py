@@ -129,7 +129,7 @@ class ContactOffers(MethodView):
 def _record_task(uow: Any, action: str, row: Any) -> None:
     # what happened, not what was said: the agent's notes (personal, free text) stay out of the trail
     task = row._mapping
-    record_change(uow, action, "task", str(task["id"]), subject_id=task["contact_id"], after={
+    record_change(uow, action, "task", str(task["id"]), after={
         name: task[name] for name in ("contact_id", "campaign_id", "status", "claimed_by", "outcome")})
 
 
@@ -138,7 +138,7 @@ def _respond(offer_id: int, action: str):
         row = respond_to_offer(uow, offer_id, action)
         if row is not None:
             offer = row._mapping
-            record_change(uow, f"offer.{action}", "offer", str(offer_id), subject_id=offer["contact_id"],
+            record_change(uow, f"offer.{action}", "offer", str(offer_id),
                           after={name: offer[name] for name in ("contact_id", "status")})
     if row is None:
         raise Conflict(f"offer {offer_id} is not active (or does not exist)")

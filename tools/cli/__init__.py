@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("--status", default="open", choices=("open", "claimed", "completed", "expired"))
     offers = sub.add_parser("offers", parents=[json_flag], help="a contact's web offers (channel_owner key)")
     offers.add_argument("contact_id")
+    audit = sub.add_parser("audit", parents=[json_flag], help="a service's audit trail, newest first (operator key)")
+    audit.add_argument("service", choices=("contacts", "campaigns", "channels", "scheduler"))
+    for name in ("actor", "action", "entity-type", "entity-id"):
+        audit.add_argument(f"--{name}")
+    audit.add_argument("--since", help="ISO 8601 time with an offset")
+    audit.add_argument("--until", help="ISO 8601 time with an offset")
+    audit.add_argument("--limit", type=int, default=50)
     caught.add_parsers(sub)
     return parser
 
@@ -200,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
     handlers = {"contacts": commands.contacts_import, "contact": commands.contact, "campaign": commands.campaign,
                 "broadcast": commands.broadcast_trigger, "event": commands.post_event,
                 "timeline": commands.timeline, "decisions": commands.decisions, "tasks": commands.tasks,
-                "offers": commands.offers, "policy": commands.policy, "forecast": commands.gate_forecast}
+                "offers": commands.offers, "policy": commands.policy, "forecast": commands.gate_forecast,
+                "audit": commands.audit}
     return handlers[args.command](args)
 
 

@@ -248,6 +248,14 @@ def decisions(args: argparse.Namespace) -> int:
     return _print(args, found, output.decisions)
 
 
+def audit(args: argparse.Namespace) -> int:
+    """A service's audit trail, newest first, with the filters given (operator key)."""
+    params = {name: getattr(args, name) for name in ("actor", "action", "entity_type", "entity_id", "since", "until")
+              if getattr(args, name) is not None}
+    page = _api(args.service, args).get("/audit", params={**params, "limit": args.limit})
+    return _print(args, page, lambda p: output.audit(p.get("items", [])))
+
+
 def tasks(args: argparse.Namespace) -> int:
     """Call-center tasks (agent key)."""
     found = _api("channels", args).get("/tasks", params={"status": args.status})

@@ -92,6 +92,22 @@ def timeline(items: Sequence[dict]) -> str:
                  ("when", "kind", "type", "data"), max_width=80)
 
 
+def audit(items: Sequence[dict]) -> str:
+    """Audit records: when, who, what, and the changed fields."""
+    if not items:
+        return "no audit records"
+    rows = []
+    for r in items:
+        actor = r.get("actor") or {}
+        who = f"{actor.get('name')} ({actor.get('role')})" if actor else "-"
+        details = r.get("details") or {}
+        changed = sorted({k for side in ("before", "after") if isinstance(details.get(side), dict)
+                          for k in details[side]}) or details.get("changed") or []
+        rows.append([r.get("at"), who, r.get("action"), f"{r.get('entity_type')} {r.get('entity_id')}",
+                     ", ".join(changed)])
+    return table(rows, ("when", "who", "action", "entity", "changed"))
+
+
 def decisions(items: Sequence[dict]) -> str:
     """The gate's decisions: what was decided and why."""
     if not items:

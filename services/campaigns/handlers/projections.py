@@ -30,6 +30,21 @@ def handle_contact_erased(uow: CampaignsUnitOfWork, message: Message) -> None:
     uow.enrollments.forget_trigger_events(cid)
 
 
+def handle_contact_merged(uow: CampaignsUnitOfWork, message: Message) -> None:
+    """Two profiles became one: the duplicate's enrollments move to the survivor (one per campaign).
+
+    Where both were enrolled in the same campaign the survivor's enrollment is kept (it is the profile
+    the marketer chose to keep) and the duplicate's exits, its pending wake-up cancelled; channels has
+    moved the duplicate's touches to the survivor, so a step the duplicate was sent is not sent again.
+    """
+    p = message.payload
+    survivor, duplicate = p["contact_id"], p["duplicate_id"]
+    for enrollment_id, current_step, occurrence in uow.enrollments.parked_overlapping(duplicate, survivor):
+        uow.publish("schedule.cancelled", {"entry_id": wake_entry_id(enrollment_id, current_step, occurrence)},
+                    key=duplicate)
+    uow.enrollments.merge_contact(duplicate, survivor, p["merged_at"])
+
+
 def handle_consent_changed(uow: CampaignsUnitOfWork, message: Message) -> None:
     """Keep the newest consent status per channel."""
     p = message.payload

@@ -128,6 +128,39 @@ class EnrollmentStore:
             enrollments.c.contact_id == contact_id, enrollments.c.status == "active").values(
             status="exited", reason=reason, ended_at=at, **_ENDED))
 
+    def parked_overlapping(self, duplicate_id: str, survivor_id: str) -> list[tuple[str, str, str]]:
+        """(enrollment_id, current_step, occurrence) of the duplicate's parked running enrollments in a campaign
+        the survivor runs too: the ones a merge ends."""
+        return [(r.enrollment_id, r.current_step, r.occurrence) for r in self.conn.execute(text("""
+            SELECT d.enrollment_id, d.current_step, d.occurrence FROM enrollments d
+            WHERE d.contact_id = CAST(:duplicate AS varchar) AND d.status = 'active' AND d.waiting_until IS NOT NULL
+              AND EXISTS (SELECT 1 FROM enrollments s WHERE s.contact_id = CAST(:survivor AS varchar)
+                          AND s.campaign_id = d.campaign_id AND s.status = 'active')
+        """), {"duplicate": duplicate_id, "survivor": survivor_id})]
+
+    def merge_contact(self, duplicate_id: str, survivor_id: str, at: Any) -> None:
+        """Move a merged-away contact's enrollments to the survivor without running a campaign twice for them.
+
+        Where both run the same campaign the survivor's enrollment is kept and the duplicate's exits
+        ("merged into ..."); every other enrollment moves over (an ended one whose occurrence the
+        survivor also went through stays behind as history).
+        """
+        params = {"duplicate": duplicate_id, "survivor": survivor_id, "at": at,
+                  "reason": f"merged into contact {survivor_id}"[:300]}
+        self.conn.execute(text("""
+            UPDATE enrollments d SET status = 'exited', reason = CAST(:reason AS varchar), ended_at = CAST(:at AS timestamptz),
+                current_step = NULL, waiting_until = NULL
+            WHERE d.contact_id = CAST(:duplicate AS varchar) AND d.status = 'active'
+              AND EXISTS (SELECT 1 FROM enrollments s WHERE s.contact_id = CAST(:survivor AS varchar)
+                          AND s.campaign_id = d.campaign_id AND s.status = 'active')
+        """), params)
+        self.conn.execute(text("""
+            UPDATE enrollments d SET contact_id = CAST(:survivor AS varchar)
+            WHERE d.contact_id = CAST(:duplicate AS varchar) AND NOT EXISTS (
+                SELECT 1 FROM enrollments s WHERE s.contact_id = CAST(:survivor AS varchar)
+                  AND s.campaign_id = d.campaign_id AND s.occurrence = d.occurrence)
+        """), params)
+
     def forget_trigger_events(self, contact_id: str) -> None:
         """Drop the stored trigger events of the contact's enrollments (they may hold personal data)."""
         self.conn.execute(update(enrollments).where(enrollments.c.contact_id == contact_id).values(trigger_event=None))

@@ -15,6 +15,7 @@ from services.channels.unit_of_work import ChannelsUnitOfWork
 from shared.messaging import Message
 
 ERASED_SUPPRESSION_ID = "erased"
+MERGED_SUPPRESSION_ID = "merged"
 PROFILE_FIELDS = ("time_zone", "email", "phone", "first_name", "last_name")
 
 
@@ -44,17 +45,36 @@ def on_erased(uow: ChannelsUnitOfWork, p: dict[str, Any]) -> None:
     uow.planned.forget_contact(cid)
 
 
+def on_merged(uow: ChannelsUnitOfWork, p: dict[str, Any]) -> None:
+    """contact.merged: the duplicate's touches, decisions and plans become the survivor's; its facts go.
+
+    The survivor's consent and suppressions arrived before this (contacts announces what the survivor
+    gained, keyed like this message). The duplicate's copy is blanked like an erased contact's and
+    keeps one global `merged` suppression, so a request still addressed to it (a campaign that has
+    not moved its enrollment yet) is suppressed instead of reaching the person a second time.
+    """
+    survivor, duplicate = p["contact_id"], p["duplicate_id"]
+    uow.ledger.move_contact(duplicate, survivor)
+    uow.decisions.move_contact(duplicate, survivor)
+    uow.planned.move_contact(duplicate, survivor)
+    uow.contacts.forget_facts(duplicate)
+    uow.contacts.erase(duplicate)
+    uow.contacts.upsert_suppression(duplicate, MERGED_SUPPRESSION_ID, "global", None, "merged", True, p["merged_at"])
+
+
 HANDLERS = {
     "contact.suppression.changed": on_suppression_changed,
     "contact.consent.changed": on_consent_changed,
     "contact.upserted": on_upserted,
     "contact.erased": on_erased,
+    "contact.merged": on_merged,
 }
 
 
 def handle_contact_facts(uow: ChannelsUnitOfWork, messages: Sequence[Message]) -> None:
     """Batch handler of `channels.contacts`: lock the batch's contacts in id order, then apply in order."""
-    uow.contacts.lock(m.payload["contact_id"] for m in messages)
+    uow.contacts.lock([m.payload["contact_id"] for m in messages]
+                      + [m.payload["duplicate_id"] for m in messages if "duplicate_id" in m.payload])
     for message in messages:
         HANDLERS[message.type](uow, message.payload)
 

@@ -97,6 +97,11 @@ class ContactCopy:
             or_(contact_policy.c.profile_updated_at.is_(None), contact_policy.c.profile_updated_at <= updated_at))
             .values(**fields, profile_updated_at=updated_at))
 
+    def forget_facts(self, contact_id: str) -> None:
+        """Drop a contact's consents and suppressions (a merged-away profile: the survivor holds them now)."""
+        self.conn.execute(suppressions.delete().where(suppressions.c.contact_id == contact_id))
+        self.conn.execute(consents.delete().where(consents.c.contact_id == contact_id))
+
     def erase(self, contact_id: str) -> None:
         """Mark the contact erased and drop its personal fields."""
         self.conn.execute(update(contact_policy).where(contact_policy.c.contact_id == contact_id).values(

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, insert, select, update
 
 from services.channels.domain import PriorDecisions
 from services.channels.repository.tables import decisions, deliveries
@@ -47,3 +47,8 @@ class DecisionLog:
                 stmt = stmt.where(decisions.c[name] == filters[name])
         stmt = stmt.order_by(decisions.c.decided_at.desc(), decisions.c.id.desc()).limit(limit)
         return self.conn.execute(stmt).all()
+
+    def move_contact(self, duplicate_id: str, survivor_id: str) -> None:
+        """A merged-away contact's decisions become the survivor's ("why (not)" shows one person)."""
+        self.conn.execute(update(decisions).where(decisions.c.contact_id == duplicate_id)
+                          .values(contact_id=survivor_id))

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text, tuple_, update
+from sqlalchemy import Connection, String, bindparam, func, select, text, tuple_, update
 
 from services.channels.domain import CapacityKey, StepKey, Touch
 from services.channels.repository.capacity import CapacityCounters
@@ -128,3 +128,22 @@ class TouchLedger:
     def _set(self, where, state: LedgerState) -> list[int]:
         return list(self.conn.execute(update(touches).where(where).values(state=state.value, updated_at=func.now())
                                       .returning(touches.c.id)).scalars())
+
+    def move_contact(self, duplicate_id: str, survivor_id: str) -> int:
+        """Put every touch of a merged-away contact on the survivor's ledger: caps count them as one person's.
+
+        A touch of a step occurrence the survivor holds a live touch of too (both profiles were
+        enrolled in the same campaign) moves with its occurrence marked `@merged:<touch id>`: it still
+        counts against caps, and the survivor's own touch keeps the step from being sent again.
+        """
+        return self.conn.execute(text("""
+            UPDATE touches AS t SET contact_id = CAST(:survivor AS varchar), updated_at = now(),
+                occurrence = CASE WHEN t.campaign_id IS NOT NULL AND t.step_id IS NOT NULL
+                                   AND t.state IN ('reserved', 'sent') AND EXISTS (
+                    SELECT 1 FROM touches s WHERE s.contact_id = CAST(:survivor AS varchar) AND s.campaign_id = t.campaign_id
+                       AND s.step_id = t.step_id AND coalesce(s.occurrence, '') = coalesce(t.occurrence, '')
+                       AND s.state IN ('reserved', 'sent'))
+                    THEN coalesce(t.occurrence, '') || '@merged:' || t.id ELSE t.occurrence END
+            WHERE t.contact_id = :duplicate
+        """).bindparams(bindparam("survivor", type_=String), bindparam("duplicate", type_=String)),
+            {"survivor": survivor_id, "duplicate": duplicate_id}).rowcount

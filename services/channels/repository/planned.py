@@ -75,6 +75,11 @@ class PlannedSends:
             self.conn.execute(update(planned_sends).where(planned_sends.c.plan_id.in_(ids), planned_sends.c.live)
                               .values(live=False, changed_at=at))
 
+    def move_contact(self, duplicate_id: str, survivor_id: str) -> None:
+        """A merged-away contact's planned sends hold cap slots for the survivor."""
+        self.conn.execute(update(planned_sends).where(planned_sends.c.contact_id == duplicate_id)
+                          .values(contact_id=survivor_id))
+
     def forget_contact(self, contact_id: str) -> None:
         """Erasure: drop every plan of the contact."""
         self.conn.execute(delete(planned_sends).where(planned_sends.c.contact_id == contact_id))

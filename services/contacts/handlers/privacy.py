@@ -32,7 +32,9 @@ def erase_contact(uow: ContactsUnitOfWork, contact_id: str) -> dict[str, Any]:
         "created_at": stamp})
     announce_suppression(uow, contact_id, suppression, True, stamp)
     uow.contacts.add_timeline(contact_id, "erasure", "erased", stamp)
-    uow.audit.redact_subject(contact_id, AUDIT_PERSONAL, stamp)
+    # the person's data may sit in records of the profiles merged into this one, under their own ids
+    for subject_id in (contact_id, *uow.contacts.merged_ids(contact_id)):
+        uow.audit.redact_subject(subject_id, AUDIT_PERSONAL, stamp)
     uow.audit.record("contact.erase", "contact", contact_id, at=stamp, subject_id=contact_id)
     uow.publish("contact.erased", {"contact_id": contact_id, "erased_at": iso(stamp)}, key=contact_id)
     return contact_view(row)

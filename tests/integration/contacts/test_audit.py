@@ -110,3 +110,27 @@ def test_a_plain_update_or_delete_of_the_contacts_trail_is_refused(contacts):
     for statement in ("UPDATE audit_log SET details = NULL", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         with pytest.raises(DBAPIError, match="append-only"), contacts.engine.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_a_merge_is_recorded_once_with_the_key(contacts):
+    tag = uuid.uuid4().hex[:8]
+    survivor = contacts.post("/contacts", role="ingest", json={"email": f"s-{tag}@example.com"}).json["id"]
+    duplicate = contacts.post("/contacts", role="ingest", json={"email": f"d-{tag}@example.com",
+                                                                "first_name": "Dee"}).json["id"]
+    for _ in range(2):  # the repeat changes nothing, so records nothing
+        answer = contacts.post(f"/contacts/{survivor}/merge", role="marketer", json={"duplicate_id": duplicate})
+        assert answer.status_code == 200, answer.json
+    [merged] = _trail(contacts, action="contact.merge", entity_id=survivor)
+    assert merged["actor"]["role"] == "marketer" and merged["details"]["after"]["duplicate_id"] == duplicate
+
+
+def test_erasing_a_survivor_redacts_the_records_of_the_profiles_merged_into_it(contacts):
+    tag = uuid.uuid4().hex[:8]
+    survivor = contacts.post("/contacts", role="ingest", json={"email": f"s2-{tag}@example.com"}).json["id"]
+    duplicate = contacts.post("/contacts", role="ingest", json={"email": f"d2-{tag}@example.com",
+                                                                "first_name": "Dora"}).json["id"]
+    assert contacts.post(f"/contacts/{survivor}/merge", role="marketer", json={"duplicate_id": duplicate}).status_code == 200
+    assert contacts.post(f"/contacts/{survivor}/erase", role="operator").status_code == 200
+    [created] = _trail(contacts, action="contact.create", entity_id=duplicate)
+    assert created["details"]["after"]["email"] == ERASED and created["details"]["after"]["first_name"] == ERASED
+    assert created["redacted_at"] is not None

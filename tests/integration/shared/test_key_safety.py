@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from shared.auth.keys import MIGRATIONS_DIR, ApiKeyStore
 from shared.config import Settings
 from shared.db.engine import drop_database, make_engine
+from shared.db.migrate import migrate
 from shared.http import create_service_app
 from tests.support import fresh_database, wait_for
 
@@ -129,3 +130,29 @@ def test_the_database_refuses_to_rewrite_the_audit(keys, statement):
         conn.execute(text(statement))
     with keys.engine.connect() as conn:
         assert conn.execute(text("SELECT details->'after'->>'name' FROM audit_log")).scalars().all() == ["root"]
+
+
+def test_the_old_key_audit_moves_into_the_one_trail_in_order():
+    url = fresh_database("auth_fold")
+    engine = make_engine(url, pool_size=1)
+    try:
+        migrate(MIGRATIONS_DIR, url, "0002")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO api_key_audit (at, action, key_id, key_name, key_role, actor_key_id, "
+                              "actor_name, actor_role) VALUES "
+                              "('2026-12-01T10:00:00Z', 'create', 'k1', 'root', 'operator', NULL, NULL, NULL), "
+                              "('2026-12-01T11:00:00Z', 'create', 'k2', 'bob', 'agent', 'k1', 'root', 'operator'), "
+                              "('2026-12-01T12:00:00Z', 'revoke', 'k2', 'bob', 'agent', 'k1', 'root', 'operator')"))
+        migrate(MIGRATIONS_DIR, url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT action, entity_type, entity_id, actor_name, details FROM audit_log "
+                                     "ORDER BY id")).all()
+            old = conn.execute(text("SELECT to_regclass('api_key_audit')")).scalar()
+        assert [tuple(r) for r in rows] == [
+            ("api_key.create", "api_key", "k1", None, {"after": {"name": "root", "role": "operator"}}),
+            ("api_key.create", "api_key", "k2", "root", {"after": {"name": "bob", "role": "agent"}}),
+            ("api_key.revoke", "api_key", "k2", "root", {"after": {"name": "bob", "role": "agent"}})]
+        assert old is None  # one audit mechanism: the old table is gone
+    finally:
+        engine.dispose()
+        drop_database(url)

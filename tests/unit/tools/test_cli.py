@@ -183,3 +183,17 @@ def test_a_look_ahead_decision_names_the_plan_it_yielded_to():
                               "outcome": "capped", "reason": "look_ahead:weekly", "rule_id": "weekly",
                               "yielded_to": "plan:e1:send-2:1", "delivery": None, "campaign_id": "spring"}])
     assert "weekly (yields to plan:e1:send-2:1)" in text
+
+
+def test_audit_parses_filters_and_prints_who_did_what():
+    args = build_parser().parse_args(["audit", "campaigns", "--action", "campaign.update", "--entity-id", "c1"])
+    assert (args.service, args.action, args.entity_id, args.actor, args.limit) == (
+        "campaigns", "campaign.update", "c1", None, 50)
+    text = output.audit([
+        {"at": "2026-12-02T10:00:00+00:00", "actor": {"name": "alice", "role": "marketer"},
+         "action": "campaign.update", "entity_type": "campaign", "entity_id": "c1",
+         "details": {"before": {"name": "a"}, "after": {"name": "b", "priority": 2}}},
+        {"at": "2026-12-02T09:00:00+00:00", "actor": None, "action": "consent.set", "entity_type": "consent",
+         "entity_id": "k/email", "details": {"truncated": True, "changed": ["x"]}}])
+    assert "alice (marketer)" in text and "name, priority" in text and "consent k/email" in text
+    assert output.audit([]) == "no audit records"
