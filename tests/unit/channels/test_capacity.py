@@ -176,11 +176,16 @@ capacity_rules = st.builds(
     st.sampled_from(CHANNELS), st.sampled_from([None, "service", "marketing"]), st.integers(0, 3))
 
 
+def oracle_zone(window: str, zone: str) -> str:
+    """The zone the label oracle can judge: Lord Howe's 30-minute change splits an hour by offset, where the
+    rule keeps the local hour and the oracle's labels would see two windows; a half-hour zone stands in."""
+    return "Asia/Kolkata" if zone == "Australia/Lord_Howe" and window == "hour" else zone
+
+
 @settings(max_examples=examples(400), deadline=None)
 @given(instants, st.sampled_from(["hour", "day", "week"]), st.sampled_from(ZONES))
 def test_window_bounds_match_the_oracle(moment, window, zone):
-    if zone == "Australia/Lord_Howe" and window == "hour":
-        zone = "Asia/Kolkata"  # its 30-minute change splits an hour by offset; the rule keeps the local hour
+    zone = oracle_zone(window, zone)
     capacity = rule(window=window, zone=zone)
     start, following = oracle_window(moment, window, zone)
     assert capacity.window_start(moment) == start
@@ -193,7 +198,7 @@ def test_window_bounds_match_the_oracle(moment, window, zone):
        st.sampled_from(CHANNELS), st.sampled_from(list(Category)), instants,
        st.one_of(st.none(), st.integers(-60, 9 * 1440)))
 def test_decide_matches_the_capacity_oracle(specs, used, channel, category, now, expires_in):
-    rules = tuple(CapacityRule(f"r{i}", ch, limit, window, zone, when_full, cat)
+    rules = tuple(CapacityRule(f"r{i}", ch, limit, window, oracle_zone(window, zone), when_full, cat)
                   for i, (window, zone, when_full, ch, cat, limit) in enumerate(specs))
     expires_at = None if expires_in is None else now + timedelta(minutes=expires_in)
     msg = OutboundMessage(channel, category, "c1", expires_at=expires_at)
@@ -226,7 +231,8 @@ def test_decide_matches_the_capacity_oracle(specs, used, channel, category, now,
 def test_a_stream_never_takes_more_than_a_windows_limit(specs, stream, start):
     """Messages decided one after another (as the gate does under the counters' lock) never send more
     than `limit` in any rule's window, and each message held back names a rule whose window was full."""
-    rules = PolicyRules(capacity=tuple(CapacityRule(f"r{i}", ch, limit, window, zone, when_full, cat)
+    rules = PolicyRules(capacity=tuple(CapacityRule(f"r{i}", ch, limit, window, oracle_zone(window, zone), when_full,
+                                                    cat)
                                        for i, (window, zone, when_full, ch, cat, limit) in enumerate(specs)))
     usage = CapacityUsage()
     held = {r.id: r for r in rules.capacity}

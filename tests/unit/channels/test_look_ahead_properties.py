@@ -187,7 +187,7 @@ def test_i_lower_priority_traffic_never_takes_a_planned_messages_slot(cap_rules,
        stream=st.lists(st.tuples(st.integers(0, 12 * 60), props.any_messages), max_size=30))
 def test_j_a_stream_never_exceeds_a_cap_or_a_capacity_window(cap_rules, capacity_specs, plan_spec, stream):
     rules = PolicyRules(caps=cap_rules, capacity=tuple(
-        CapacityRule(f"r{i}", ch, limit, window, zone, when_full, cat)
+        CapacityRule(f"r{i}", ch, limit, window, cap_props.oracle_zone(window, zone), when_full, cat)
         for i, (window, zone, when_full, ch, cat, limit) in enumerate(capacity_specs)))
     now = NOW
     state = ContactPolicyState("UTC", planned=make_plans(plan_spec, now))
