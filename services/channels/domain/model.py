@@ -71,6 +71,7 @@ class SuppressionReason(StrEnum):
     LEGAL = "legal"
     ERASED = "erased"
     PRODUCT_HELD = "product_held"
+    MERGED = "merged"  # a profile folded into another (contact.merged): its survivor is addressed instead
 
     @property
     def is_hard(self) -> bool:
@@ -78,8 +79,8 @@ class SuppressionReason(StrEnum):
         return self in HARD_REASONS
 
 
-# A bounced address or an erased contact cannot be reached even for a receipt; an
-# unsubscribe or a product hold only concerns what we choose to say.
+# A bounced address or an erased contact cannot be reached even for a receipt (nor a merged-away
+# profile: the survivor gets it); an unsubscribe or a product hold only concerns what we choose to say.
 HARD_REASONS: frozenset[SuppressionReason] = frozenset(
     {
         SuppressionReason.BOUNCED,
@@ -88,6 +89,7 @@ HARD_REASONS: frozenset[SuppressionReason] = frozenset(
         SuppressionReason.STOP,
         SuppressionReason.LEGAL,
         SuppressionReason.ERASED,
+        SuppressionReason.MERGED,
     }
 )
 

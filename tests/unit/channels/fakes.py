@@ -52,6 +52,21 @@ class FakeContactCopy:
         return ({cid: list(self.suppressions[cid]) for cid in contact_ids if self.suppressions.get(cid)},
                 {cid: dict(self.consents[cid]) for cid in contact_ids if self.consents.get(cid)})
 
+    def upsert_suppression(self, contact_id: str, suppression_id: str, scope: str, value: str | None, reason: str,
+                           active: bool, changed_at: datetime, expires_at: datetime | None = None) -> None:
+        kept = [s for s in self.suppressions[contact_id] if s.id != suppression_id]
+        self.suppressions[contact_id] = kept + ([Suppression(suppression_id, scope, value, reason, expires_at)]
+                                                if active else [])
+
+    def forget_facts(self, contact_id: str) -> None:
+        self.suppressions.pop(contact_id, None)
+        self.consents.pop(contact_id, None)
+
+    def erase(self, contact_id: str) -> None:
+        row = self.rows.get(contact_id)
+        if row is not None:
+            row.time_zone = row.email = row.phone = row.first_name = row.last_name = None
+
 
 class FakeCapacity:
     """Capacity counters and claims; `held` records every set of windows locked, in order."""
@@ -114,6 +129,16 @@ class FakeLedger:
         self.capacity.take({ids[rid]: keys for rid, keys in (capacity or {}).items() if keys}, limits or {})
         return ids
 
+    def move_contact(self, duplicate_id: str, survivor_id: str) -> int:
+        live = {(t["campaign_id"], t["step_id"], t["occurrence"] or "") for t in self.touches
+                if t["contact_id"] == survivor_id and t["campaign_id"] and t["step_id"] and t["state"] in COUNTED}
+        moved = [t for t in self.touches if t["contact_id"] == duplicate_id]
+        for t in moved:
+            if t["state"] in COUNTED and (t["campaign_id"], t["step_id"], t["occurrence"] or "") in live:
+                t["occurrence"] = f"{t['occurrence'] or ''}@merged:{t['id']}"
+            t["contact_id"] = survivor_id
+        return len(moved)
+
     def settle(self, fates: Sequence[tuple[int, str]]) -> None:
         for touch_id, state in fates:
             self.touches[touch_id - 1]["state"] = str(state)
@@ -142,6 +167,11 @@ class FakeDecisionLog:
                 out[row["request_id"]] = PriorDecisions(seen.attempts | {row["attempt"]},
                                                         seen.final or row["outcome"] != "deferred")
         return out
+
+    def move_contact(self, duplicate_id: str, survivor_id: str) -> None:
+        for row in self.rows:
+            if row["contact_id"] == duplicate_id:
+                row["contact_id"] = survivor_id
 
     def record(self, rows: Sequence[dict[str, Any]]) -> None:
         keys = {(r["request_id"], r["attempt"]) for r in self.rows}
@@ -199,6 +229,11 @@ class FakePlannedSends:
 
     def forget_contact(self, contact_id: str) -> None:
         self.rows = {k: r for k, r in self.rows.items() if r["contact_id"] != contact_id}
+
+    def move_contact(self, duplicate_id: str, survivor_id: str) -> None:
+        for row in self.rows.values():
+            if row["contact_id"] == duplicate_id:
+                row["contact_id"] = survivor_id
 
     def prune(self, due_before: datetime) -> int:
         before = len(self.rows)

@@ -37,7 +37,7 @@ CHANNELS = ("email", "sms", "call", "web")
 CAMPAIGNS = (None, "c1", "c2")
 TOPICS = (None, "mortgage", "loans")
 ZONES = ("Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata")
-HARD = {"bounced", "complained", "do_not_call", "stop", "legal", "erased"}
+HARD = {"bounced", "complained", "do_not_call", "stop", "legal", "erased", "merged"}
 
 # Instants around the 2024/2025 DST transitions of the zones above (Kolkata has none).
 TRANSITIONS = (
