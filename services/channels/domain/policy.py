@@ -10,7 +10,7 @@ state the next message of the same batch is decided on, `apply_capacity` the cap
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
@@ -154,6 +154,27 @@ def reservations(cap: FrequencyCap, message: OutboundMessage, planned: Iterable[
     return sorted(held, key=lambda p: (_utc(p.due_at), -p.priority, p.plan_id))
 
 
+def _plan_left_short(cap: FrequencyCap, touches: Iterable[Touch], held: Sequence[PlannedSend],
+                     now: datetime) -> tuple[PlannedSend, int] | None:
+    """The first held plan that a touch now would leave without a slot of ``cap``, with the count it would find.
+
+    Walks the held plans earliest due first, giving each its touch when due (an overdue one now) after a
+    touch for the message now: a plan is left short when the touches in its own window, at its due time,
+    already reach the limit. Touches that leave the window before a plan is due do not count against it,
+    so a message yields only when the plans really make the difference.
+    """
+    now = _utc(now)
+    taken = [_utc(t.at) for t in touches_in_scope(cap, touches, now)] + [now]
+    for plan in held:
+        due = max(_utc(plan.due_at), now)
+        since = _minus(due, cap.window)
+        count = sum(1 for at in taken if since < at <= due)
+        if count >= cap.limit:
+            return plan, count
+        taken.append(due)
+    return None
+
+
 def _cap_noun(cap: FrequencyCap) -> str:
     if cap.scope in (CapScope.CHANNEL, CapScope.CATEGORY):
         return f"{cap.scope_value} touches"
@@ -274,16 +295,17 @@ def _check_caps(
                 detail=f"{used} of {cap.limit} {_cap_noun(cap)} in {_describe(cap.window)} already used",
             )
         held = reservations(cap, message, state.planned, now) if state.planned else []
-        if used + len(held) >= cap.limit:
-            plan = held[0]
+        short = _plan_left_short(cap, state.touches, held, now) if held else None
+        if short is not None:
+            plan, count = short
             return Decision(
                 Outcome.CAP,
                 f"{LOOK_AHEAD_REASON}:{cap.id}",
                 rule_id=cap.id,
                 yielded_to=plan.plan_id,
-                detail=(f"{used} of {cap.limit} {_cap_noun(cap)} in {_describe(cap.window)} used and "
-                        f"{len(held)} held for higher-priority planned messages; yields to {plan.plan_id} "
-                        f"(priority {plan.priority} > {message.priority}, due {_utc(plan.due_at).isoformat()})"),
+                detail=(f"{used} of {cap.limit} {_cap_noun(cap)} in {_describe(cap.window)} used; sending now "
+                        f"would leave {count} in the window of {plan.plan_id} (priority {plan.priority} > "
+                        f"{message.priority}, due {_utc(plan.due_at).isoformat()}), which needs a slot"),
             )
     gap = rules.min_marketing_gap
     if message.category is Category.MARKETING and gap:

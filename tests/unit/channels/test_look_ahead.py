@@ -83,13 +83,27 @@ def test_a_service_plan_counted_by_the_cap_holds_a_slot_a_transactional_plan_nev
     assert decide(low(), with_plans(plan(category=Category.SERVICE)), WEEKLY, NOW).outcome is Outcome.SEND
 
 
-def test_each_plan_holds_one_slot_and_the_earliest_due_is_named():
+def test_each_plan_holds_one_slot_and_the_plan_left_short_is_named():
     three = PolicyRules(caps=(FrequencyCap("weekly", 3, WEEK, CapScope.CATEGORY, Category.MARKETING),))
     later, sooner = plan(plan_id="later", due_in=timedelta(days=3)), plan(plan_id="sooner", due_in=timedelta(days=1))
     assert decide(low(), with_plans(later, sooner), three, NOW).outcome is Outcome.SEND  # 0 used + 2 held < 3
     sent = Touch("email", Category.MARKETING, "other", None, NOW - timedelta(days=1))
     decision = decide(low(), with_plans(later, sooner, touches=(sent,)), three, NOW)  # 1 used + 2 held
-    assert (decision.outcome, decision.yielded_to) == (Outcome.CAP, "sooner")
+    # "sooner" still finds 2 of 3 in its window; "later" would find the touch, the low one and "sooner"
+    assert (decision.outcome, decision.yielded_to) == (Outcome.CAP, "later")
+
+
+def test_a_touch_that_leaves_the_window_before_the_plan_is_due_takes_no_slot_from_it():
+    """The failure Hypothesis found in the conservative count: a low message yielded to a plan whose
+    window, when it is due, no longer holds the earlier touches."""
+    three = PolicyRules(caps=(FrequencyCap("weekly", 3, WEEK, CapScope.CATEGORY, Category.MARKETING),))
+    far = plan(plan_id="far", due_in=timedelta(days=6, hours=23))
+    old = tuple(Touch("email", Category.MARKETING, "other", None, NOW - timedelta(days=days)) for days in (1, 2))
+    # 2 used + 1 held = 3, but when "far" is due the two old touches are out of its window: 2 of 3 there
+    assert decide(low(), with_plans(far, touches=old), three, NOW).outcome is Outcome.SEND
+    near = plan(plan_id="near", due_in=timedelta(hours=1))  # due while both old touches still count
+    decision = decide(low(), with_plans(near, touches=old), three, NOW)
+    assert (decision.outcome, decision.yielded_to) == (Outcome.CAP, "near")
 
 
 def test_a_full_cap_is_a_plain_cap_not_a_look_ahead():
