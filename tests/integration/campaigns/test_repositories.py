@@ -152,3 +152,31 @@ def test_contact_copies_keep_the_newest_fact_and_erasure_forgets_them(units: Cam
         assert uow.contacts.facts("rc", NOW - timedelta(days=1), 10) == ({}, [], [])
         erased = uow.enrollments.lock_enrollment("rc-e")
     assert (erased.status, erased.reason, erased.trigger_event) == ("exited", "contact erased", None)
+
+
+def test_a_merge_moves_enrollments_and_keeps_one_where_both_profiles_run_a_campaign(
+        units: CampaignsUnitOfWorkFactory) -> None:
+    """contact.merged: the survivor's running enrollment is kept, the duplicate's exits and its wake is
+    cancelled; the duplicate's other enrollments move to the survivor (an occurrence both had stays)."""
+    both = _active_campaign(units, {**DRIP, "entry": {"type": "event", "event_type": "signup-m"}})
+    only_duplicate = _active_campaign(units, {**DRIP, "entry": {"type": "event", "event_type": "signup-n"}})
+    engine = events.Engine(CampaignCatalog(), clock=FixedClock(NOW))
+    with units() as uow:
+        events.handle_contact_event(uow, _event("ms", "signup-m", "ev-ms"), engine)
+        events.handle_contact_event(uow, _event("md", "signup-m", "ev-md"), engine)
+        events.handle_contact_event(uow, _event("md", "signup-n", "ev-md-n"), engine)
+    with units.read() as uow:
+        kept = uow.enrollments.lock_running("ms")
+        duplicate_runs = {e.campaign_id: e for e in uow.enrollments.lock_running("md")}
+    with units() as uow:
+        projections.handle_contact_merged(uow, Message("contact.merged", {
+            "contact_id": "ms", "duplicate_id": "md", "merged_at": NOW}))
+    with units.read() as uow:
+        running = {e.campaign_id: e.enrollment_id for e in uow.enrollments.lock_running("ms")}
+        exited = uow.enrollments.lock_enrollment(duplicate_runs[both].enrollment_id)
+        assert uow.enrollments.lock_running("md") == []
+        cancelled = [json.loads(body)["payload"] for body in uow.outbox.conn.execute(
+            select(TABLES.outbox.c.body).where(TABLES.outbox.c.message_type == "schedule.cancelled")).scalars()]
+    assert running == {both: kept[0].enrollment_id, only_duplicate: duplicate_runs[only_duplicate].enrollment_id}
+    assert (exited.status, exited.reason, exited.contact_id) == ("exited", "merged into contact ms", "ms")
+    assert len([c for c in cancelled if duplicate_runs[both].enrollment_id in c.get("entry_id", "")]) == 1
