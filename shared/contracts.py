@@ -136,6 +136,7 @@ class Recipient(Schema):
     first_name = fields.String(allow_none=True, load_default=None)
     last_name = fields.String(allow_none=True, load_default=None)
     time_zone = fields.String(allow_none=True, load_default=None)
+    locale = fields.String(allow_none=True, load_default=None)
 
 
 class MessageRequested(_Strict):

@@ -4,7 +4,7 @@ Two marketing campaigns with their own topics (loans, funds) send one email each
 arrives. The contact opens the preference link from the first loans email, unticks loans and saves:
 the next loans email is suppressed by the channels gate (decision recorded), a funds email is
 delivered. The page passes the accessibility and phone-width checks in English and in German (a
-second contact whose locale is `de`). With CONSOLE_SCREENSHOTS=docs/contacts the page is kept as
+second contact whose locale is `de`, whose email carries the preference link in a German footer). With CONSOLE_SCREENSHOTS=docs/contacts the page is kept as
 docs/contacts/preference-center.png.
 """
 
@@ -31,11 +31,15 @@ def _topic_campaign(e2e: E2E, tag: str, topic: str, event_type: str) -> dict:
                                                  "body": "Hello {{ contact.first_name }}"}}]})
 
 
-def _links(envelope: Any) -> tuple[str, str]:
-    """The preference link in the body and the List-Unsubscribe link of a received email."""
+def _links(envelope: Any, footer: str = "Manage your preferences or unsubscribe: ") -> tuple[str, str]:
+    """The preference link in the body and the List-Unsubscribe link of a received email.
+
+    The template has no `$preferences_url`, so the link is in the smtp adapter's footer, whose words
+    are in the contact's language (`footer`)."""
     message = message_from_bytes(envelope.original_content, policy=policy.default)
     body = message.get_body(("plain",)).get_content()
     [link] = re.findall(r"https?://\S+/p/\S+", body)
+    assert f"{footer}{link}" in body, body
     return link, str(message["List-Unsubscribe"]).strip("<>")
 
 
@@ -98,7 +102,7 @@ def test_unticking_a_topic_in_the_browser_suppresses_that_topic_and_not_the_othe
 
     # The same page in German, for a contact whose locale is German.
     german = e2e.contact(locale="de")
-    link, _ = _links(_first_email(e2e, german, f"loan_news_{tag}"))
+    link, _ = _links(_first_email(e2e, german, f"loan_news_{tag}"), "Einstellungen verwalten oder abmelden: ")
     browser.get(link)
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "de"
     assert "Auswahl speichern" in browser.page_source and "Hypotheken und Kredite" in browser.page_source

@@ -170,7 +170,7 @@ def _send(action: SendMessage, enrollment: Enrollment, variant: str | None, cont
         "topic": action.topic, "priority": action.priority,
         "expires_at": action.expires_at.isoformat() if action.expires_at else None,
         "content": {"subject": rendered.subject, "body": rendered.body, "html": rendered.html},
-        "recipient": {k: contact.get(k) for k in ("email", "phone", "first_name", "last_name", "time_zone")},
+        "recipient": {k: contact.get(k) for k in ("email", "phone", "first_name", "last_name", "locale", "time_zone")},
     }, enrollment.contact_id)
 
 

@@ -76,6 +76,8 @@ class Recipient:
     phone: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    # BCP 47 (`de-AT`): the language of the words an adapter adds itself (the email footer).
+    locale: str | None = None
 
     @property
     def display_name(self) -> str:

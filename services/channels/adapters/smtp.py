@@ -14,8 +14,9 @@ max_in_flight, idle_check_seconds, unsubscribe_mailto (an address that takes uns
 mail: added to List-Unsubscribe as `mailto:` with the token in the subject), unsubscribe_scope
 (`channel`, the default: the link stops email; `topic`: it stops the message's topic, or email when
 the message has none), preferences_footer (the line added to a marketing email whose template has
-no `$preferences_url`, with `{url}` where the link goes; default
-"Manage your preferences or unsubscribe: {url}").
+no `$preferences_url`, with `{url}` where the link goes: one text for every contact, or a mapping of
+language to text, e.g. `{"en": "...", "fr": "..."}`, laid over the built-in English and German
+lines; the contact's locale picks the line, English when it has none or its language has no line).
 
 Every marketing message carries RFC 8058 one-click unsubscribe headers: `List-Unsubscribe` with the
 contacts service's `/u/<token>` link (TOUCHPOINT_PUBLIC_URL; the token is signed with
@@ -50,8 +51,11 @@ from shared import unsubscribe
 log = logging.getLogger(__name__)
 ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 PROOF_HEADER = ("X-Touchpoint-Proof", "1")
-# The footer of a marketing email whose template does not place `$preferences_url` itself.
-DEFAULT_FOOTER = "Manage your preferences or unsubscribe: {url}"
+# The footer of a marketing email whose template does not place `$preferences_url` itself, per
+# language (the primary subtag of the contact's locale); English when the language has none.
+DEFAULT_FOOTERS = {"en": "Manage your preferences or unsubscribe: {url}",
+                   "de": "Einstellungen verwalten oder abmelden: {url}"}
+FALLBACK_LANGUAGE = "en"
 
 _RECONNECT_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionError, OSError)
 # RFC 5322 dot-atom: what a msg-id's left part may hold. Campaign request ids contain ':', which the
@@ -64,6 +68,24 @@ def message_id(request_id: str) -> str:
     """The Message-ID of a request: the id itself when it is a dot-atom, else a stable hash of it."""
     left = request_id if _DOT_ATOM.fullmatch(request_id) else hashlib.sha256(request_id.encode()).hexdigest()[:40]
     return f"<{left}@touchpoint>"
+
+
+def footers(option: object) -> dict[str, str]:
+    """The footer line per language from the `preferences_footer` option (text, or language → text).
+
+    One text is the operator's line for every contact (it replaces both built-in lines); a mapping is
+    laid over the built-in ones, so naming `fr` keeps the English and German lines."""
+    if not option:
+        return dict(DEFAULT_FOOTERS)
+    if isinstance(option, dict):
+        return {**DEFAULT_FOOTERS, **{str(k).lower(): str(v) for k, v in option.items()}}
+    return {FALLBACK_LANGUAGE: str(option)}
+
+
+def footer_for(lines: dict[str, str], locale: str | None) -> str:
+    """The footer line in the contact's language (`de-AT` → `de`), else the English one."""
+    language = (locale or "").strip().replace("_", "-").split("-")[0].lower()
+    return lines.get(language) or lines[FALLBACK_LANGUAGE]
 
 
 def _address(display_name: str | None, email: str) -> Address:
@@ -110,9 +132,9 @@ class SmtpAdapter(ChannelAdapter):
         self.public_url = settings.public_url if settings is not None else ""
         self.unsubscribe_mailto = str(self.options.get("unsubscribe_mailto") or "")
         self.unsubscribe_scope = str(self.options.get("unsubscribe_scope") or "channel")
-        self.footer = str(self.options.get("preferences_footer") or DEFAULT_FOOTER)
-        if "{url}" not in self.footer:
-            raise ValueError(f"preferences_footer of {self.channel!r} must contain {{url}}")
+        self.footers = footers(self.options.get("preferences_footer"))
+        if any("{url}" not in line for line in self.footers.values()):
+            raise ValueError(f"preferences_footer of {self.channel!r} must contain {{url}} in every language")
         if self.unsubscribe_scope not in unsubscribe.SCOPES:
             raise ValueError(f"unsubscribe_scope of {self.channel!r} must be one of {unsubscribe.SCOPES}")
         clock = self.context.clock if self.context is not None else None
@@ -163,19 +185,21 @@ class SmtpAdapter(ChannelAdapter):
 
         `$preferences_url` (and `$unsubscribe_url`) in a template become the links of the message's
         token; a marketing body that has no `$preferences_url` gets the footer (adapter option
-        `preferences_footer`, `{url}` in it), so every marketing email carries the link.
+        `preferences_footer`, `{url}` in it, in the recipient's language), so every marketing email
+        carries the link.
         """
         content = message.content
         text, html = content.get("body") or content.get("text"), content.get("html")
         if token is None:
             return message.personalise(text), message.personalise(html) if html else None
         url = unsubscribe.preferences_url(self.public_url, token)
+        footer = footer_for(self.footers, message.recipient.locale)
         links = {"preferences_url": url, "unsubscribe_url": unsubscribe.unsubscribe_url(self.public_url, token)}
         body = message.personalise(text, links)
         if "$preferences_url" not in (text or "") and "${preferences_url}" not in (text or ""):
-            body = f"{body.rstrip()}\n\n-- \n{self.footer.format(url=url)}\n"
+            body = f"{body.rstrip()}\n\n-- \n{footer.format(url=url)}\n"
         if html and "$preferences_url" not in html and "${preferences_url}" not in html:
-            footer = escape(self.footer.format(url="\0")).split("\0")
+            footer = escape(footer.format(url="\0")).split("\0")
             link = f'<a href="{escape(url)}">{escape(url)}</a>'
             note = f'<p style="font-size:12px;color:#555555">{link.join(footer)}</p>'
             html = html.replace("</body>", note + "</body>") if "</body>" in html else html + note

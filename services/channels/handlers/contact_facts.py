@@ -16,7 +16,7 @@ from shared.messaging import Message
 
 ERASED_SUPPRESSION_ID = "erased"
 MERGED_SUPPRESSION_ID = "merged"
-PROFILE_FIELDS = ("time_zone", "email", "phone", "first_name", "last_name")
+PROFILE_FIELDS = ("time_zone", "email", "phone", "first_name", "last_name", "locale")
 
 
 def on_suppression_changed(uow: ChannelsUnitOfWork, p: dict[str, Any]) -> None:

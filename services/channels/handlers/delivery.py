@@ -118,7 +118,7 @@ def render(job: Any, request: dict[str, Any], profile: Any) -> RenderedMessage:
     known = {k: v for k, v in profile_fields(profile).items() if v}
     given = request.get("recipient") or {}
     # The contact copy is fresher than what the requester knew; fall back to the request.
-    pick = {k: known.get(k) or given.get(k) for k in ("email", "phone", "first_name", "last_name")}
+    pick = {k: known.get(k) or given.get(k) for k in ("email", "phone", "first_name", "last_name", "locale")}
     return RenderedMessage(request_id=job.request_id, contact_id=job.contact_id, channel=job.channel,
                            category=job.category, content=request["content"], recipient=Recipient(**pick),
                            campaign_id=request.get("campaign_id"), step_id=request.get("step_id"),

@@ -105,12 +105,12 @@ class ContactCopy:
     def erase(self, contact_id: str) -> None:
         """Mark the contact erased and drop its personal fields."""
         self.conn.execute(update(contact_policy).where(contact_policy.c.contact_id == contact_id).values(
-            erased=True, time_zone=None, email=None, phone=None, first_name=None, last_name=None))
+            erased=True, time_zone=None, email=None, phone=None, first_name=None, last_name=None, locale=None))
 
 
 def profile_fields(row: Row | None) -> dict[str, Any]:
-    """The reachability copy of a contact (address, names) as a plain dict."""
+    """The reachability copy of a contact (address, names, locale) as a plain dict."""
     if row is None:
         return {}
     return {"email": row.email, "phone": row.phone, "first_name": row.first_name, "last_name": row.last_name,
-            "time_zone": row.time_zone}
+            "time_zone": row.time_zone, "locale": row.locale}

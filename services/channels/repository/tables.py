@@ -55,6 +55,7 @@ contact_policy = Table(
     Column("phone", String(32)),
     Column("first_name", String(200)),
     Column("last_name", String(200)),
+    Column("locale", String(35)),
     Column("erased", Boolean, nullable=False, server_default=text("false")),
     Column("profile_updated_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

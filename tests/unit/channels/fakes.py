@@ -42,7 +42,7 @@ class FakeContactCopy:
         self.locked.append(ids)
         for cid in ids:
             self.rows.setdefault(cid, SimpleNamespace(contact_id=cid, time_zone=None, email=None, phone=None,
-                                                      first_name=None, last_name=None))
+                                                      first_name=None, last_name=None, locale=None))
         return {cid: self.rows[cid] for cid in ids}
 
     def profiles(self, contact_ids: Sequence[str]) -> dict[str, SimpleNamespace]:
@@ -65,7 +65,7 @@ class FakeContactCopy:
     def erase(self, contact_id: str) -> None:
         row = self.rows.get(contact_id)
         if row is not None:
-            row.time_zone = row.email = row.phone = row.first_name = row.last_name = None
+            row.time_zone = row.email = row.phone = row.first_name = row.last_name = row.locale = None
 
 
 class FakeCapacity:

@@ -129,3 +129,32 @@ def test_a_marketing_body_carries_the_preference_link_of_the_same_token_in_a_foo
                                     Recipient("a@x.test"))
     assert adapter.parts(transactional, adapter.token(transactional)) == ("Receipt", None)
     adapter.close()
+
+
+@pytest.mark.parametrize(("locale", "option", "expected"), [
+    ("de", None, "Einstellungen verwalten oder abmelden: "),
+    ("de-AT", None, "Einstellungen verwalten oder abmelden: "),
+    ("DE_ch", None, "Einstellungen verwalten oder abmelden: "),
+    ("en-GB", None, "Manage your preferences or unsubscribe: "),
+    ("fr", None, "Manage your preferences or unsubscribe: "),  # no French line: English
+    (None, None, "Manage your preferences or unsubscribe: "),
+    ("fr-CA", {"fr": "Vos préférences : {url}"}, "Vos préférences : "),
+    ("de", {"fr": "Vos préférences : {url}"}, "Einstellungen verwalten oder abmelden: "),  # laid over
+    ("de", "Preferences: {url}", "Preferences: "),  # one text is every contact's line
+], ids=["de", "de-AT", "de_CH", "en-GB", "fr-fallback", "none", "fr-option", "de-kept", "one-text"])
+def test_the_footer_is_in_the_contacts_language_with_english_as_fallback(locale, option, expected):
+    adapter = _signing_adapter(**({"preferences_footer": option} if option else {}))
+    message = RenderedMessage("r1", "c1", "email", "marketing", {"subject": "s", "body": "Hallo",
+                                                                "html": "<p>Hallo</p>"},
+                              Recipient("a@x.test", locale=locale))
+    token = adapter.token(message)
+    text, html = adapter.parts(message, token)
+    url = f"https://t.example/p/{token}"
+    assert text == f"Hallo\n\n-- \n{expected}{url}\n"
+    assert f"{expected}<a href=\"{url}\">" in html.replace("&#x27;", "'")
+    adapter.close()
+
+
+def test_a_footer_without_the_link_in_any_language_is_refused():
+    with pytest.raises(ValueError, match="every language"):
+        _signing_adapter(preferences_footer={"de": "Einstellungen"})
