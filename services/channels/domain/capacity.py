@@ -149,6 +149,13 @@ def _next_window_start(rule: CapacityRule, moment: datetime) -> datetime:
             return following
 
 
+@lru_cache(maxsize=1024)
+def _next_text(rule: CapacityRule, opens: datetime) -> str:
+    # The same words for every message a full window holds back; formatting them per message cost a forecast
+    # of a full window more than deciding it.
+    return f"the next {rule.window.value} starts {opens.astimezone(ZoneInfo(rule.time_zone)):%a %Y-%m-%d %H:%M %Z}"
+
+
 @dataclass(frozen=True, slots=True)
 class CapacityUsage:
     """How many units of each (rule, window) are taken; a key not present is unused."""
@@ -191,7 +198,7 @@ def check_capacity(message: OutboundMessage, rules: Iterable[CapacityRule], usag
         full = (f"capacity {rule.id} is full: {used} of {rule.limit} {scope} messages this {rule.window.value} "
                 f"({rule.time_zone})")
         opens = rule.next_window_start(now)
-        next_text = f"the next {rule.window.value} starts {opens.astimezone(ZoneInfo(rule.time_zone)):%a %Y-%m-%d %H:%M %Z}"
+        next_text = _next_text(rule, opens)
         if rule.when_full is WhenFull.EXPIRE:
             return Decision(Outcome.EXPIRE, CAPACITY_REASON, rule_id=rule.id, detail=f"{full}; the rule expires it")
         if message.expires_at is not None and message.expires_at.astimezone(UTC) <= opens:
