@@ -9,6 +9,7 @@ takes effect twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -78,14 +79,14 @@ class MessagingTables:
         # Every transaction that publishes runs this once: the wake-up of idle relays (NOTIFY, delivered
         # at commit, so they wake for committed rows only) and the rows, in one round trip and one
         # statement text whatever the number of messages. WITH ORDINALITY keeps the ids in publish order.
+        # The rows travel as one JSON array of [id, routing key, key, type, version, body] (a body is
+        # ASCII JSON text): psycopg adapts six typed arrays element by element in Python, json.dumps
+        # does one document in C, about 0.1 ms less CPU per unit of work.
         self.outbox_insert = text(
             f"WITH wake AS (SELECT pg_notify('{NOTIFY_CHANNEL}', '')) "
             f"INSERT INTO {self.outbox.name} (message_id, routing_key, partition_key, message_type, version, body) "
-            "SELECT m.message_id, m.routing_key, m.partition_key, m.message_type, m.version, m.body "
-            "FROM wake, unnest(CAST(:ids AS text[]), CAST(:routing_keys AS text[]), CAST(:keys AS text[]), "
-            "CAST(:types AS text[]), CAST(:versions AS bigint[]), CAST(:bodies AS bytea[])) "
-            "WITH ORDINALITY AS m(message_id, routing_key, partition_key, message_type, version, body, n) "
-            "ORDER BY m.n")
+            "SELECT m.r->>0, m.r->>1, m.r->>2, m.r->>3, CAST(m.r->>4 AS bigint), convert_to(m.r->>5, 'UTF8') "
+            "FROM wake, jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS m(r, n) ORDER BY m.n")
 
 
 class UnitOfWork:
@@ -120,10 +121,8 @@ class UnitOfWork:
         if not self.published:
             return
         published = self.published
-        self.conn.execute(self.tables.outbox_insert, {
-            "ids": [m.id for m in published], "routing_keys": [m.routing_key for m in published],
-            "keys": [m.key for m in published], "types": [m.type for m in published],
-            "versions": [m.version for m in published], "bodies": [m.to_body() for m in published]})
+        rows = [[m.id, m.routing_key, m.key, m.type, m.version, m.to_body().decode("ascii")] for m in published]
+        self.conn.execute(self.tables.outbox_insert, {"rows": json.dumps(rows)})
         published.clear()
 
 

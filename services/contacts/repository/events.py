@@ -9,16 +9,17 @@ from sqlalchemy import Connection, text
 
 from services.contacts.repository.tables import events, timeline
 
-# The new events and their timeline entries in one statement of one text whatever the batch size,
-# the rows as arrays: a VALUES list built per call was compiled anew on every POST /events
-# (SQLAlchemy's compiler was a tenth of the API's CPU per event), and the timeline took a round
-# trip of its own. Timeline entries follow the events' ids, which follow the order given.
+# The new events and their timeline entries in one statement of one text whatever the batch size:
+# a VALUES list built per call was compiled anew on every POST /events (SQLAlchemy's compiler was a
+# tenth of the API's CPU per event), and the timeline took a round trip of its own. The rows travel
+# as one JSON array, not as six typed arrays: psycopg adapts an array element by element in Python
+# (about 0.1 ms per statement at one event), json.dumps in C. Timeline entries follow the events'
+# ids, which follow the order given (WITH ORDINALITY).
 _STORE_NEW = text(
     f"WITH new AS (INSERT INTO {events.name} (event_id, contact_id, type, occurred_at, data, source) "
-    "SELECT e.event_id, e.contact_id, e.type, e.occurred_at, e.data, e.source "
-    "FROM unnest(CAST(:event_ids AS text[]), CAST(:contact_ids AS text[]), CAST(:types AS text[]), "
-    "CAST(:occurred AS timestamptz[]), CAST(:data AS jsonb[]), CAST(:sources AS text[])) "
-    "WITH ORDINALITY AS e(event_id, contact_id, type, occurred_at, data, source, n) ORDER BY e.n "
+    "SELECT e.r->>'event_id', e.r->>'contact_id', e.r->>'type', CAST(e.r->>'occurred_at' AS timestamptz), "
+    "e.r->'data', e.r->>'source' "
+    "FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS e(r, n) ORDER BY e.n "
     "ON CONFLICT (event_id) DO NOTHING RETURNING id, event_id, contact_id, type, occurred_at, data) "
     f"INSERT INTO {timeline.name} (contact_id, kind, type, occurred_at, ref, data) "
     "SELECT contact_id, 'event', type, occurred_at, event_id, data FROM new ORDER BY id RETURNING ref")
@@ -35,7 +36,12 @@ class EventStore:
         its contact's timeline (kind `event`, ref = the event_id); the event_ids stored."""
         if not rows:
             return set()
-        return set(self.conn.execute(_STORE_NEW, {
-            "event_ids": [r["event_id"] for r in rows], "contact_ids": [r["contact_id"] for r in rows],
-            "types": [r["type"] for r in rows], "occurred": [r["occurred_at"] for r in rows],
-            "data": [json.dumps(r["data"]) for r in rows], "sources": [r["source"] for r in rows]}).scalars())
+        document = json.dumps([{"event_id": r["event_id"], "contact_id": r["contact_id"], "type": r["type"],
+                                "occurred_at": _instant(r["occurred_at"]), "data": r["data"], "source": r["source"]}
+                               for r in rows])
+        return set(self.conn.execute(_STORE_NEW, {"rows": document}).scalars())
+
+
+def _instant(value: Any) -> str:
+    """An aware datetime (or ISO 8601 text of one) as ISO 8601 text, which PostgreSQL reads exactly."""
+    return value if isinstance(value, str) else value.isoformat()
