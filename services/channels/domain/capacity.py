@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -73,6 +73,9 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Amsterdam'") from exc
 
 
+# The gate and a forecast ask for the same few (moment, window, zone) triples for every message of a batch
+# (a 100,000-member forecast decides them all at one `now`): remembered, the zone arithmetic runs once.
+@lru_cache(maxsize=4096)
 def _floor_local(moment: datetime, window: CapacityWindow, tz: ZoneInfo) -> datetime:
     local = moment.astimezone(tz)
     if window is CapacityWindow.HOUR:
@@ -127,17 +130,23 @@ class CapacityRule:
 
     def next_window_start(self, moment: datetime) -> datetime:
         """The UTC instant the window after the one holding ``moment`` begins."""
-        start = self.window_start(moment)
-        probe = start + _NOMINAL[self.window] - _STEP  # inside the window or the next, never past the next
-        while True:
-            probe += _STEP
-            following = self.window_start(probe)
-            if following > start:
-                return following
+        return _next_window_start(self, moment)
 
     def key(self, moment: datetime) -> CapacityKey:
         """The counter key of the window holding ``moment``."""
         return (self.id, self.window_start(moment))
+
+
+@lru_cache(maxsize=1024)
+def _next_window_start(rule: CapacityRule, moment: datetime) -> datetime:
+    # Remembered as `_floor_local`: every message a full window defers asks for the same instant.
+    start = rule.window_start(moment)
+    probe = start + _NOMINAL[rule.window] - _STEP  # inside the window or the next, never past the next
+    while True:
+        probe += _STEP
+        following = rule.window_start(probe)
+        if following > start:
+            return following
 
 
 @dataclass(frozen=True, slots=True)

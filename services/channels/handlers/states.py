@@ -30,8 +30,18 @@ def load_states(uow: ChannelsUnitOfWork, profiles: Mapping[str, Any], touches_si
     live: dict[str, set[StepKey]] = defaultdict(set)
     for key in live_steps:
         live[key[2]].add(key)
-    return {cid: ContactPolicyState(time_zone=getattr(profiles[cid], "time_zone", None) or fallback.get(cid),
-                                    consents=consents.get(cid, {}), suppressions=tuple(suppressions.get(cid, ())),
-                                    touches=tuple(touches.get(cid, ())), decided=decided.get(cid, {}),
-                                    live_steps=frozenset(live.get(cid, ())), planned=tuple(planned.get(cid, ())))
-            for cid in ids}
+    # Most contacts of a large batch have no fact at all; their states differ only by time zone, and a state is
+    # immutable, so one is shared per zone instead of building (and checking) thousands of equal ones.
+    bare: dict[str | None, ContactPolicyState] = {}
+    states: dict[str, ContactPolicyState] = {}
+    for cid in ids:
+        time_zone = getattr(profiles[cid], "time_zone", None) or fallback.get(cid)
+        if (cid in consents or cid in suppressions or cid in touches or cid in planned or cid in decided
+                or cid in live):
+            states[cid] = ContactPolicyState(
+                time_zone=time_zone, consents=consents.get(cid, {}), suppressions=tuple(suppressions.get(cid, ())),
+                touches=tuple(touches.get(cid, ())), decided=decided.get(cid, {}),
+                live_steps=frozenset(live.get(cid, ())), planned=tuple(planned.get(cid, ())))
+        else:
+            states[cid] = bare.get(time_zone) or bare.setdefault(time_zone, ContactPolicyState(time_zone=time_zone))
+    return states
