@@ -28,6 +28,18 @@ from shared.config import Settings
 from shared.periodic import PeriodicTask
 
 log = logging.getLogger(__name__)
+# Tries of one chunk that lost a race with a concurrent writer (see ImportRunner._apply).
+CHUNK_ATTEMPTS = 3
+_RACE_STATES = {"23505", "40P01"}  # unique_violation, deadlock_detected
+
+
+def lost_a_race(exc: IntegrityError | OperationalError) -> bool:
+    """Whether a chunk's failure is a concurrent writer's doing (worth a retry), not the database going away."""
+    return _sqlstate(exc) in _RACE_STATES
+
+
+def _sqlstate(exc: IntegrityError | OperationalError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
 
 
 class ImportRunner(PeriodicTask):
@@ -91,15 +103,20 @@ class ImportRunner(PeriodicTask):
         self._finish(job, "done")
 
     def _apply(self, job: Any, chunk: list[Item], bytes_read: int) -> Any:
-        for attempt in (1, 2):
+        for attempt in range(1, CHUNK_ATTEMPTS + 1):
             try:
                 with self.uow_factory() as uow:
                     return apply_chunk(uow, job, chunk, bytes_read)
-            except IntegrityError:
-                # A contact created through the API between our lookup and our insert took a key:
-                # one retry re-reads the keys and updates that contact instead.
-                if attempt == 2:
+            except (IntegrityError, OperationalError) as exc:
+                # A contact created through the API or another import between our lookup and our
+                # insert took a key (a unique violation), or two chunks inserting the same new keys in
+                # opposite orders waited on each other (a deadlock PostgreSQL broke by aborting us):
+                # a retry re-reads the keys and updates the winner's contact instead. A deadlock
+                # victim's retry may still find the winner uncommitted, wait, then violate: a third try.
+                if attempt == CHUNK_ATTEMPTS or not lost_a_race(exc):
                     raise
+                log.info("import chunk retried after a concurrent writer",
+                         extra={"job_id": job.id, "attempt": attempt, "sqlstate": _sqlstate(exc)})
         raise AssertionError("unreachable")
 
     def _finish(self, job: Any, status: str, error: str | None = None) -> None:

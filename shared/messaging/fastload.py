@@ -6,10 +6,12 @@ the fields (error store, hooks, partial loading, per-field closures), not in the
 
 `FastLoader(schema).load(data)` runs the schema's own fields (`Field.deserialize`: the same type
 checks, conversions, defaults and validators) over a valid mapping and builds the result as
-`Schema._deserialize` does. Whatever it does not reproduce goes to `schema.load` unchanged: a
-schema with hooks (`pre_load`, `validates`, `post_load`, ...), `partial`, `attribute`s, a mapping
+`Schema._deserialize` does, then runs the schema's `validates_schema` checks (those of one item)
+on the result. Whatever it does not reproduce goes to `schema.load` unchanged: a schema with other
+hooks (`pre_load`, `validates`, `post_load`, ...), `partial`, `attribute`s, a mapping
 with unknown fields under `RAISE`, any field that fails, anything that is not a dict. A single
-`Nested` field whose schema qualifies is loaded the same way. So a valid
+`Nested` field whose schema qualifies is loaded the same way; a failing schema check goes to
+`schema.load` too. So a valid
 payload loads to the same value and an invalid one fails with marshmallow's own error messages.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing
+from marshmallow.decorators import VALIDATES_SCHEMA
 
 
 class FastLoader:
@@ -28,8 +31,13 @@ class FastLoader:
         self.fields = tuple((name, field, _nested_loader(field)) for name, field in schema.load_fields.items())
         self.known = frozenset(schema.load_fields)
         self.unknown = schema.unknown
+        checks = schema._hooks.get(VALIDATES_SCHEMA, [])
+        # Schema checks of one item, each called as marshmallow calls it (the loaded data, and the
+        # original too when asked for); one over the whole collection is marshmallow's business.
+        self.checks = tuple((getattr(schema, name), bool(kwargs.get("pass_original"))) for name, many, kwargs in checks)
+        others = any(hooks for tag, hooks in schema._hooks.items() if tag != VALIDATES_SCHEMA)
         # Names on the wire and in the result are the field names (no data_key, no attribute).
-        self.fast = (not any(schema._hooks.values()) and not schema.partial and not schema.many
+        self.fast = (not others and not any(many for _, many, _ in checks) and not schema.partial and not schema.many
                      and schema.dict_class is dict
                      and all(field.data_key in (None, name) and field.attribute in (None, name)
                              for name, field, _ in self.fields))
@@ -57,6 +65,14 @@ class FastLoader:
             for key, value in data.items():
                 if key not in self.known:
                     loaded[key] = value
+        try:
+            for check, pass_original in self.checks:  # on the whole result, as marshmallow runs them
+                if pass_original:
+                    check(loaded, data, partial=self.schema.partial, many=False, unknown=self.unknown)
+                else:
+                    check(loaded, partial=self.schema.partial, many=False, unknown=self.unknown)
+        except ValidationError:
+            return self.schema.load(data)
         return loaded
 
 

@@ -6,6 +6,7 @@ Through the public HTTP APIs of the running services (contacts, campaigns, chann
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from tests.e2e.conftest import E2E
 from tests.support import wait_for
@@ -55,3 +56,58 @@ def test_two_profiles_each_sent_one_message_merge_and_the_next_message_is_capped
     # "why (not)" in channels shows one person: the duplicate's decision moved to the survivor
     assert {d["contact_id"] for d in decided} == {survivor["id"]}
     assert len(e2e.smtp.to(survivor["email"])) == 1
+
+
+def test_under_a_one_a_week_email_cap_the_merge_is_what_caps_the_next_email(e2e: E2E) -> None:
+    """The issue's literal case: each profile received one message under a 1-per-week cap, and after
+    the merge the next message is capped.
+
+    Under a cap that counts every channel, each profile would be capped on its own and the test would
+    prove nothing; so the cap counts email only and the survivor's one message was an SMS. Before the
+    merge the survivor has room for an email (the dry run says `send`); the merge brings the
+    duplicate's email touch over, still an email touch, and the next email is capped by that rule.
+    It is addressed to the duplicate's `external_id` and lands on the survivor.
+    """
+    cap = "e2e-merge-email-weekly"
+    e2e.set_policy(caps=[{"id": cap, "limit": 1, "window_seconds": WEEK, "scope": "channel", "scope_value": "email"}])
+    survivor, duplicate = e2e.contact(), e2e.contact()
+    tag = uuid.uuid4().hex[:6]
+    texts = e2e.campaign({"name": f"e2e merge sms {tag}", "category": "marketing",
+                          "entry": {"type": "event", "event_type": f"merge_text_{tag}"},
+                          "steps": [{"id": "s0", "type": "send", "channel": "sms",
+                                     "template": {"body": "Hi {{ contact.first_name }}"}}]})
+    mails = e2e.campaign({"name": f"e2e merge email {tag}", "category": "marketing",
+                          "entry": {"type": "event", "event_type": f"merge_mail_{tag}"},
+                          "steps": [{"id": "s0", "type": "send", "channel": "email",
+                                     "template": {"subject": "News", "body": "Hello {{ contact.first_name }}"}}],
+                          "reentry": {"policy": "always"}})
+    e2e.event(survivor["id"], f"merge_text_{tag}")
+    e2e.event(duplicate["id"], f"merge_mail_{tag}")
+    [text] = e2e.wait_decisions(1, campaign_id=texts["id"])
+    [first] = e2e.wait_decisions(1, campaign_id=mails["id"])
+    assert (text["outcome"], first["outcome"]) == ("send", "send"), (text, first)
+    wait_for(lambda: e2e.smtp.to(duplicate["email"]) and any(
+        body.get("to") == survivor["phone"] for body in e2e.gateway.bodies()), timeout=20, interval=0.2,
+        message="the survivor's SMS and the duplicate's email")
+
+    def dry_run() -> dict:
+        return e2e.call("POST", "channels", "/dry-run", json={"contact_id": survivor["id"], "channel": "email",
+                                                               "category": "marketing"})
+
+    assert dry_run()["outcome"] == "send"  # its one touch is an SMS: the email cap has room
+
+    merged = e2e.call("POST", "contacts", f"/contacts/{survivor['id']}/merge", role="marketer",
+                      json={"duplicate_id": duplicate["id"]})
+    assert merged["merged"] is True
+    capped = wait_for(lambda: (answer := dry_run())["outcome"] == "capped" and answer, timeout=20, interval=0.2,
+                      message="channels to fold the duplicate's email touch into the survivor's ledger")
+    assert capped["rule_id"] == cap, capped
+
+    answer = e2e.call("POST", "contacts", "/events", role="ingest", json={
+        "event_id": f"evt-{uuid.uuid4().hex}", "external_id": duplicate["external_id"],
+        "type": f"merge_mail_{tag}", "occurred_at": datetime.now(UTC).isoformat(), "data": {}})
+    assert answer["results"][0]["contact_id"] == survivor["id"], answer
+    decided = e2e.wait_decisions(2, campaign_id=mails["id"])
+    [newest] = [d for d in decided if d["request_id"] != first["request_id"]]
+    assert (newest["contact_id"], newest["outcome"], newest["rule_id"]) == (survivor["id"], "capped", cap), decided
+    assert e2e.smtp.to(survivor["email"]) == []

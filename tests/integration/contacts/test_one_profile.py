@@ -8,8 +8,13 @@ import uuid
 import pytest
 from sqlalchemy import func, select, text
 
+from services.contacts.handlers.imports import get_job, queue_job, rejections_page
+from services.contacts.importer import ImportRunner
 from services.contacts.repository import contacts as contacts_table
+from services.contacts.repository.imports import ImportJobs
 from services.contacts.service import DEFINITION
+from services.contacts.unit_of_work import ContactsUnitOfWorkFactory
+from shared.config import Settings
 from shared.db.engine import drop_database, make_engine
 from shared.db.migrate import migrate
 from tests.support import fresh_database, wait_for
@@ -125,3 +130,122 @@ def test_merge_through_the_api_folds_the_duplicate_and_routes_later_traffic_to_t
     assert contacts.get(f"/contacts/{survivor['id']}", role="agent").json["last_name"] == "Imported"
     message = wait_for(lambda: seen.drain(), message="contact.merged")[0]
     assert message["payload"]["contact_id"] == survivor["id"] and message["payload"]["duplicate_id"] == duplicate["id"]
+
+
+@pytest.fixture(scope="module")
+def import_database():
+    """A contacts database of its own with no worker: the test's two import runners are the only ones."""
+    url = fresh_database("contacts_import_race", DEFINITION.migrations_dir)
+    engine = make_engine(url)
+    yield url, engine
+    engine.dispose()
+    drop_database(url)
+
+
+def _race_imports(url: str, engine, tmp_path, files: list[str], monkeypatch, split: bool = False) -> list[dict]:
+    """Run one import per file in two runners at once, each chunk's first lookup held at a barrier
+    until the other's has been made too, so both plan before either inserts; the jobs as reported.
+
+    `split` writes each chunk's first upsert as two statements, its first row, then (once both chunks
+    have written theirs) the rest: the interleaving one INSERT of many rows may meet under load."""
+    settings = Settings(service="contacts", database_url=url, extra={"import_processes": "1"})
+    uows = ContactsUnitOfWorkFactory(engine, "contacts")
+    jobs = []
+    for n, content in enumerate(files):
+        path = tmp_path / f"race-{n}-{uuid.uuid4().hex[:12]}.csv"  # the stem is the job id
+        path.write_text(content)
+        with uows() as uow:
+            jobs.append(queue_job(uow, path, path.stat().st_size, "csv", None)["id"])
+    runners = [ImportRunner(settings, engine) for _ in files]
+    claimed = [runner.claim() for runner in runners]
+    assert sorted(job.id for job in claimed) == sorted(jobs)
+
+    both_looked = threading.Barrier(len(files), timeout=30)
+    looked = threading.local()
+    lookup = ImportJobs.known_contacts
+
+    def held_lookup(self, *args, **kwargs):
+        rows = lookup(self, *args, **kwargs)
+        if not getattr(looked, "once", False):  # only the first attempt: the retry must see the winner
+            looked.once = True
+            both_looked.wait()
+        return rows
+
+    monkeypatch.setattr(ImportJobs, "known_contacts", held_lookup)
+    both_wrote, upsert = threading.Barrier(len(files), timeout=30), ImportJobs.upsert_contacts
+
+    def split_upsert(self, upserts, stamp):
+        if getattr(looked, "split", False):
+            return upsert(self, upserts, stamp)
+        looked.split = True
+        head, *tail = upserts
+        rows = list(upsert(self, {head: upserts[head]}, stamp))
+        both_wrote.wait()
+        return rows + list(upsert(self, {key: upserts[key] for key in tail}, stamp))
+
+    if split:
+        monkeypatch.setattr(ImportJobs, "upsert_contacts", split_upsert)
+    threads = [threading.Thread(target=runner.process, args=(job,)) for runner, job in zip(runners, claimed, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    with uows() as uow:
+        return [get_job(uow, job_id) for job_id in jobs]
+
+
+def _live(engine, email: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(contacts_table).where(
+            contacts_table.c.email == email, contacts_table.c.merged_into.is_(None),
+            contacts_table.c.erased_at.is_(None))).scalar_one()
+
+
+def test_two_concurrent_imports_of_the_same_new_email_make_one_contact_the_loser_updates_it(
+        import_database, tmp_path, monkeypatch):
+    """Both chunks look up before either inserts; the unique index fails the loser's chunk, whose one
+    retry sees the winner and updates it (docs/contacts.md "One profile per person")."""
+    url, engine = import_database
+    email = _email()
+    jobs = _race_imports(url, engine, tmp_path, [f"email,first_name\n{email},Ann\n",
+                                                 f"email,last_name\n{email},Lee\n"], monkeypatch)
+    assert [job["status"] for job in jobs] == ["done", "done"], jobs
+    assert sorted((job["created"], job["updated"], job["rejected"]) for job in jobs) == [(0, 1, 0), (1, 0, 0)]
+    assert _live(engine, email) == 1
+    with engine.connect() as conn:
+        row = conn.execute(select(contacts_table).where(contacts_table.c.email == email)).one()
+    assert (row.first_name, row.last_name) == ("Ann", "Lee")  # both rows landed on the one profile
+
+
+def test_two_concurrent_imports_of_one_email_for_two_external_ids_report_the_conflict(
+        import_database, tmp_path, monkeypatch):
+    """Two people (two external ids) claiming one new address: one gets it, the other's row is
+    rejected naming the holder; both jobs finish."""
+    url, engine = import_database
+    email, tag = _email(), uuid.uuid4().hex[:8]
+    jobs = _race_imports(url, engine, tmp_path, [f"external_id,email\nA-{tag},{email}\n",
+                                                 f"external_id,email\nB-{tag},{email}\n"], monkeypatch)
+    assert [job["status"] for job in jobs] == ["done", "done"], jobs
+    assert sorted((job["created"], job["updated"], job["rejected"]) for job in jobs) == [(0, 0, 1), (1, 0, 0)]
+    assert _live(engine, email) == 1
+    with engine.connect() as conn:
+        holder = conn.execute(select(contacts_table.c.id).where(contacts_table.c.email == email)).scalar_one()
+    loser = next(job for job in jobs if job["rejected"])
+    with ContactsUnitOfWorkFactory(engine, "contacts")() as uow:
+        [rejection] = rejections_page(uow, loser["id"], 10, None)["items"]
+    assert rejection["row"] == 1 and rejection["reason"].startswith(f"email: already used by contact {holder}")
+
+
+def test_two_concurrent_imports_of_two_new_emails_in_opposite_orders_both_finish(
+        import_database, tmp_path, monkeypatch):
+    """Each chunk inserts first the address the other inserts second: they wait on each other's index
+    entries, PostgreSQL aborts one (deadlock), whose chunk must be retried, not leave the job stuck
+    `running` until another worker takes it over two minutes later."""
+    url, engine = import_database
+    first, second = _email(), _email()
+    jobs = _race_imports(url, engine, tmp_path, [f"email\n{first}\n{second}\n", f"email\n{second}\n{first}\n"],
+                         monkeypatch, split=True)
+    assert [job["status"] for job in jobs] == ["done", "done"], jobs
+    assert sum(job["created"] for job in jobs) == 2 and sum(job["updated"] for job in jobs) == 2
+    assert _live(engine, first) == 1 and _live(engine, second) == 1

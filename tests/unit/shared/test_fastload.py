@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from services.contacts.schemas import EventSchema
 from shared.contracts import CONTRACTS
 from shared.messaging.envelope import EnvelopeSchema
 from shared.messaging.fastload import FastLoader
@@ -123,3 +124,46 @@ def test_the_recipient_of_a_request_is_loaded_by_a_nested_fast_loader() -> None:
     base = {"request_id": "r", "contact_id": "c", "channel": "sms", "category": "service", "content": {}}
     for recipient in ({"phone": "+1", "extra": [1]}, {"email": 5}, None, [], "x", {}):
         same(schema_cls, {**base, "recipient": recipient})
+
+
+class Checked(Schema):
+    """Two schema checks of one item, one of them given the original data, with unknown fields kept."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    a = fields.String()
+    b = fields.Integer(validate=validate.Range(min=0))
+
+    @validates_schema
+    def _one_of(self, data: dict[str, Any], **_: Any) -> None:
+        if not data.get("a") and data.get("b") is None:
+            raise ValidationError("give a or b", "a")
+
+    @validates_schema(pass_original=True)
+    def _no_z(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> None:
+        if "z" in data or "z" in original:
+            raise ValidationError("z is not allowed")
+
+
+CHECKED = [("checked", Checked), ("contacts event", EventSchema)]
+
+
+@pytest.mark.parametrize(("name", "schema_cls"), CHECKED, ids=[n for n, _ in CHECKED])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_schema_checks_of_one_item_load_or_refuse_as_marshmallow_does(name: str, schema_cls: type[Schema],
+                                                                      data: st.DataObject) -> None:
+    assert FastLoader(schema_cls()).fast
+    names = [*schema_cls().load_fields, "z"]
+    mapping = {key: data.draw(VALUES, label=key) for key in names if data.draw(st.booleans(), label=f"has {key}")}
+    same(schema_cls, mapping)
+
+
+def test_a_valid_event_passes_its_check_and_one_without_a_contact_is_refused_naming_the_field() -> None:
+    event = {"event_id": "e-1", "contact_id": "c-1", "type": "visit", "occurred_at": NOW}
+    assert FastLoader(EventSchema()).load(event) == EventSchema().load(event)
+    with pytest.raises(ValidationError) as refused:
+        FastLoader(EventSchema()).load({**event, "contact_id": ""})
+    assert "contact_id" in refused.value.messages
+    same(Checked, {"a": "x", "z": 1})
